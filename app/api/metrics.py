@@ -1,0 +1,41 @@
+"""Prometheus metrics of the api process. Worker timings arrive with each result."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+LABELS = ("model", "version", "alias")
+
+
+class Metrics:
+    """One registry per app instance, so tests can build several apps in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("hanmo_requests", "HTTP requests handled",
+                                ("route", "status"), registry=r)
+        self.request_seconds = Histogram("hanmo_request_seconds", "End-to-end request time",
+                                         ("route",), buckets=LATENCY_BUCKETS_S, registry=r)
+        self.queue_wait_seconds = Histogram("hanmo_queue_wait_seconds",
+                                            "Time a job waited in its stream", LABELS,
+                                            buckets=LATENCY_BUCKETS_S, registry=r)
+        self.compute_seconds = Histogram("hanmo_compute_seconds",
+                                         "Model run time of the batch a job ran in", LABELS,
+                                         buckets=LATENCY_BUCKETS_S, registry=r)
+        self.batch_rows = Histogram("hanmo_batch_rows", "Rows in the batch a job ran in",
+                                    LABELS, buckets=ROW_BUCKETS, registry=r)
+        self.queue_depth = Gauge("hanmo_queue_depth", "Jobs queued or running per version",
+                                 ("model", "version"), registry=r)
+        self.failures = Counter("hanmo_failures", "Failed inference requests by reason",
+                                ("model", "reason"), registry=r)
+
+    def observe_job(self, labels: tuple[str, str, str], info: dict[str, float]) -> None:
+        if "queue_ms" in info:
+            self.queue_wait_seconds.labels(*labels).observe(max(0.0, info["queue_ms"]) / 1000)
+        if "compute_ms" in info:
+            self.compute_seconds.labels(*labels).observe(info["compute_ms"] / 1000)
+        if "batch_rows" in info:
+            self.batch_rows.labels(*labels).observe(info["batch_rows"])

@@ -1,0 +1,80 @@
+"""RFC 9457 problem responses: one renderer for every error, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.errors import HanmoError
+
+log = logging.getLogger("hanmo.api")
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(problem: dict[str, Any], instance: str,
+                     headers: dict[str, str] | None = None) -> Response:
+    body = {"instance": instance, **problem}
+    headers = dict(headers or {})
+    retry_after = problem.get("retry_after_s")
+    if retry_after is not None:
+        headers["Retry-After"] = str(int(retry_after))
+    return Response(orjson.dumps(body), status_code=int(problem["status"]),
+                    media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", ""),
+         "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+
+
+async def _hanmo_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HanmoError)
+    return problem_response(exc.problem(), request.url.path)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    problem = {"type": "https://hanmo.dev/problems/invalid-input", "title": "Invalid input",
+               "status": 422, "detail": f"invalid fields: {fields}", "errors": errors}
+    return problem_response(problem, request.url.path)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    problem = {"type": "about:blank", "title": _reason(exc.status_code),
+               "status": exc.status_code, "detail": str(exc.detail)}
+    return problem_response(problem, request.url.path, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("api.unhandled path=%s", request.url.path, exc_info=exc)
+    problem = {"type": "https://hanmo.dev/problems/internal", "title": "Internal error",
+               "status": 500, "detail": "an unexpected error occurred; it has been logged"}
+    return problem_response(problem, request.url.path)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(HanmoError, _hanmo_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

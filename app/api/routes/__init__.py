@@ -1,0 +1,1 @@
+"""Thin routes: validate, call the layer below, shape the response."""

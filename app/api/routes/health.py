@@ -1,0 +1,94 @@
+"""GET /livez, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import anyio
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.responses import Response
+
+from app.api.deps import StateDep
+from app.api.inference import json_response
+from app.api.problems import problem_response
+from app.api.state import State
+from app.queue import keys
+from app.queue.client import REDIS_ERRORS
+from app.registry import service
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/livez")
+async def livez() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: StateDep) -> Response:
+    """200 when the database and Redis answer and every aliased version has a live worker."""
+    checks: dict[str, Any] = {"database": await _database_ok(state)}
+    checks["redis"], workers = await _live_workers(state)
+    missing: list[str] = []
+    if checks["database"]:
+        served = await state.registry.call(service.served)
+        missing = [v.key for v in served if v.key not in workers]
+    checks["versions_without_worker"] = missing
+    if checks["database"] and checks["redis"] and not missing:
+        return json_response({"status": "ready", "checks": checks})
+    problem = {"type": "https://hanmo.dev/problems/not-ready", "title": "Not ready",
+               "status": 503, "detail": _not_ready_detail(checks), "checks": checks}
+    return problem_response(problem, "/readyz")
+
+
+def _not_ready_detail(checks: dict[str, Any]) -> str:
+    parts = [name for name in ("database", "redis") if not checks[name]]
+    detail = f"unreachable: {', '.join(parts)}" if parts else ""
+    if checks["versions_without_worker"]:
+        detail += ("; " if detail else "") + "no live worker for " + ", ".join(
+            checks["versions_without_worker"])
+    return detail
+
+
+async def _database_ok(state: State) -> bool:
+    def ping() -> None:
+        with state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    try:
+        await anyio.to_thread.run_sync(ping)
+    except Exception:  # any failure means not ready
+        return False
+    return True
+
+
+async def _live_workers(state: State) -> tuple[bool, set[str]]:
+    """Whether Redis answers, and the version keys that some live worker has loaded."""
+    try:
+        ids = await state.redis.zrangebyscore(
+            keys.WORKERS, time.time() - state.settings.heartbeat_ttl_s, "+inf")
+        loaded: set[str] = set()
+        for worker_id in ids:
+            models = await state.redis.hget(keys.worker(worker_id.decode()), "models")
+            if models:
+                loaded.update(json.loads(models))
+    except REDIS_ERRORS:
+        return False, set()
+    return True, loaded
+
+
+@router.get("/metrics")
+async def metrics(state: StateDep) -> Response:
+    """Prometheus exposition: requests, queue wait, compute, batch sizes, depth, failures."""
+    try:
+        served = await state.registry.call(service.served)
+        for version in served:
+            depth = await state.queue.depth(keys.stream(version.model, version.version))
+            state.metrics.queue_depth.labels(version.model, str(version.version)).set(depth)
+    except Exception:  # metrics must render even while Redis or the database is away
+        pass
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,42 @@
+"""Jobs: GET /v1/jobs/{id} (state and, once done, the result) and DELETE (cancel)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Path, Request
+from starlette.responses import Response
+
+from app.api.deps import AcceptDep, StateDep
+from app.api.inference import json_response, render_outcome
+from app.api.schemas import JobRead
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+JobId = Path(pattern=r"^[0-9a-f]{24}$")
+
+
+@router.get("/{job_id}", response_model=JobRead)
+async def get_job(request: Request, state: StateDep, accept: AcceptDep = None,
+                  job_id: str = JobId) -> Response:
+    """A job's status; with status `done` its result, with `failed` its problem."""
+    fields, outcome = await state.queue.status(job_id)
+    meta = json.loads(fields["meta"])
+    body = {"job_id": job_id, "status": fields["status"], "model": meta["model"],
+            "version": meta["version"], "created_ms": int(fields["created_ms"]),
+            "result": None, "problem": None}
+    if outcome is not None and outcome.ok and fields["status"] == "done":
+        rendered = render_outcome(state, request.url.path, meta, job_id, outcome, accept)
+        if rendered.media_type == "image/png":
+            return rendered
+        body["result"] = json.loads(bytes(rendered.body))
+    elif outcome is not None:
+        body["problem"] = outcome.problem
+    return json_response(body)
+
+
+@router.delete("/{job_id}", status_code=204)
+async def cancel_job(state: StateDep, job_id: str = JobId) -> Response:
+    """Cancel a job no worker has started; 409 once it runs or has finished."""
+    fields, _ = await state.queue.status(job_id)
+    await state.queue.cancel(job_id, fields["stream"])
+    return Response(status_code=204)

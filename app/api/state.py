@@ -1,0 +1,25 @@
+"""What the lifespan builds once per api process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.api.metrics import Metrics
+from app.api.registry_cache import RegistryCache
+from app.queue.client import JobQueue
+from app.settings import Settings
+
+
+@dataclass
+class State:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    redis: Redis
+    queue: JobQueue
+    registry: RegistryCache
+    metrics: Metrics

@@ -1,0 +1,194 @@
+"""The `hanmo` command: api, worker, migrate, models, up."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.settings import Settings, get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("HANMO_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    result: int = args.run(args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hanmo", description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+
+    api = commands.add_parser("api", help="run the HTTP api (uvicorn)")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.set_defaults(run=_api)
+
+    worker = commands.add_parser("worker", help="run a pool of workers")
+    _worker_args(worker)
+    worker.set_defaults(run=_worker)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the registry schema")
+    migrate.set_defaults(run=_migrate)
+
+    models = commands.add_parser("models", help="the model registry").add_subparsers()
+    register = models.add_parser("register", help="register a model directory")
+    register.add_argument("directory", type=Path)
+    register.add_argument("--alias", help="point this alias at the version, e.g. production")
+    register.set_defaults(run=_register)
+    listing = models.add_parser("list", help="list registered models")
+    listing.set_defaults(run=_list_models)
+
+    up = commands.add_parser("up", help="everything on one machine with embedded defaults")
+    _worker_args(up)
+    up.add_argument("--models-dir", type=Path, default=Path("models"))
+    up.set_defaults(run=_up)
+    return parser
+
+
+def _worker_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda:0, or a comma list (cuda:0,cuda:1); default HANMO_DEVICE")
+    parser.add_argument("--replicas", type=int, default=1, help="processes per device")
+    parser.add_argument("--models", default=None,
+                        help="comma list of model or model:version to serve (default: aliased)")
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("app.api.main:create_app", factory=True, host=args.host or settings.host,
+                port=args.port or settings.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from app.worker.pool import run_pool
+
+    settings = get_settings()
+    devices = (args.device or settings.device).split(",")
+    run_pool(settings, devices, args.replicas, args.models.split(",") if args.models else None)
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from app.registry.db import upgrade
+
+    upgrade(get_settings().resolved_database_url())
+    return 0
+
+
+def _register(args: argparse.Namespace) -> int:
+    served = register_directory(get_settings(), args.directory, args.alias)
+    print(f"registered {served.model} version {served.version} sha256 {served.sha256}"
+          + (f" alias {args.alias}" if args.alias else ""))
+    return 0
+
+
+def register_directory(settings: Settings, directory: Path, alias: str | None):  # type: ignore[no-untyped-def]
+    from app.registry import service
+    from app.registry.db import make_engine, make_sessionmaker
+    from app.runtime.models import check_artifact
+
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        return service.register_directory(make_sessionmaker(engine), directory,
+                                          settings.resolved_artifact_root(), check_artifact,
+                                          alias=alias)
+    finally:
+        engine.dispose()
+
+
+def _list_models(_: argparse.Namespace) -> int:
+    from app.registry import service
+    from app.registry.db import make_engine, make_sessionmaker
+
+    engine = make_engine(get_settings().resolved_database_url())
+    with make_sessionmaker(engine)() as session:
+        for model in service.describe_all(session):
+            versions = ", ".join(f"v{v['version']} {v['status']}" for v in model["versions"])
+            print(f"{model['name']} ({model['kind']}): {versions}; aliases "
+                  f"{json.dumps(model['aliases'])}")
+    return 0
+
+
+def shipped_model_dirs(models_dir: Path) -> list[Path]:
+    """models/<name>/<version>/card.json, oldest version first within each model."""
+    return sorted((card.parent for card in models_dir.glob("*/*/card.json")),
+                  key=lambda d: (d.parent.name, int(d.name) if d.name.isdigit() else 0))
+
+
+def _up(args: argparse.Namespace) -> int:
+    """Embedded Redis (unless HANMO_REDIS_URL), migrate, register shipped models, run all."""
+    from app.redis_conn import EmbeddedRedis
+
+    settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    embedded = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.home / "redis")
+        embedded.start()
+        os.environ["HANMO_REDIS_URL"] = embedded.url
+    get_settings.cache_clear()
+    settings = get_settings()
+    _migrate(args)
+    dirs = shipped_model_dirs(args.models_dir)
+    for directory in dirs:
+        latest = directory == max((d for d in dirs if d.parent == directory.parent),
+                                  key=lambda d: int(d.name) if d.name.isdigit() else 0)
+        served = register_directory(settings, directory, "production" if latest else None)
+        print(f"model {served.model} v{served.version} registered")
+    children = _start_children(args, settings)
+    print(f"\nhanmo is up\n  api      http://{settings.host}:{settings.port}\n"
+          f"  docs     http://{settings.host}:{settings.port}/docs\n"
+          f"  metrics  http://{settings.host}:{settings.port}/metrics\n"
+          f"  registry {settings.resolved_database_url()}\n  redis    {settings.redis_url}\n"
+          "Ctrl-C stops everything.", flush=True)
+    return _supervise(children, embedded)
+
+
+def _start_children(args: argparse.Namespace, settings: Settings) -> list[subprocess.Popen[bytes]]:
+    worker = [sys.executable, "-m", "app.cli", "worker", "--replicas", str(args.replicas),
+              "--device", args.device or settings.device]
+    if args.models:
+        worker += ["--models", args.models]
+    api = [sys.executable, "-m", "app.cli", "api"]
+    return [subprocess.Popen(worker), subprocess.Popen(api)]
+
+
+def _supervise(children: list[subprocess.Popen[bytes]], embedded: object) -> int:
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        child.wait(timeout=30)
+    if embedded is not None:
+        embedded.stop()  # type: ignore[attr-defined]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""hanmo's error hierarchy. Each class carries its HTTP status; the api renders them as
+RFC 9457 problem objects in one handler. No web-framework import here."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class HanmoError(Exception):
+    """Base of every error a client may see."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    slug: ClassVar[str] = "internal"
+
+    def __init__(self, detail: str = "", **extensions: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extensions = extensions
+
+    def problem(self) -> dict[str, Any]:
+        """The problem object (RFC 9457) for this error, without `instance`."""
+        return {
+            "type": f"https://hanmo.dev/problems/{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extensions,
+        }
+
+
+class InvalidInput(HanmoError):
+    status, title, slug = 422, "Invalid input", "invalid-input"
+
+
+class PayloadTooLarge(HanmoError):
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class NotFound(HanmoError):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class ModelNotFound(NotFound):
+    title, slug = "Model not found", "model-not-found"
+
+
+class ModelVersionNotFound(NotFound):
+    title, slug = "Model version not found", "model-version-not-found"
+
+
+class AliasNotFound(NotFound):
+    title, slug = "Alias not found", "alias-not-found"
+
+
+class JobNotFound(NotFound):
+    title, slug = "Job not found", "job-not-found"
+
+
+class Conflict(HanmoError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class JobNotCancellable(Conflict):
+    title, slug = "Job cannot be cancelled", "job-not-cancellable"
+
+
+class QueueFull(HanmoError):
+    status, title, slug = 429, "Queue full", "queue-full"
+
+
+class ServiceUnavailable(HanmoError):
+    status, title, slug = 503, "Service unavailable", "service-unavailable"
+
+
+class RedisUnavailable(ServiceUnavailable):
+    title, slug = "Queue unavailable", "queue-unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    title, slug = "Registry unavailable", "registry-unavailable"
+
+
+class DeadlineExceeded(HanmoError):
+    status, title, slug = 504, "Deadline exceeded", "deadline-exceeded"
+
+
+class JobFailed(HanmoError):
+    """A job that a worker could not run (bad graph, too many deliveries, ...)."""
+
+    status, title, slug = 500, "Job failed", "job-failed"
+
+
+class ContractViolation(HanmoError):
+    """A model artifact that does not match its kind's contract."""
+
+    status, title, slug = 422, "Model does not match its kind's contract", "contract-violation"
+
+
+class ArtifactCorrupt(HanmoError):
+    status, title, slug = 422, "Artifact checksum mismatch", "artifact-corrupt"

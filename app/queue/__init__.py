@@ -1,0 +1,1 @@
+"""Jobs on Redis streams: keys, the tensor codec, the api-side client."""

@@ -1,0 +1,140 @@
+"""The api side of the queue: admit and enqueue jobs, await their results, read and cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from app.errors import (
+    DeadlineExceeded,
+    JobNotCancellable,
+    JobNotFound,
+    QueueFull,
+    RedisUnavailable,
+)
+from app.queue import codec, keys, scripts
+from app.queue.listener import ReplyListener
+from app.queue.results import Outcome, pack_failed, unpack
+
+REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+FALLBACK_POLL_S = 0.5
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(12)
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job_id: str
+    duplicate: bool  # an Idempotency-Key that already named this job
+
+
+class JobQueue:
+    def __init__(self, redis: Redis, instance_id: str, *, max_depth: int, result_ttl_s: int,
+                 idempotency_ttl_s: int) -> None:
+        self.redis = redis
+        self.listener = ReplyListener(redis, keys.reply_channel(instance_id))
+        self.max_depth = max_depth
+        self.result_ttl_s = result_ttl_s
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self._enqueue = redis.register_script(scripts.ENQUEUE)
+        self._cancel = redis.register_script(scripts.CANCEL)
+
+    async def submit(self, stream: str, inputs: dict[str, np.ndarray], meta: dict[str, Any],
+                     deadline_ms: int, idempotency_key: str | None = None) -> Submitted:
+        """Admit (429 when the stream is at its depth limit) and enqueue one job."""
+        job_id = new_job_id()
+        self.listener.expect(job_id)
+        fields = {"meta": json.dumps(meta), "stream": stream, "created_ms": now_ms(),
+                  "deadline_ms": deadline_ms, "reply": self.listener.channel}
+        args: list[Any] = [self.max_depth, job_id, codec.encode(inputs), deadline_ms,
+                           self.listener.channel, self.result_ttl_s, self.idempotency_ttl_s]
+        for pair in fields.items():
+            args.extend(pair)
+        idem = keys.idempotency(idempotency_key) if idempotency_key else ""
+        try:
+            verdict, value = await self._enqueue(keys=[stream, keys.job(job_id), idem], args=args)
+        except REDIS_ERRORS as exc:
+            self.listener.forget(job_id)
+            raise RedisUnavailable("the job queue cannot be reached; retry shortly") from exc
+        if verdict != b"ok":
+            self.listener.forget(job_id)
+        if verdict == b"full":
+            raise QueueFull(f"the queue holds {value.decode()} jobs, its limit",
+                            retry_after_s=1)
+        return Submitted(value.decode(), duplicate=verdict == b"dup")
+
+    async def wait(self, job_id: str, deadline_ms: int) -> Outcome:
+        """The job's outcome, from the reply channel or (fallback) the result key."""
+        future = self.listener.expect(job_id)
+        try:
+            while True:
+                remaining_s = (deadline_ms - now_ms()) / 1000
+                if remaining_s <= 0:
+                    break
+                try:
+                    blob = await asyncio.wait_for(
+                        asyncio.shield(future), min(remaining_s, FALLBACK_POLL_S))
+                    return unpack(blob)
+                except TimeoutError:
+                    outcome = await self._read_result(job_id)
+                    if outcome is not None:
+                        return outcome
+        finally:
+            self.listener.forget(job_id)
+        outcome = await self._read_result(job_id)
+        if outcome is not None:
+            return outcome
+        raise DeadlineExceeded("no result before the request's deadline", job_id=job_id)
+
+    async def _read_result(self, job_id: str) -> Outcome | None:
+        try:
+            blob = await self.redis.get(keys.result(job_id))
+        except REDIS_ERRORS:
+            return None  # Redis is away; keep waiting until the deadline
+        return unpack(blob) if blob is not None else None
+
+    async def status(self, job_id: str) -> tuple[dict[str, str], Outcome | None]:
+        """A job's state fields and, when finished, its outcome."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(keys.job(job_id))
+                pipe.get(keys.result(job_id))
+                fields, blob = await pipe.execute()
+        except REDIS_ERRORS as exc:
+            raise RedisUnavailable("the job store cannot be reached; retry shortly") from exc
+        if not fields:
+            raise JobNotFound(f"no job {job_id!r} (unknown or expired)")
+        state = {k.decode(): v.decode() for k, v in fields.items()}
+        return state, (unpack(blob) if blob is not None else None)
+
+    async def cancel(self, job_id: str, stream: str) -> None:
+        """Cancel a job that no worker has started."""
+        problem = {"type": "https://hanmo.dev/problems/cancelled", "title": "Job cancelled",
+                   "status": 409, "detail": "the job was cancelled before it ran"}
+        try:
+            verdict = await self._cancel(
+                keys=[keys.job(job_id), keys.result(job_id), stream],
+                args=[keys.GROUP, pack_failed(problem), self.result_ttl_s, job_id])
+        except REDIS_ERRORS as exc:
+            raise RedisUnavailable("the job store cannot be reached; retry shortly") from exc
+        if verdict == b"gone":
+            raise JobNotFound(f"no job {job_id!r} (unknown or expired)")
+        if verdict != 1:
+            raise JobNotCancellable(f"the job is {verdict.decode()}; only queued jobs cancel")
+
+    async def depth(self, stream: str) -> int:
+        return int(await self.redis.xlen(stream))

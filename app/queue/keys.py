@@ -1,0 +1,39 @@
+"""Every Redis key and channel hanmo uses, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "hanmo"
+GROUP = "hanmo-workers"
+WORKERS = f"{PREFIX}:workers"  # zset: worker id -> last heartbeat (epoch s)
+REGISTRY_GENERATION = f"{PREFIX}:registry:generation"  # INCR on every registry change
+DEAD_LETTER = f"{PREFIX}:dead-letter"  # stream of jobs failed for too many deliveries
+
+
+def stream(model: str, version: int) -> str:
+    """The stream of jobs for one served model version."""
+    return f"{PREFIX}:stream:{model}:{version}"
+
+
+def job(job_id: str) -> str:
+    """Hash holding a job's state and request metadata."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def result(job_id: str) -> str:
+    """A job's encoded result tensors (set once, with a TTL)."""
+    return f"{PREFIX}:result:{job_id}"
+
+
+def reply_channel(api_instance: str) -> str:
+    """The pub/sub channel on which one api process hears its jobs finish."""
+    return f"{PREFIX}:reply:{api_instance}"
+
+
+def idempotency(key: str) -> str:
+    """Maps a client's Idempotency-Key to one job id."""
+    return f"{PREFIX}:idem:{key}"
+
+
+def worker(worker_id: str) -> str:
+    """A worker's heartbeat hash (expires when the worker stops beating)."""
+    return f"{PREFIX}:worker:{worker_id}"

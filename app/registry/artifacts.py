@@ -1,0 +1,57 @@
+"""Artifacts addressed by fsspec URL: a local directory by default, s3:// for many machines.
+Workers read local artifacts in place and copy remote ones into a cache keyed by digest."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import fsspec
+
+from app.errors import ArtifactCorrupt
+from app.registry.cards import Card, sha256_file
+
+
+def verify_directory(directory: Path, card: Card) -> None:
+    """Raise ArtifactCorrupt unless every file the card names is there with its checksum."""
+    for name, expected in card.checksums().items():
+        path = directory / name
+        if ".." in Path(name).parts or not path.is_file():
+            raise ArtifactCorrupt(f"file {name!r} named in card.json is missing")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ArtifactCorrupt(f"{name}: sha256 is {actual}, card says {expected}")
+
+
+def store(directory: Path, card: Card, root: str, version: int) -> str:
+    """Copy a verified model directory into the artifact store; return its URL."""
+    url = f"{root.rstrip('/')}/{card.name}/{version}"
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.makedirs(path, exist_ok=True)
+    for name in [*card.checksums(), "card.json"]:
+        fs.put_file(str(directory / name), f"{path}/{name}")
+    return url
+
+
+def local_path(url: str, card: Card, cache_dir: Path) -> Path:
+    """A local directory holding the artifact: in place when local, else a verified cache copy."""
+    fs, path = fsspec.core.url_to_fs(url)
+    if "file" in _protocols(fs):
+        return Path(path)
+    target = cache_dir / card.digest()
+    if not (target / ".complete").exists():
+        staging = target.with_suffix(".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in card.checksums():
+            fs.get_file(f"{path}/{name}", str(staging / name))
+        verify_directory(staging, card)
+        (staging / ".complete").touch()
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    return target
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)

@@ -1,0 +1,110 @@
+"""All SQL of the registry. Functions take a Session; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.registry.tables import (
+    AliasEvent,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    VersionStatus,
+)
+
+
+def get_model(session: Session, name: str) -> RegisteredModel | None:
+    return session.scalars(select(RegisteredModel).where(RegisteredModel.name == name)).first()
+
+
+def list_models(session: Session) -> Sequence[RegisteredModel]:
+    return session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)).all()
+
+
+def create_model(session: Session, name: str, kind: str, description: str) -> RegisteredModel:
+    model = RegisteredModel(name=name, kind=kind, description=description, tags={})
+    session.add(model)
+    session.flush()
+    return model
+
+
+def next_version_number(session: Session, model_id: int) -> int:
+    current = session.scalar(
+        select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model_id)
+    )
+    return (current or 0) + 1
+
+
+def find_version_by_sha(session: Session, model_id: int, sha256: str) -> ModelVersion | None:
+    query = select(ModelVersion).where(
+        ModelVersion.model_id == model_id, ModelVersion.sha256 == sha256
+    )
+    return session.scalars(query.order_by(ModelVersion.version)).first()
+
+
+def add_version(session: Session, version: ModelVersion) -> ModelVersion:
+    session.add(version)
+    session.flush()
+    return version
+
+
+def get_version(session: Session, model_id: int, version: int) -> ModelVersion | None:
+    query = select(ModelVersion).where(
+        ModelVersion.model_id == model_id, ModelVersion.version == version
+    )
+    return session.scalars(query).first()
+
+
+def list_versions(session: Session, model_id: int) -> Sequence[ModelVersion]:
+    query = select(ModelVersion).where(ModelVersion.model_id == model_id)
+    return session.scalars(query.order_by(ModelVersion.version)).all()
+
+
+def get_alias(session: Session, model_id: int, alias: str) -> ModelAlias | None:
+    query = select(ModelAlias).where(ModelAlias.model_id == model_id, ModelAlias.alias == alias)
+    return session.scalars(query.with_for_update()).first()
+
+
+def list_aliases(session: Session, model_id: int) -> dict[str, int]:
+    """alias -> version number, for one model."""
+    query = (
+        select(ModelAlias.alias, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+        .where(ModelAlias.model_id == model_id)
+        .order_by(ModelAlias.alias)
+    )
+    return {alias: version for alias, version in session.execute(query).all()}
+
+
+def put_alias(session: Session, model: RegisteredModel, alias: str, target: ModelVersion,
+              actor: str) -> None:
+    """Point `alias` at `target` and append the move to the alias history."""
+    row = get_alias(session, model.id, alias)
+    previous = None
+    if row is None:
+        session.add(ModelAlias(model_id=model.id, alias=alias, version_id=target.id))
+    else:
+        previous = session.get(ModelVersion, row.version_id)
+        row.version_id = target.id
+    session.add(AliasEvent(
+        model_id=model.id, alias=alias, action="set", actor=actor,
+        from_version=previous.version if previous else None, to_version=target.version,
+    ))
+    session.flush()
+
+
+def served_versions(session: Session) -> Sequence[tuple[RegisteredModel, ModelVersion]]:
+    """Every READY version that holds at least one alias: what workers load."""
+    query = (
+        select(RegisteredModel, ModelVersion)
+        .join(ModelVersion, ModelVersion.model_id == RegisteredModel.id)
+        .where(
+            ModelVersion.status == VersionStatus.READY,
+            ModelVersion.id.in_(select(ModelAlias.version_id)),
+        )
+        .order_by(RegisteredModel.name, ModelVersion.version)
+    )
+    return [(m, v) for m, v in session.execute(query).all()]

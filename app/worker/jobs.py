@@ -1,0 +1,38 @@
+"""Stream entries as jobs, on the worker side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.queue import codec
+
+
+@dataclass(slots=True)
+class Job:
+    entry_id: str
+    job_id: str
+    inputs: dict[str, np.ndarray]
+    deadline_ms: int
+    reply: str
+    started_ms: int = 0
+
+    @property
+    def enqueued_ms(self) -> int:
+        """When the api added the entry (a stream id starts with its time in ms)."""
+        return int(self.entry_id.partition("-")[0])
+    @property
+    def rows(self) -> int:
+        return int(next(iter(self.inputs.values())).shape[0]) if self.inputs else 0
+
+
+def parse_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Job:
+    """A stream entry as a Job; CodecError or KeyError when it is malformed."""
+    return Job(
+        entry_id=entry_id.decode(),
+        job_id=fields[b"job"].decode(),
+        inputs=codec.decode(fields[b"inputs"]),
+        deadline_ms=int(fields[b"deadline_ms"]),
+        reply=fields[b"reply"].decode(),
+    )

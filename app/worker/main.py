@@ -1,0 +1,296 @@
+"""One worker process: load the served model versions, then read, batch, run and reply.
+
+Delivery is at-least-once. An entry is acked only in the same atomic script that stores its
+reply; entries a dead worker left pending are claimed by another after the visibility timeout;
+an entry delivered `max_deliveries` times is failed to the client and dead-lettered."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from redis import Redis
+from redis import exceptions as redis_errors
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.errors import DeadlineExceeded, HanmoError, JobFailed
+from app.queue import codec, keys, scripts
+from app.queue.results import pack_done, pack_failed
+from app.registry import service
+from app.registry.service import ServedVersion
+from app.runtime.models import LoadedModel, concat_rows, load_model, split_rows
+from app.settings import Settings
+from app.worker.batcher import chunks, plan_batches
+from app.worker.heartbeat import Heartbeat
+from app.worker.jobs import Job, parse_entry
+
+log = logging.getLogger("hanmo.worker")
+REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Worker:
+    def __init__(self, settings: Settings, worker_id: str, device: str, threads: int,
+                 sessions: sessionmaker[Session], redis: Redis,
+                 only: set[str] | None = None) -> None:
+        self.settings = settings
+        self.id = worker_id
+        self.device = device
+        self.threads = threads
+        self.sessions = sessions
+        self.redis = redis
+        self.only = only
+        self.models: dict[str, LoadedModel] = {}  # stream key -> model
+        self.failed_loads: dict[str, str] = {}  # version key -> error
+        self.stopping = threading.Event()
+        self.heartbeat = Heartbeat(self)
+        self._start = redis.register_script(scripts.START)
+        self._finish = redis.register_script(scripts.FINISH)
+        self._next_refresh = 0.0
+        self._next_reclaim = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT: finish the batch in hand, stop reading, exit."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+
+    def run(self, burst: bool = False) -> None:
+        """Serve until stopped; in burst mode, return once every stream is drained."""
+        self.refresh_models()
+        self.heartbeat.start()
+        backoff_s = 0.05
+        try:
+            while not self.stopping.is_set():
+                try:
+                    worked = self.step()
+                    backoff_s = 0.05
+                except REDIS_ERRORS as exc:
+                    log.warning("worker.redis_down error=%s retry_s=%.2f", exc, backoff_s)
+                    self.stopping.wait(backoff_s)
+                    backoff_s = min(backoff_s * 2, 1.0)
+                    continue
+                if burst and not worked:
+                    break
+        finally:
+            self.heartbeat.stop()
+
+    def step(self) -> bool:
+        """One turn of the loop; True when it handled any job."""
+        now = time.monotonic()
+        if now >= self._next_refresh:
+            self.refresh_models()
+            self._next_refresh = now + self.settings.registry_poll_s
+        worked = False
+        if now >= self._next_reclaim:
+            worked = self.reclaim()
+            self._next_reclaim = now + self.settings.visibility_timeout_ms / 2000
+        if not self.models:
+            self.stopping.wait(min(1.0, self.settings.block_ms / 1000))
+            return worked
+        reply = self.redis.xreadgroup(
+            keys.GROUP, self.id, dict.fromkeys(self.models, ">"),
+            count=self.settings.max_batch_rows, block=self.settings.block_ms,
+        )
+        for stream, entries in reply or []:
+            self.handle(stream.decode(), entries)
+            worked = True
+        return worked
+
+    # -- models ------------------------------------------------------------------------------
+
+    def refresh_models(self) -> None:
+        """Load every newly served version; unload those no longer served once drained."""
+        try:
+            with self.sessions() as session:
+                wanted = [v for v in service.served(session)
+                          if self.only is None or v.model in self.only or v.key in self.only]
+        except Exception as exc:  # the registry is down: keep serving what is loaded
+            log.warning("worker.registry_unavailable error=%s", exc)
+            return
+        wanted_streams = {keys.stream(v.model, v.version): v for v in wanted}
+        for stream, served in wanted_streams.items():
+            if stream not in self.models and served.key not in self.failed_loads:
+                self._load(stream, served)
+        for stream in [s for s in self.models if s not in wanted_streams]:
+            if self.redis.xlen(stream) == 0:
+                log.info("worker.unloaded version=%s", self.models[stream].served.key)
+                del self.models[stream]
+
+    def _load(self, stream: str, served: ServedVersion) -> None:
+        try:
+            model = load_model(served, self.device, self.settings.resolved_cache_dir(),
+                               self.threads)
+        except Exception as exc:  # a version that fails to load must not stop the others
+            self.failed_loads[served.key] = str(exc)
+            self.heartbeat.last_error = f"load {served.key}: {exc}"
+            log.error("worker.load_failed version=%s error=%s", served.key, exc)
+            return
+        self._ensure_group(stream)
+        self.models[stream] = model
+        log.info("worker.loaded version=%s provider=%s warmup_ms=%.1f",
+                 served.key, model.provider, model.warmup_ms)
+
+    def _ensure_group(self, stream: str) -> None:
+        try:
+            self.redis.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
+        except redis_errors.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def handle(self, stream: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Start, run and answer the jobs of one stream's entries."""
+        model = self.models[stream]
+        jobs = self._admit(stream, entries)
+        jobs = self._gather_more(stream, jobs)
+        for batch in plan_batches([j.rows for j in jobs], self.settings.max_batch_rows):
+            self._run_batch(stream, model, [jobs[i] for i in batch])
+
+    def _admit(self, stream: str, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[Job]:
+        """Parse entries and mark their jobs running; drop cancelled, answered or expired ones."""
+        parsed: list[Job] = []
+        for entry_id, fields in entries:
+            try:
+                parsed.append(parse_entry(entry_id, fields))
+            except (KeyError, ValueError, codec.CodecError) as exc:
+                log.error("worker.bad_entry stream=%s entry=%s error=%s", stream, entry_id, exc)
+                self.redis.xack(stream, keys.GROUP, entry_id)
+                self.redis.xdel(stream, entry_id)
+        if not parsed:
+            return []
+        start_ms = now_ms()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job in parsed:
+                self._start(keys=[keys.job(job.job_id)], args=[self.id, start_ms], client=pipe)
+            verdicts = pipe.execute()
+        runnable: list[Job] = []
+        for job, verdict in zip(parsed, verdicts, strict=True):
+            job.started_ms = start_ms
+            if verdict != b"run":
+                self.redis.xack(stream, keys.GROUP, job.entry_id)
+                self.redis.xdel(stream, job.entry_id)
+            elif job.deadline_ms < start_ms:
+                self._fail(stream, job, DeadlineExceeded("the job's deadline passed in the queue"))
+            else:
+                runnable.append(job)
+        return runnable
+
+    def _gather_more(self, stream: str, jobs: list[Job]) -> list[Job]:
+        """With max_wait_ms set, wait that long for more rows before running a short batch."""
+        wait_ms = self.settings.max_wait_ms
+        if wait_ms <= 0 or not jobs:
+            return jobs
+        deadline = time.monotonic() + wait_ms / 1000
+        rows = sum(j.rows for j in jobs)
+        while rows < self.settings.max_batch_rows:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                break
+            reply = self.redis.xreadgroup(keys.GROUP, self.id, {stream: ">"},
+                                          count=self.settings.max_batch_rows - rows,
+                                          block=left_ms)
+            if not reply:
+                break
+            more = self._admit(stream, reply[0][1])
+            jobs.extend(more)
+            rows += sum(j.rows for j in more)
+        return jobs
+
+    def _run_batch(self, stream: str, model: LoadedModel, jobs: list[Job]) -> None:
+        rows = [j.rows for j in jobs]
+        start = time.perf_counter()
+        try:
+            inputs = concat_rows([j.inputs for j in jobs])
+            total = sum(rows)
+            parts = [model.run({k: v[s] for k, v in inputs.items()})
+                     for s in chunks(total, self.settings.max_batch_rows)]
+            outputs = concat_rows(parts)
+        except Exception as exc:  # a graph that raises fails its jobs, never the worker
+            log.error("worker.batch_failed version=%s error=%r", model.served.key, exc)
+            self.heartbeat.last_error = f"{model.served.key}: {type(exc).__name__}: {exc}"
+            failure = JobFailed(f"the model raised {type(exc).__name__} while running the batch")
+            for job in jobs:
+                self._fail(stream, job, failure)
+            return
+        compute_ms = (time.perf_counter() - start) * 1000
+        info: dict[str, Any] = {
+            "provider": model.provider, "runtime": model.runtime, "worker": self.id,
+            "compute_ms": round(compute_ms, 3), "batch_rows": sum(rows),
+        }
+        model.stats["batches"] += 1
+        model.stats["rows"] += sum(rows)
+        self._reply(stream, jobs, split_rows(outputs, rows), info)
+        log.debug("worker.batch_done version=%s rows=%d compute_ms=%.2f",
+                  model.served.key, sum(rows), compute_ms)
+
+    def _reply(self, stream: str, jobs: list[Job], outputs: list[dict[str, Any]],
+               info: dict[str, Any]) -> None:
+        finished = now_ms()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job, tensors in zip(jobs, outputs, strict=True):
+                job_info = {**info, "queue_ms": job.started_ms - job.enqueued_ms}
+                self._finish_job(pipe, stream, job, "done", pack_done(tensors, job_info),
+                                 finished)
+            pipe.execute()
+
+    def _fail(self, stream: str, job: Job, error: HanmoError) -> None:
+        problem = {**error.problem(), "job_id": job.job_id}
+        self._finish_job(self.redis, stream, job, "failed", pack_failed(problem), now_ms())
+
+    def _finish_job(self, client: Any, stream: str, job: Job, status: str, blob: bytes,
+                    finished_ms: int) -> None:
+        self._finish(
+            keys=[keys.job(job.job_id), keys.result(job.job_id), stream],
+            args=[status, blob, self.settings.result_ttl_s, job.entry_id, keys.GROUP, job.reply,
+                  job.job_id, "finished_ms", finished_ms],
+            client=client,
+        )
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def reclaim(self) -> bool:
+        """Claim entries that other (dead) workers left pending; dead-letter the hopeless."""
+        worked = False
+        idle_ms = self.settings.visibility_timeout_ms
+        for stream in list(self.models):
+            pending = self.redis.xpending_range(stream, keys.GROUP, min="-", max="+", count=100,
+                                                idle=idle_ms)
+            hopeless = [p for p in pending
+                        if p["times_delivered"] >= self.settings.max_deliveries]
+            retry = [p["message_id"] for p in pending if p not in hopeless]
+            for p in hopeless:
+                self._dead_letter(stream, p["message_id"], p["times_delivered"])
+            if retry:
+                entries = self.redis.xclaim(stream, keys.GROUP, self.id, idle_ms, retry)
+                claimed = [(eid, fields) for eid, fields in entries if fields]
+                for eid in [eid for eid, fields in entries if not fields]:
+                    self.redis.xack(stream, keys.GROUP, eid)  # deleted while pending
+                if claimed:
+                    log.warning("worker.reclaimed stream=%s entries=%d", stream, len(claimed))
+                    self.handle(stream, claimed)
+            worked = worked or bool(pending)
+        return worked
+
+    def _dead_letter(self, stream: str, entry_id: bytes, deliveries: int) -> None:
+        entries = self.redis.xrange(stream, entry_id, entry_id)
+        if not entries:
+            self.redis.xack(stream, keys.GROUP, entry_id)
+            return
+        job = parse_entry(*entries[0])
+        log.error("worker.dead_letter job=%s deliveries=%d", job.job_id, deliveries)
+        self.redis.xadd(keys.DEAD_LETTER, {"job": job.job_id, "stream": stream,
+                                           "deliveries": deliveries},
+                        maxlen=10_000, approximate=True)
+        self._fail(stream, job, JobFailed(
+            f"the job was delivered {deliveries} times without finishing (its workers died);"
+            " it will not be retried"))

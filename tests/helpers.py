@@ -1,0 +1,126 @@
+"""Real servers for tests: a live uvicorn api, workers in threads or processes, graphs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnx
+import uvicorn
+from onnx import TensorProto, helper, numpy_helper
+
+from app.api.main import create_app
+from app.redis_conn import sync_client
+from app.registry.db import make_engine, make_sessionmaker
+from app.settings import Settings
+from app.worker.main import Worker
+from training.export import write_card
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate, timeout_s: float = 10.0, interval_s: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s")
+        time.sleep(interval_s)
+
+
+@contextmanager
+def live_api(settings: Settings) -> Iterator[httpx.Client]:
+    """uvicorn serving create_app(settings) on a free port, with a client bound to it."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                            log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout_s=15)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        yield client
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@contextmanager
+def worker_thread(settings: Settings, worker_id: str = "test-worker") -> Iterator[Worker]:
+    """A real Worker (real Redis, real ONNX Runtime) running in a thread of this process."""
+    engine = make_engine(settings.resolved_database_url())
+    worker = Worker(settings, worker_id, "cpu", 1, make_sessionmaker(engine),
+                    sync_client(settings.redis_url))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_until(lambda: bool(worker.models), timeout_s=30)
+    try:
+        yield worker
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=15)
+        engine.dispose()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process the same settings."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"HANMO_{name.upper()}"] = str(value)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def start_worker_process(settings: Settings, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--device", "cpu", *extra],
+        env=settings_env(settings), cwd=ROOT,
+    )
+
+
+def slow_sampler(directory: Path, name: str = "slow-sampler", layers: int = 60,
+                 width: int = 512) -> Path:
+    """A real but deliberately heavy ONNX sampler (one weight reused `layers` times), so a
+    batch takes long enough to kill or stop a worker in the middle of it."""
+    rng = np.random.default_rng(0)
+    w_in = numpy_helper.from_array((rng.standard_normal((16, width)) / 4).astype(np.float32),
+                                   "w_in")
+    w = numpy_helper.from_array(
+        (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32), "w")
+    w_out = numpy_helper.from_array(
+        (rng.standard_normal((width, 784)) / np.sqrt(width)).astype(np.float32), "w_out")
+    shape = numpy_helper.from_array(np.array([-1, 28, 28], dtype=np.int64), "shape")
+    nodes = [helper.make_node("MatMul", ["z", "w_in"], ["h0"])]
+    for i in range(layers):
+        nodes.append(helper.make_node("MatMul", [f"h{i}", "w"], [f"m{i}"]))
+        nodes.append(helper.make_node("Tanh", [f"m{i}"], [f"h{i + 1}"]))
+    nodes += [helper.make_node("MatMul", [f"h{layers}", "w_out"], ["o"]),
+              helper.make_node("Sigmoid", ["o"], ["flat"]),
+              helper.make_node("Reshape", ["flat", "shape"], ["x"])]
+    graph = helper.make_graph(
+        nodes, "slow", [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 16])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 28, 28])],
+        [w_in, w, w_out, shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    directory.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, directory / "model.onnx")
+    write_card(directory, name=name, kind="sampler", fmt="onnx",
+               graphs={"sample": ("model.onnx", ["z"], ["x"])},
+               signature={"z_dim": 16, "num_labels": None, "sample_shape": [28, 28],
+                          "image": True}, code_revision="test")
+    return directory

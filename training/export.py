@@ -1,0 +1,54 @@
+"""Export helpers shared by every training job: ONNX graphs with a dynamic batch axis and
+explicit I/O names, TorchScript as the alternative format, and the card beside them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from app.registry.cards import Card, GraphSpec, sha256_file
+
+
+def export_onnx(module: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path,
+                input_names: list[str], output_names: list[str]) -> None:
+    """Dynamo export, one file (no external data), every input's axis 0 dynamic."""
+    batch = torch.export.Dim.AUTO
+    dynamic = tuple({0: batch} for _ in args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(module.eval(), args, str(path), input_names=input_names,
+                      output_names=output_names, dynamic_shapes=dynamic, external_data=False,
+                      dynamo=True, verbose=False)
+
+
+def export_torchscript(module: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        traced = torch.jit.trace(module.eval(), args)
+    traced.save(str(path))
+
+
+def code_revision() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True, cwd=Path(__file__).parent)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_card(directory: Path, *, name: str, kind: str, fmt: str,
+               graphs: dict[str, tuple[str, list[str], list[str]]], signature: dict[str, Any],
+               **extra: Any) -> Card:
+    """card.json for the files in `directory`; graphs: role -> (file, inputs, outputs)."""
+    card = Card(
+        name=name, kind=kind, format=fmt,  # type: ignore[arg-type]
+        graphs={role: GraphSpec(file=f, sha256=sha256_file(directory / f), inputs=i, outputs=o)
+                for role, (f, i, o) in graphs.items()},
+        signature=signature, code_revision=extra.pop("code_revision", code_revision()), **extra,
+    )
+    (directory / "card.json").write_text(json.dumps(card.model_dump(mode="json"), indent=2) + "\n")
+    return card
