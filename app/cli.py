@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -11,15 +12,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from app.redis_conn import EmbeddedRedis
+    from app.registry.service import ServedVersion
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("HANMO_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("HANMO_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -59,19 +67,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _worker_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default=None,
-                        help="cpu, cuda:0, or a comma list (cuda:0,cuda:1); default HANMO_DEVICE")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda:0, or a comma list (cuda:0,cuda:1); default HANMO_DEVICE",
+    )
     parser.add_argument("--replicas", type=int, default=1, help="processes per device")
-    parser.add_argument("--models", default=None,
-                        help="comma list of model or model:version to serve (default: aliased)")
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="comma list of model or model:version to serve (default: aliased)",
+    )
 
 
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run("app.api.main:create_app", factory=True, host=args.host or settings.host,
-                port=args.port or settings.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        "app.api.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level="warning",
+        access_log=False,
+    )
     return 0
 
 
@@ -93,21 +113,28 @@ def _migrate(_: argparse.Namespace) -> int:
 
 def _register(args: argparse.Namespace) -> int:
     served = register_directory(get_settings(), args.directory, args.alias)
-    print(f"registered {served.model} version {served.version} sha256 {served.sha256}"
-          + (f" alias {args.alias}" if args.alias else ""))
+    print(
+        f"registered {served.model} version {served.version} sha256 {served.sha256}"
+        + (f" alias {args.alias}" if args.alias else "")
+    )
     return 0
 
 
-def register_directory(settings: Settings, directory: Path, alias: str | None):  # type: ignore[no-untyped-def]
+def register_directory(settings: Settings, directory: Path, alias: str | None) -> ServedVersion:
+    """Check and register one model directory (the CLI, `hanmo up` and tests share this)."""
     from app.registry import service
     from app.registry.db import make_engine, make_sessionmaker
     from app.runtime.models import check_artifact
 
     engine = make_engine(settings.resolved_database_url())
     try:
-        return service.register_directory(make_sessionmaker(engine), directory,
-                                          settings.resolved_artifact_root(), check_artifact,
-                                          alias=alias)
+        return service.register_directory(
+            make_sessionmaker(engine),
+            directory,
+            settings.resolved_artifact_root(),
+            check_artifact,
+            alias=alias,
+        )
     finally:
         engine.dispose()
 
@@ -120,15 +147,20 @@ def _list_models(_: argparse.Namespace) -> int:
     with make_sessionmaker(engine)() as session:
         for model in service.describe_all(session):
             versions = ", ".join(f"v{v['version']} {v['status']}" for v in model["versions"])
-            print(f"{model['name']} ({model['kind']}): {versions}; aliases "
-                  f"{json.dumps(model['aliases'])}")
+            print(
+                f"{model['name']} ({model['kind']}): {versions}; aliases "
+                f"{json.dumps(model['aliases'])}"
+            )
     return 0
 
 
-def shipped_model_dirs(models_dir: Path) -> list[Path]:
-    """models/<name>/<version>/card.json, oldest version first within each model."""
-    return sorted((card.parent for card in models_dir.glob("*/*/card.json")),
-                  key=lambda d: (d.parent.name, int(d.name) if d.name.isdigit() else 0))
+def shipped_model_dirs(models_dir: Path) -> list[list[Path]]:
+    """models/<name>/<version>/card.json grouped by model, oldest version first."""
+    dirs = sorted(
+        (card.parent for card in models_dir.glob("*/*/card.json")),
+        key=lambda d: (d.parent.name, int(d.name) if d.name.isdigit() else 0),
+    )
+    return [list(group) for _, group in itertools.groupby(dirs, key=lambda d: d.parent)]
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -138,38 +170,47 @@ def _up(args: argparse.Namespace) -> int:
     settings = get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     embedded = None
-    if not settings.redis_url:
-        embedded = EmbeddedRedis(settings.home / "redis")
+    if not settings.redis_url:  # api and workers default to this server's socket
+        embedded = EmbeddedRedis(settings.embedded_redis_dir())
         embedded.start()
-        os.environ["HANMO_REDIS_URL"] = embedded.url
-    get_settings.cache_clear()
-    settings = get_settings()
     _migrate(args)
-    dirs = shipped_model_dirs(args.models_dir)
-    for directory in dirs:
-        latest = directory == max((d for d in dirs if d.parent == directory.parent),
-                                  key=lambda d: int(d.name) if d.name.isdigit() else 0)
-        served = register_directory(settings, directory, "production" if latest else None)
-        print(f"model {served.model} v{served.version} registered")
+    for versions in shipped_model_dirs(args.models_dir):
+        for directory in versions:  # the newest version of each model gets `production`
+            alias = "production" if directory == versions[-1] else None
+            served = register_directory(settings, directory, alias)
+            print(
+                f"model {served.model} v{served.version} registered"
+                + (f" as {alias}" if alias else "")
+            )
     children = _start_children(args, settings)
-    print(f"\nhanmo is up\n  api      http://{settings.host}:{settings.port}\n"
-          f"  docs     http://{settings.host}:{settings.port}/docs\n"
-          f"  metrics  http://{settings.host}:{settings.port}/metrics\n"
-          f"  registry {settings.resolved_database_url()}\n  redis    {settings.redis_url}\n"
-          "Ctrl-C stops everything.", flush=True)
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"\nhanmo is up\n  api      {base}\n  docs     {base}/docs\n  metrics  {base}/metrics\n"
+        f"  registry {settings.resolved_database_url()}\n"
+        f"  redis    {settings.resolved_redis_url()}\nCtrl-C stops everything.",
+        flush=True,
+    )
     return _supervise(children, embedded)
 
 
 def _start_children(args: argparse.Namespace, settings: Settings) -> list[subprocess.Popen[bytes]]:
-    worker = [sys.executable, "-m", "app.cli", "worker", "--replicas", str(args.replicas),
-              "--device", args.device or settings.device]
+    worker = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "worker",
+        "--replicas",
+        str(args.replicas),
+        "--device",
+        args.device or settings.device,
+    ]
     if args.models:
         worker += ["--models", args.models]
     api = [sys.executable, "-m", "app.cli", "api"]
     return [subprocess.Popen(worker), subprocess.Popen(api)]
 
 
-def _supervise(children: list[subprocess.Popen[bytes]], embedded: object) -> int:
+def _supervise(children: list[subprocess.Popen[bytes]], embedded: EmbeddedRedis | None) -> int:
     stopping = False
 
     def stop(*_: object) -> None:
@@ -186,7 +227,7 @@ def _supervise(children: list[subprocess.Popen[bytes]], embedded: object) -> int
     for child in children:
         child.wait(timeout=30)
     if embedded is not None:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
     return 0
 
 

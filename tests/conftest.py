@@ -66,9 +66,16 @@ def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
             connection.execute(table.delete())
     engine.dispose()
     return Settings(
-        home=tmp_path / "home", database_url=database_url, redis_url=redis_url,
-        registry_cache_ttl_s=0, block_ms=100, visibility_timeout_ms=1500,
-        heartbeat_s=0.3, heartbeat_ttl_s=3, registry_poll_s=0.3, default_timeout_ms=20_000,
+        home=tmp_path / "home",
+        database_url=database_url,
+        redis_url=redis_url,
+        registry_cache_ttl_s=0,
+        block_ms=100,
+        visibility_timeout_ms=1500,
+        heartbeat_s=0.3,
+        heartbeat_ttl_s=3,
+        registry_poll_s=0.3,
+        default_timeout_ms=20_000,
     )
 
 

@@ -46,24 +46,33 @@ def wait_until(predicate, timeout_s: float = 10.0, interval_s: float = 0.05) -> 
 def live_api(settings: Settings) -> Iterator[httpx.Client]:
     """uvicorn serving create_app(settings) on a free port, with a client bound to it."""
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                            log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, timeout_s=15)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        yield client
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @contextmanager
 def worker_thread(settings: Settings, worker_id: str = "test-worker") -> Iterator[Worker]:
     """A real Worker (real Redis, real ONNX Runtime) running in a thread of this process."""
     engine = make_engine(settings.resolved_database_url())
-    worker = Worker(settings, worker_id, "cpu", 1, make_sessionmaker(engine),
-                    sync_client(settings.redis_url))
+    worker = Worker(
+        settings, worker_id, "cpu", 1, make_sessionmaker(engine), sync_client(settings.redis_url)
+    )
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     wait_until(lambda: bool(worker.models), timeout_s=30)
@@ -88,39 +97,54 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def start_worker_process(settings: Settings, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker", "--device", "cpu", *extra],
-        env=settings_env(settings), cwd=ROOT,
+        env=settings_env(settings),
+        cwd=ROOT,
     )
 
 
-def slow_sampler(directory: Path, name: str = "slow-sampler", layers: int = 60,
-                 width: int = 512) -> Path:
+def slow_sampler(
+    directory: Path, name: str = "slow-sampler", layers: int = 600, width: int = 512
+) -> Path:
     """A real but deliberately heavy ONNX sampler (one weight reused `layers` times), so a
     batch takes long enough to kill or stop a worker in the middle of it."""
     rng = np.random.default_rng(0)
-    w_in = numpy_helper.from_array((rng.standard_normal((16, width)) / 4).astype(np.float32),
-                                   "w_in")
+    w_in = numpy_helper.from_array(
+        (rng.standard_normal((16, width)) / 4).astype(np.float32), "w_in"
+    )
     w = numpy_helper.from_array(
-        (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32), "w")
+        (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32), "w"
+    )
     w_out = numpy_helper.from_array(
-        (rng.standard_normal((width, 784)) / np.sqrt(width)).astype(np.float32), "w_out")
+        (rng.standard_normal((width, 784)) / np.sqrt(width)).astype(np.float32), "w_out"
+    )
     shape = numpy_helper.from_array(np.array([-1, 28, 28], dtype=np.int64), "shape")
     nodes = [helper.make_node("MatMul", ["z", "w_in"], ["h0"])]
     for i in range(layers):
         nodes.append(helper.make_node("MatMul", [f"h{i}", "w"], [f"m{i}"]))
         nodes.append(helper.make_node("Tanh", [f"m{i}"], [f"h{i + 1}"]))
-    nodes += [helper.make_node("MatMul", [f"h{layers}", "w_out"], ["o"]),
-              helper.make_node("Sigmoid", ["o"], ["flat"]),
-              helper.make_node("Reshape", ["flat", "shape"], ["x"])]
+    nodes += [
+        helper.make_node("MatMul", [f"h{layers}", "w_out"], ["o"]),
+        helper.make_node("Sigmoid", ["o"], ["flat"]),
+        helper.make_node("Reshape", ["flat", "shape"], ["x"]),
+    ]
     graph = helper.make_graph(
-        nodes, "slow", [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 16])],
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 16])],
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 28, 28])],
-        [w_in, w, w_out, shape])
+        [w_in, w, w_out, shape],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     directory.mkdir(parents=True, exist_ok=True)
     onnx.save(model, directory / "model.onnx")
-    write_card(directory, name=name, kind="sampler", fmt="onnx",
-               graphs={"sample": ("model.onnx", ["z"], ["x"])},
-               signature={"z_dim": 16, "num_labels": None, "sample_shape": [28, 28],
-                          "image": True}, code_revision="test")
+    write_card(
+        directory,
+        name=name,
+        kind="sampler",
+        fmt="onnx",
+        graphs={"sample": ("model.onnx", ["z"], ["x"])},
+        signature={"z_dim": 16, "num_labels": None, "sample_shape": [28, 28], "image": True},
+        code_revision="test",
+    )
     return directory

@@ -8,20 +8,50 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import onnx
 import torch
 
 from app.registry.cards import Card, GraphSpec, sha256_file
 
 
-def export_onnx(module: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path,
-                input_names: list[str], output_names: list[str]) -> None:
-    """Dynamo export, one file (no external data), every input's axis 0 dynamic."""
+def export_onnx(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    input_names: list[str],
+    output_names: list[str],
+) -> None:
+    """Dynamo export, one file (no external data), every input's axis 0 dynamic, and no
+    exporter metadata, so the bytes depend on the weights and the graph alone."""
     batch = torch.export.Dim.AUTO
     dynamic = tuple({0: batch} for _ in args)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(module.eval(), args, str(path), input_names=input_names,
-                      output_names=output_names, dynamic_shapes=dynamic, external_data=False,
-                      dynamo=True, verbose=False)
+    torch.onnx.export(
+        module.eval(),
+        args,
+        str(path),
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_shapes=dynamic,
+        external_data=False,
+        dynamo=True,
+        verbose=False,
+    )
+    strip_metadata(path)
+
+
+def strip_metadata(path: Path) -> None:
+    """Drop the exporter's metadata: node stack traces hold absolute paths and line numbers,
+    which make the same model hash differently in every checkout."""
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]
+    for value in [*model.graph.value_info, *model.graph.input, *model.graph.output]:
+        del value.metadata_props[:]
+    for tensor in model.graph.initializer:
+        del tensor.metadata_props[:]
+    del model.graph.metadata_props[:]
+    onnx.save(model, str(path))
 
 
 def export_torchscript(module: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path) -> None:
@@ -33,22 +63,40 @@ def export_torchscript(module: torch.nn.Module, args: tuple[torch.Tensor, ...], 
 
 def code_revision() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
-def write_card(directory: Path, *, name: str, kind: str, fmt: str,
-               graphs: dict[str, tuple[str, list[str], list[str]]], signature: dict[str, Any],
-               **extra: Any) -> Card:
+def write_card(
+    directory: Path,
+    *,
+    name: str,
+    kind: str,
+    fmt: str,
+    graphs: dict[str, tuple[str, list[str], list[str]]],
+    signature: dict[str, Any],
+    **extra: Any,
+) -> Card:
     """card.json for the files in `directory`; graphs: role -> (file, inputs, outputs)."""
     card = Card(
-        name=name, kind=kind, format=fmt,  # type: ignore[arg-type]
-        graphs={role: GraphSpec(file=f, sha256=sha256_file(directory / f), inputs=i, outputs=o)
-                for role, (f, i, o) in graphs.items()},
-        signature=signature, code_revision=extra.pop("code_revision", code_revision()), **extra,
+        name=name,
+        kind=kind,
+        format=fmt,  # type: ignore[arg-type]
+        graphs={
+            role: GraphSpec(file=f, sha256=sha256_file(directory / f), inputs=i, outputs=o)
+            for role, (f, i, o) in graphs.items()
+        },
+        signature=signature,
+        code_revision=extra.pop("code_revision", code_revision()),
+        **extra,
     )
     (directory / "card.json").write_text(json.dumps(card.model_dump(mode="json"), indent=2) + "\n")
     return card

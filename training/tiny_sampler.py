@@ -18,8 +18,9 @@ class TinyDecoder(nn.Module):
     def __init__(self, num_labels: int = 0) -> None:
         super().__init__()
         self.embed = nn.Embedding(num_labels, Z_DIM) if num_labels else None
-        self.net = nn.Sequential(nn.Linear(Z_DIM, HIDDEN), nn.ReLU(),
-                                 nn.Linear(HIDDEN, SIDE * SIDE), nn.Sigmoid())
+        self.net = nn.Sequential(
+            nn.Linear(Z_DIM, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, SIDE * SIDE), nn.Sigmoid()
+        )
 
     def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None and label is not None:
@@ -27,8 +28,13 @@ class TinyDecoder(nn.Module):
         return self.net(z).reshape(-1, SIDE, SIDE)
 
 
-def build(directory: Path, name: str = "tiny-sampler", fmt: str = "onnx",
-          num_labels: int = 0, seed: int = 0) -> Path:
+def build(
+    directory: Path,
+    name: str = "tiny-sampler",
+    fmt: str = "onnx",
+    num_labels: int = 0,
+    seed: int = 0,
+) -> Path:
     """Write model.onnx (or model.pt) and card.json into `directory`."""
     torch.manual_seed(seed)
     module = TinyDecoder(num_labels).eval()
@@ -43,13 +49,23 @@ def build(directory: Path, name: str = "tiny-sampler", fmt: str = "onnx",
         export_onnx(module, args, directory / filename, inputs, ["x"])
     else:
         export_torchscript(module, args, directory / filename)
-    write_card(directory, name=name, kind="sampler", fmt=fmt,
-               graphs={"sample": (filename, inputs, ["x"])},
-               signature={"z_dim": Z_DIM, "num_labels": num_labels or None,
-                          "sample_shape": [SIDE, SIDE], "image": True},
-               description="tiny seeded MLP sampler for serving tests and benchmarks",
-               seed=seed, data="none (untrained, seeded weights)",
-               command=f"python -m training.tiny_sampler {directory} --format {fmt}")
+    write_card(
+        directory,
+        name=name,
+        kind="sampler",
+        fmt=fmt,
+        graphs={"sample": (filename, inputs, ["x"])},
+        signature={
+            "z_dim": Z_DIM,
+            "num_labels": num_labels or None,
+            "sample_shape": [SIDE, SIDE],
+            "image": True,
+        },
+        description="tiny seeded MLP sampler for serving tests and benchmarks",
+        seed=seed,
+        data="none (untrained, seeded weights)",
+        command=f"python -m training.tiny_sampler {directory} --format {fmt}",
+    )
     return directory
 
 

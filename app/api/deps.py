@@ -18,7 +18,11 @@ StateDep = Annotated[State, Depends(get_state)]
 PreferDep = Annotated[str | None, Header(description="`respond-async` for 202 + Location")]
 IdempotencyKeyDep = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=255, pattern=r"^[\x21-\x7e]+$",
-           description="the same key maps to one job"),
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="the same key maps to one job",
+    ),
 ]
 AcceptDep = Annotated[str | None, Header()]

@@ -22,10 +22,13 @@ Renderer = Callable[[dict[str, Any], str, Outcome], dict[str, Any]]
 RENDERERS: dict[str, Renderer] = {"sampler": samplers.render}
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
-                    media_type="application/json", headers=headers)
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 def wants_async(prefer: str | None) -> bool:
@@ -38,23 +41,37 @@ def deadline_ms(state: State, timeout_ms: int | None, is_async: bool) -> int:
     return now_ms() + min(timeout_ms or default, settings.max_timeout_ms)
 
 
-async def run_job(state: State, path: str, served: ServedVersion, inputs: dict[str, np.ndarray],
-                  meta: dict[str, Any], *, timeout_ms: int | None, prefer: str | None,
-                  idempotency_key: str | None, accept: str | None) -> Response:
+async def run_job(
+    state: State,
+    path: str,
+    served: ServedVersion,
+    inputs: dict[str, np.ndarray],
+    meta: dict[str, Any],
+    *,
+    timeout_ms: int | None,
+    prefer: str | None,
+    idempotency_key: str | None,
+    accept: str | None,
+) -> Response:
     is_async = wants_async(prefer)
     deadline = deadline_ms(state, timeout_ms, is_async)
-    submitted = await state.queue.submit(keys.stream(served.model, served.version), inputs,
-                                         meta, deadline, idempotency_key)
+    submitted = await state.queue.submit(
+        keys.stream(served.model, served.version), inputs, meta, deadline, idempotency_key
+    )
     if is_async:
         href = f"/v1/jobs/{submitted.job_id}"
-        return json_response({"job_id": submitted.job_id, "status": "queued", "href": href},
-                             status=202, headers={"Location": href})
+        return json_response(
+            {"job_id": submitted.job_id, "status": "queued", "href": href},
+            status=202,
+            headers={"Location": href},
+        )
     outcome = await state.queue.wait(submitted.job_id, deadline)
     return render_outcome(state, path, meta, submitted.job_id, outcome, accept)
 
 
-def render_outcome(state: State, path: str, meta: dict[str, Any], job_id: str,
-                   outcome: Outcome, accept: str | None) -> Response:
+def render_outcome(
+    state: State, path: str, meta: dict[str, Any], job_id: str, outcome: Outcome, accept: str | None
+) -> Response:
     labels = (meta["model"], str(meta["version"]), meta.get("alias") or "")
     if not outcome.ok:
         assert outcome.problem is not None
@@ -62,12 +79,16 @@ def render_outcome(state: State, path: str, meta: dict[str, Any], job_id: str,
         state.metrics.failures.labels(meta["model"], reason).inc()
         return problem_response(outcome.problem, path)
     state.metrics.observe_job(labels, outcome.info)
-    headers = {"X-Hanmo-Model": meta["model"], "X-Hanmo-Version": str(meta["version"]),
-               "X-Hanmo-Job": job_id}
+    headers = {
+        "X-Hanmo-Model": meta["model"],
+        "X-Hanmo-Version": str(meta["version"]),
+        "X-Hanmo-Job": job_id,
+    }
     if accept and "image/png" in accept and meta["kind"] == "sampler":
         assert outcome.tensors is not None
         headers["X-Hanmo-Seed"] = str(meta["seed"])
         headers["X-Hanmo-Sha256"] = meta["sha256"]
-        return Response(samplers.grid_png(outcome.tensors["x"]), media_type="image/png",
-                        headers=headers)
+        return Response(
+            samplers.grid_png(outcome.tensors["x"]), media_type="image/png", headers=headers
+        )
     return json_response(RENDERERS[meta["kind"]](meta, job_id, outcome), headers=headers)

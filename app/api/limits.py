@@ -34,7 +34,9 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
-                    raise HTTPException(413, f"the request body exceeds {self.max_body_bytes} bytes")
+                    raise HTTPException(
+                        413, f"the request body exceeds {self.max_body_bytes} bytes"
+                    )
             return message
 
         await self.app(scope, limited_receive, send)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from starlette.responses import Response
+from fastapi import FastAPI
 
 from app import __version__
 from app.api import problems
 from app.api.limits import BodyLimit
-from app.api.metrics import Metrics
+from app.api.metrics import Metrics, RequestMetrics
 from app.api.registry_cache import RegistryCache
 from app.api.routes import health, jobs, models, sampling
 from app.api.state import State
@@ -32,13 +30,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url())
         sessions = make_sessionmaker(engine)
-        redis = async_client(settings.redis_url)
-        queue = JobQueue(redis, secrets.token_hex(8), max_depth=settings.max_queue_depth,
-                         result_ttl_s=settings.result_ttl_s,
-                         idempotency_ttl_s=settings.idempotency_ttl_s)
+        redis = async_client(settings.resolved_redis_url())
+        queue = JobQueue(
+            redis,
+            secrets.token_hex(8),
+            max_depth=settings.max_queue_depth,
+            result_ttl_s=settings.result_ttl_s,
+            idempotency_ttl_s=settings.idempotency_ttl_s,
+        )
         queue.listener.start()
-        app.state.hanmo = State(settings, engine, sessions, redis, queue,
-                                RegistryCache(sessions, settings.registry_cache_ttl_s), metrics)
+        app.state.hanmo = State(
+            settings,
+            engine,
+            sessions,
+            redis,
+            queue,
+            RegistryCache(sessions, settings.registry_cache_ttl_s),
+            metrics,
+        )
         try:
             yield
         finally:
@@ -46,22 +55,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await redis.aclose()
             engine.dispose()
 
-    app = FastAPI(title="hanmo", version=__version__, lifespan=lifespan,
-                  summary="Seeded sampling, posterior-predictive uncertainty and few-shot "
-                          "Chinese-character style transfer, served.")
+    app = FastAPI(
+        title="hanmo",
+        version=__version__,
+        lifespan=lifespan,
+        summary="Seeded sampling, posterior-predictive uncertainty and few-shot "
+        "Chinese-character style transfer, served.",
+    )
     problems.install(app)
     for router in (models.router, sampling.router, jobs.router, health.router):
         app.include_router(router)
 
-    @app.middleware("http")
-    async def count_requests(request: Request,
-                             call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.requests.labels(route, str(response.status_code)).inc()
-        metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     return app

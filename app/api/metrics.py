@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -15,22 +18,46 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("hanmo_requests", "HTTP requests handled",
-                                ("route", "status"), registry=r)
-        self.request_seconds = Histogram("hanmo_request_seconds", "End-to-end request time",
-                                         ("route",), buckets=LATENCY_BUCKETS_S, registry=r)
-        self.queue_wait_seconds = Histogram("hanmo_queue_wait_seconds",
-                                            "Time a job waited in its stream", LABELS,
-                                            buckets=LATENCY_BUCKETS_S, registry=r)
-        self.compute_seconds = Histogram("hanmo_compute_seconds",
-                                         "Model run time of the batch a job ran in", LABELS,
-                                         buckets=LATENCY_BUCKETS_S, registry=r)
-        self.batch_rows = Histogram("hanmo_batch_rows", "Rows in the batch a job ran in",
-                                    LABELS, buckets=ROW_BUCKETS, registry=r)
-        self.queue_depth = Gauge("hanmo_queue_depth", "Jobs queued or running per version",
-                                 ("model", "version"), registry=r)
-        self.failures = Counter("hanmo_failures", "Failed inference requests by reason",
-                                ("model", "reason"), registry=r)
+        self.requests = Counter(
+            "hanmo_requests", "HTTP requests handled", ("route", "status"), registry=r
+        )
+        self.request_seconds = Histogram(
+            "hanmo_request_seconds",
+            "End-to-end request time",
+            ("route",),
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.queue_wait_seconds = Histogram(
+            "hanmo_queue_wait_seconds",
+            "Time a job waited in its stream",
+            LABELS,
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.compute_seconds = Histogram(
+            "hanmo_compute_seconds",
+            "Model run time of the batch a job ran in",
+            LABELS,
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.batch_rows = Histogram(
+            "hanmo_batch_rows",
+            "Rows in the batch a job ran in",
+            LABELS,
+            buckets=ROW_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "hanmo_queue_depth",
+            "Jobs queued or running per version",
+            ("model", "version"),
+            registry=r,
+        )
+        self.failures = Counter(
+            "hanmo_failures", "Failed inference requests by reason", ("model", "reason"), registry=r
+        )
 
     def observe_job(self, labels: tuple[str, str, str], info: dict[str, float]) -> None:
         if "queue_ms" in info:
@@ -39,3 +66,31 @@ class Metrics:
             self.compute_seconds.labels(*labels).observe(info["compute_ms"] / 1000)
         if "batch_rows" in info:
             self.batch_rows.labels(*labels).observe(info["batch_rows"])
+
+
+class RequestMetrics:
+    """Pure ASGI middleware counting requests by route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.request_seconds.labels(route).observe(time.perf_counter() - started)

@@ -17,21 +17,29 @@ log = logging.getLogger("hanmo.api")
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem_response(problem: dict[str, Any], instance: str,
-                     headers: dict[str, str] | None = None) -> Response:
+def problem_response(
+    problem: dict[str, Any], instance: str, headers: dict[str, str] | None = None
+) -> Response:
     body = {"instance": instance, **problem}
     headers = dict(headers or {})
     retry_after = problem.get("retry_after_s")
     if retry_after is not None:
         headers["Retry-After"] = str(int(retry_after))
-    return Response(orjson.dumps(body), status_code=int(problem["status"]),
-                    media_type=PROBLEM_JSON, headers=headers)
+    return Response(
+        orjson.dumps(body),
+        status_code=int(problem["status"]),
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
-        {"field": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", ""),
-         "type": err.get("type", "")}
+        {
+            "field": ".".join(str(p) for p in err.get("loc", ())),
+            "message": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
         for err in exc.errors()
     ]
 
@@ -45,22 +53,35 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = _field_errors(exc)
     fields = ", ".join(sorted({e["field"] for e in errors}))
-    problem = {"type": "https://hanmo.dev/problems/invalid-input", "title": "Invalid input",
-               "status": 422, "detail": f"invalid fields: {fields}", "errors": errors}
+    problem = {
+        "type": "https://hanmo.dev/problems/invalid-input",
+        "title": "Invalid input",
+        "status": 422,
+        "detail": f"invalid fields: {fields}",
+        "errors": errors,
+    }
     return problem_response(problem, request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    problem = {"type": "about:blank", "title": _reason(exc.status_code),
-               "status": exc.status_code, "detail": str(exc.detail)}
+    problem = {
+        "type": "about:blank",
+        "title": _reason(exc.status_code),
+        "status": exc.status_code,
+        "detail": str(exc.detail),
+    }
     return problem_response(problem, request.url.path, dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("api.unhandled path=%s", request.url.path, exc_info=exc)
-    problem = {"type": "https://hanmo.dev/problems/internal", "title": "Internal error",
-               "status": 500, "detail": "an unexpected error occurred; it has been logged"}
+    problem = {
+        "type": "https://hanmo.dev/problems/internal",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "an unexpected error occurred; it has been logged",
+    }
     return problem_response(problem, request.url.path)
 
 

@@ -43,9 +43,11 @@ class RegistryCache:
 
     async def call(self, fn: Any, *args: Any) -> Any:
         """Run a read-only registry function in a thread with its own session."""
+
         def run() -> Any:
             with self.sessions() as session:
                 return fn(session, *args)
+
         try:
             return await anyio.to_thread.run_sync(run)
         except (OperationalError, SQLAlchemyError) as exc:

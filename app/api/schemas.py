@@ -19,23 +19,28 @@ class InferenceOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: StrictInt | None = Field(default=None, ge=1, description="pin a version")
-    alias: str | None = Field(default=None, pattern=ALIAS_PATTERN,
-                              description="route by alias (default `production`)")
-    timeout_ms: StrictInt | None = Field(default=None, ge=1, le=3_600_000,
-                                         description="deadline for the result")
+    alias: str | None = Field(
+        default=None, pattern=ALIAS_PATTERN, description="route by alias (default `production`)"
+    )
+    timeout_ms: StrictInt | None = Field(
+        default=None, ge=1, le=3_600_000, description="deadline for the result"
+    )
 
 
 class SampleRequest(InferenceOptions):
     n: StrictInt = Field(default=1, ge=1, le=MAX_SAMPLE_ROWS, description="samples to draw")
-    seed: StrictInt | None = Field(default=None, ge=0, le=MAX_SEED,
-                                   description="chosen and echoed when absent")
-    temperature: float = Field(default=1.0, gt=0.0, le=2.0, allow_inf_nan=False,
-                               description="scales the prior noise")
-    labels: StrictInt | list[StrictInt] | None = Field(
-        default=None, max_length=MAX_SAMPLE_ROWS,
-        description="conditional models: one label per sample, or one for all")
+    seed: StrictInt | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="chosen and echoed when absent"
+    )
+    temperature: float = Field(
+        default=1.0, gt=0.0, le=2.0, allow_inf_nan=False, description="scales the prior noise"
+    )
+    labels: StrictInt | Annotated[list[StrictInt], Field(max_length=MAX_SAMPLE_ROWS)] | None = (
+        Field(default=None, description="conditional models: one label per sample, or one for all")
+    )
     format: Literal["png", "array", "grid"] = Field(
-        default="png", description="`png` per sample, `array` of values, or one `grid` PNG")
+        default="png", description="`png` per sample, `array` of values, or one `grid` PNG"
+    )
 
 
 class SampleResponse(BaseModel):

@@ -43,8 +43,15 @@ class Submitted:
 
 
 class JobQueue:
-    def __init__(self, redis: Redis, instance_id: str, *, max_depth: int, result_ttl_s: int,
-                 idempotency_ttl_s: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        instance_id: str,
+        *,
+        max_depth: int,
+        result_ttl_s: int,
+        idempotency_ttl_s: int,
+    ) -> None:
         self.redis = redis
         self.listener = ReplyListener(redis, keys.reply_channel(instance_id))
         self.max_depth = max_depth
@@ -53,15 +60,33 @@ class JobQueue:
         self._enqueue = redis.register_script(scripts.ENQUEUE)
         self._cancel = redis.register_script(scripts.CANCEL)
 
-    async def submit(self, stream: str, inputs: dict[str, np.ndarray], meta: dict[str, Any],
-                     deadline_ms: int, idempotency_key: str | None = None) -> Submitted:
+    async def submit(
+        self,
+        stream: str,
+        inputs: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        deadline_ms: int,
+        idempotency_key: str | None = None,
+    ) -> Submitted:
         """Admit (429 when the stream is at its depth limit) and enqueue one job."""
         job_id = new_job_id()
         self.listener.expect(job_id)
-        fields = {"meta": json.dumps(meta), "stream": stream, "created_ms": now_ms(),
-                  "deadline_ms": deadline_ms, "reply": self.listener.channel}
-        args: list[Any] = [self.max_depth, job_id, codec.encode(inputs), deadline_ms,
-                           self.listener.channel, self.result_ttl_s, self.idempotency_ttl_s]
+        fields = {
+            "meta": json.dumps(meta),
+            "stream": stream,
+            "created_ms": now_ms(),
+            "deadline_ms": deadline_ms,
+            "reply": self.listener.channel,
+        }
+        args: list[Any] = [
+            self.max_depth,
+            job_id,
+            codec.encode(inputs),
+            deadline_ms,
+            self.listener.channel,
+            self.result_ttl_s,
+            self.idempotency_ttl_s,
+        ]
         for pair in fields.items():
             args.extend(pair)
         idem = keys.idempotency(idempotency_key) if idempotency_key else ""
@@ -73,8 +98,7 @@ class JobQueue:
         if verdict != b"ok":
             self.listener.forget(job_id)
         if verdict == b"full":
-            raise QueueFull(f"the queue holds {value.decode()} jobs, its limit",
-                            retry_after_s=1)
+            raise QueueFull(f"the queue holds {value.decode()} jobs, its limit", retry_after_s=1)
         return Submitted(value.decode(), duplicate=verdict == b"dup")
 
     async def wait(self, job_id: str, deadline_ms: int) -> Outcome:
@@ -87,7 +111,8 @@ class JobQueue:
                     break
                 try:
                     blob = await asyncio.wait_for(
-                        asyncio.shield(future), min(remaining_s, FALLBACK_POLL_S))
+                        asyncio.shield(future), min(remaining_s, FALLBACK_POLL_S)
+                    )
                     return unpack(blob)
                 except TimeoutError:
                     outcome = await self._read_result(job_id)
@@ -102,7 +127,7 @@ class JobQueue:
 
     async def _read_result(self, job_id: str) -> Outcome | None:
         try:
-            blob = await self.redis.get(keys.result(job_id))
+            blob: bytes | None = await self.redis.get(keys.result(job_id))  # type: ignore[assignment]
         except REDIS_ERRORS:
             return None  # Redis is away; keep waiting until the deadline
         return unpack(blob) if blob is not None else None
@@ -123,12 +148,17 @@ class JobQueue:
 
     async def cancel(self, job_id: str, stream: str) -> None:
         """Cancel a job that no worker has started."""
-        problem = {"type": "https://hanmo.dev/problems/cancelled", "title": "Job cancelled",
-                   "status": 409, "detail": "the job was cancelled before it ran"}
+        problem = {
+            "type": "https://hanmo.dev/problems/cancelled",
+            "title": "Job cancelled",
+            "status": 409,
+            "detail": "the job was cancelled before it ran",
+        }
         try:
             verdict = await self._cancel(
                 keys=[keys.job(job_id), keys.result(job_id), stream],
-                args=[keys.GROUP, pack_failed(problem), self.result_ttl_s, job_id])
+                args=[keys.GROUP, pack_failed(problem), self.result_ttl_s, job_id],
+            )
         except REDIS_ERRORS as exc:
             raise RedisUnavailable("the job store cannot be reached; retry shortly") from exc
         if verdict == b"gone":

@@ -26,7 +26,7 @@ def encode(tensors: dict[str, np.ndarray]) -> bytes:
     """Pack named arrays into one frame."""
     parts = [struct.pack("<H", len(tensors))]
     for name, array in tensors.items():
-        arr = np.ascontiguousarray(array)
+        arr = np.require(array, requirements="C")  # keeps 0-d arrays 0-d
         code = _CODES.get(arr.dtype)
         if code is None:
             raise CodecError(f"dtype {arr.dtype} is not supported on the wire")
@@ -57,8 +57,9 @@ def decode(frame: bytes) -> dict[str, np.ndarray]:
             size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
             if offset + size > len(view):
                 raise CodecError("frame is truncated")
-            out[name] = np.frombuffer(view, dtype=dtype, count=size // dtype.itemsize,
-                                      offset=offset).reshape(shape)
+            out[name] = np.frombuffer(
+                view, dtype=dtype, count=size // dtype.itemsize, offset=offset
+            ).reshape(shape)
             offset += size
     except (struct.error, IndexError, UnicodeDecodeError) as exc:
         raise CodecError(f"malformed tensor frame: {exc}") from exc

@@ -69,7 +69,7 @@ class ReplyListener:
                     self._deliver(message["data"])
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _deliver(self, data: bytes) -> None:
         job_id, blob = split_message(data)

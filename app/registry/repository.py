@@ -76,11 +76,12 @@ def list_aliases(session: Session, model_id: int) -> dict[str, int]:
         .where(ModelAlias.model_id == model_id)
         .order_by(ModelAlias.alias)
     )
-    return {alias: version for alias, version in session.execute(query).all()}
+    return dict(session.execute(query).all())
 
 
-def put_alias(session: Session, model: RegisteredModel, alias: str, target: ModelVersion,
-              actor: str) -> None:
+def put_alias(
+    session: Session, model: RegisteredModel, alias: str, target: ModelVersion, actor: str
+) -> None:
     """Point `alias` at `target` and append the move to the alias history."""
     row = get_alias(session, model.id, alias)
     previous = None
@@ -89,10 +90,16 @@ def put_alias(session: Session, model: RegisteredModel, alias: str, target: Mode
     else:
         previous = session.get(ModelVersion, row.version_id)
         row.version_id = target.id
-    session.add(AliasEvent(
-        model_id=model.id, alias=alias, action="set", actor=actor,
-        from_version=previous.version if previous else None, to_version=target.version,
-    ))
+    session.add(
+        AliasEvent(
+            model_id=model.id,
+            alias=alias,
+            action="set",
+            actor=actor,
+            from_version=previous.version if previous else None,
+            to_version=target.version,
+        )
+    )
     session.flush()
 
 

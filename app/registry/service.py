@@ -42,8 +42,13 @@ class ServedVersion:
 
 def snapshot(model: RegisteredModel, version: ModelVersion) -> ServedVersion:
     return ServedVersion(
-        model=model.name, version=version.version, kind=version.kind, format=version.format,
-        sha256=version.sha256, artifact_uri=version.artifact_uri, card=version.card,
+        model=model.name,
+        version=version.version,
+        kind=version.kind,
+        format=version.format,
+        sha256=version.sha256,
+        artifact_uri=version.artifact_uri,
+        card=version.card,
     )
 
 
@@ -71,11 +76,20 @@ def register_directory(
         if version is None:
             number = repository.next_version_number(session, model.id)
             uri = artifacts.store(directory, card, artifact_root, number)
-            version = repository.add_version(session, ModelVersion(
-                model_id=model.id, version=number, kind=card.kind, format=card.format,
-                artifact_uri=uri, sha256=digest, signature=card.signature,
-                card=card.model_dump(mode="json"), status=VersionStatus.READY,
-            ))
+            version = repository.add_version(
+                session,
+                ModelVersion(
+                    model_id=model.id,
+                    version=number,
+                    kind=card.kind,
+                    format=card.format,
+                    artifact_uri=uri,
+                    sha256=digest,
+                    signature=card.signature,
+                    card=card.model_dump(mode="json"),
+                    status=VersionStatus.READY,
+                ),
+            )
         if alias and repository.list_aliases(session, model.id).get(alias) != version.version:
             repository.put_alias(session, model, alias, version, actor)
         return snapshot(model, version)
@@ -123,9 +137,14 @@ def _describe(session: Session, model: RegisteredModel) -> dict[str, Any]:
         "aliases": repository.list_aliases(session, model.id),
         "versions": [
             {
-                "version": v.version, "status": v.status.value, "format": v.format,
-                "sha256": v.sha256, "created_at": v.created_at.isoformat(),
-                "signature": v.signature, "metrics": v.card.get("metrics", {}), "card": v.card,
+                "version": v.version,
+                "status": v.status.value,
+                "format": v.format,
+                "sha256": v.sha256,
+                "created_at": v.created_at.isoformat(),
+                "signature": v.signature,
+                "metrics": v.card.get("metrics", {}),
+                "card": v.card,
             }
             for v in versions
         ],

@@ -50,8 +50,9 @@ def load_graphs(directory: Path, card: Card, device: str, threads: int) -> dict[
     graphs: dict[str, Graph] = {}
     for role, spec in card.graphs.items():
         try:
-            graphs[role] = load_graph(directory / spec.file, card.format, device,
-                                      spec.inputs, spec.outputs, threads)
+            graphs[role] = load_graph(
+                directory / spec.file, card.format, device, spec.inputs, spec.outputs, threads
+            )
         except Exception as exc:  # corrupt or foreign files: a clear contract error
             raise ContractViolation(f"graph {role!r} ({spec.file}) does not load: {exc}") from exc
     return graphs

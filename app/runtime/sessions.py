@@ -31,8 +31,12 @@ class Graph(Protocol):
 
 
 _ORT_TYPES = {
-    "tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16",
-    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(uint8)": "uint8",
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(uint8)": "uint8",
     "tensor(bool)": "bool",
 }
 
@@ -79,32 +83,47 @@ def _info(arg: Any) -> TensorInfo:
 class TorchScriptGraph:
     """A TorchScript module; inputs are passed positionally in the card's order."""
 
-    def __init__(self, path: Path, device: str, inputs: list[str], outputs: list[str],
-                 intra_op_threads: int = 0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        device: str,
+        inputs: list[str],
+        outputs: list[str],
+        intra_op_threads: int = 0,
+    ) -> None:
         import torch  # lazily: only workers that serve TorchScript need torch
 
         if intra_op_threads:
             torch.set_num_threads(intra_op_threads)
         self._torch = torch
         self._device = torch.device(device if device.startswith("cuda") else "cpu")
-        self._module = torch.jit.load(str(path), map_location=self._device).eval()
+        module = torch.jit.load(str(path), map_location=self._device)  # type: ignore[no-untyped-call]
+        self._module = module.eval()
         self.provider = f"torchscript:{self._device.type}"
         self.inputs = [TensorInfo(name, "", ()) for name in inputs]
         self.outputs = [TensorInfo(name, "", ()) for name in outputs]
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch
-        args = [torch.from_numpy(np.ascontiguousarray(feeds[i.name])).to(self._device)
-                for i in self.inputs if i.name in feeds]
+        args = [
+            torch.from_numpy(np.ascontiguousarray(feeds[i.name])).to(self._device)
+            for i in self.inputs
+            if i.name in feeds
+        ]
         with torch.inference_mode():
             result = self._module(*args)
         values = result if isinstance(result, tuple | list) else (result,)
-        return {o.name: v.detach().cpu().numpy()
-                for o, v in zip(self.outputs, values, strict=True)}
+        return {o.name: v.detach().cpu().numpy() for o, v in zip(self.outputs, values, strict=True)}
 
 
-def load_graph(path: Path, fmt: str, device: str, inputs: list[str], outputs: list[str],
-               intra_op_threads: int = 0) -> Graph:
+def load_graph(
+    path: Path,
+    fmt: str,
+    device: str,
+    inputs: list[str],
+    outputs: list[str],
+    intra_op_threads: int = 0,
+) -> Graph:
     """Load one graph file in the given format for the given device."""
     if fmt == "torchscript":
         return TorchScriptGraph(path, device, inputs, outputs, intra_op_threads)

@@ -27,5 +27,6 @@ def plan_batches(rows: Sequence[int], max_batch_rows: int) -> list[list[int]]:
 
 def chunks(total_rows: int, max_batch_rows: int) -> list[slice]:
     """Row slices of at most `max_batch_rows` covering `total_rows`."""
-    return [slice(i, min(i + max_batch_rows, total_rows))
-            for i in range(0, total_rows, max_batch_rows)]
+    return [
+        slice(i, min(i + max_batch_rows, total_rows)) for i in range(0, total_rows, max_batch_rows)
+    ]

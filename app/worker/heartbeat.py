@@ -52,18 +52,25 @@ class Heartbeat:
 
     def beat(self) -> None:
         w = self.worker
-        models = {m.served.key: {"provider": m.provider, **m.stats} for m in list(w.models.values())}
+        models = {
+            m.served.key: {"provider": m.provider, **m.stats} for m in list(w.models.values())
+        }
         ttl_s = w.settings.heartbeat_ttl_s
         with w.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.worker(w.id), mapping={
-                "id": w.id, "host": socket.gethostname(), "pid": os.getpid(),
-                "device": w.device, "models": json.dumps(models),
-                "failed_loads": json.dumps(w.failed_loads), "last_error": self.last_error,
-                "beat_s": time.time(),
-            })
+            pipe.hset(
+                keys.worker(w.id),
+                mapping={
+                    "id": w.id,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "device": w.device,
+                    "models": json.dumps(models),
+                    "failed_loads": json.dumps(w.failed_loads),
+                    "last_error": self.last_error,
+                    "beat_s": time.time(),
+                },
+            )
             pipe.expire(keys.worker(w.id), max(1, int(ttl_s)))
             pipe.zadd(keys.WORKERS, {w.id: time.time()})
             pipe.zremrangebyscore(keys.WORKERS, "-inf", time.time() - 10 * ttl_s)
             pipe.execute()
-
-

@@ -22,6 +22,7 @@ class Job:
     def enqueued_ms(self) -> int:
         """When the api added the entry (a stream id starts with its time in ms)."""
         return int(self.entry_id.partition("-")[0])
+
     @property
     def rows(self) -> int:
         return int(next(iter(self.inputs.values())).shape[0]) if self.inputs else 0

@@ -37,15 +37,24 @@ def now_ms() -> int:
 
 
 class Worker:
-    def __init__(self, settings: Settings, worker_id: str, device: str, threads: int,
-                 sessions: sessionmaker[Session], redis: Redis,
-                 only: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        worker_id: str,
+        device: str,
+        threads: int,
+        sessions: sessionmaker[Session],
+        redis: Redis,
+        only: set[str] | None = None,
+    ) -> None:
         self.settings = settings
         self.id = worker_id
         self.device = device
         self.threads = threads
         self.sessions = sessions
-        self.redis = redis
+        # redis-py types replies as wide unions; the stream replies' shapes are documented
+        # by Redis itself, so the client is deliberately untyped here.
+        self.redis: Any = redis
         self.only = only
         self.models: dict[str, LoadedModel] = {}  # stream key -> model
         self.failed_loads: dict[str, str] = {}  # version key -> error
@@ -97,8 +106,11 @@ class Worker:
             self.stopping.wait(min(1.0, self.settings.block_ms / 1000))
             return worked
         reply = self.redis.xreadgroup(
-            keys.GROUP, self.id, dict.fromkeys(self.models, ">"),
-            count=self.settings.max_batch_rows, block=self.settings.block_ms,
+            keys.GROUP,
+            self.id,
+            dict.fromkeys(self.models, ">"),
+            count=self.settings.max_batch_rows,
+            block=self.settings.block_ms,
         )
         for stream, entries in reply or []:
             self.handle(stream.decode(), entries)
@@ -111,8 +123,11 @@ class Worker:
         """Load every newly served version; unload those no longer served once drained."""
         try:
             with self.sessions() as session:
-                wanted = [v for v in service.served(session)
-                          if self.only is None or v.model in self.only or v.key in self.only]
+                wanted = [
+                    v
+                    for v in service.served(session)
+                    if self.only is None or v.model in self.only or v.key in self.only
+                ]
         except Exception as exc:  # the registry is down: keep serving what is loaded
             log.warning("worker.registry_unavailable error=%s", exc)
             return
@@ -127,8 +142,9 @@ class Worker:
 
     def _load(self, stream: str, served: ServedVersion) -> None:
         try:
-            model = load_model(served, self.device, self.settings.resolved_cache_dir(),
-                               self.threads)
+            model = load_model(
+                served, self.device, self.settings.resolved_cache_dir(), self.threads
+            )
         except Exception as exc:  # a version that fails to load must not stop the others
             self.failed_loads[served.key] = str(exc)
             self.heartbeat.last_error = f"load {served.key}: {exc}"
@@ -136,8 +152,12 @@ class Worker:
             return
         self._ensure_group(stream)
         self.models[stream] = model
-        log.info("worker.loaded version=%s provider=%s warmup_ms=%.1f",
-                 served.key, model.provider, model.warmup_ms)
+        log.info(
+            "worker.loaded version=%s provider=%s warmup_ms=%.1f",
+            served.key,
+            model.provider,
+            model.warmup_ms,
+        )
 
     def _ensure_group(self, stream: str) -> None:
         try:
@@ -196,9 +216,13 @@ class Worker:
             left_ms = int((deadline - time.monotonic()) * 1000)
             if left_ms <= 0:
                 break
-            reply = self.redis.xreadgroup(keys.GROUP, self.id, {stream: ">"},
-                                          count=self.settings.max_batch_rows - rows,
-                                          block=left_ms)
+            reply = self.redis.xreadgroup(
+                keys.GROUP,
+                self.id,
+                {stream: ">"},
+                count=self.settings.max_batch_rows - rows,
+                block=left_ms,
+            )
             if not reply:
                 break
             more = self._admit(stream, reply[0][1])
@@ -212,8 +236,10 @@ class Worker:
         try:
             inputs = concat_rows([j.inputs for j in jobs])
             total = sum(rows)
-            parts = [model.run({k: v[s] for k, v in inputs.items()})
-                     for s in chunks(total, self.settings.max_batch_rows)]
+            parts = [
+                model.run({k: v[s] for k, v in inputs.items()})
+                for s in chunks(total, self.settings.max_batch_rows)
+            ]
             outputs = concat_rows(parts)
         except Exception as exc:  # a graph that raises fails its jobs, never the worker
             log.error("worker.batch_failed version=%s error=%r", model.served.key, exc)
@@ -224,35 +250,52 @@ class Worker:
             return
         compute_ms = (time.perf_counter() - start) * 1000
         info: dict[str, Any] = {
-            "provider": model.provider, "runtime": model.runtime, "worker": self.id,
-            "compute_ms": round(compute_ms, 3), "batch_rows": sum(rows),
+            "provider": model.provider,
+            "runtime": model.runtime,
+            "worker": self.id,
+            "compute_ms": round(compute_ms, 3),
+            "batch_rows": sum(rows),
         }
         model.stats["batches"] += 1
         model.stats["rows"] += sum(rows)
         self._reply(stream, jobs, split_rows(outputs, rows), info)
-        log.debug("worker.batch_done version=%s rows=%d compute_ms=%.2f",
-                  model.served.key, sum(rows), compute_ms)
+        log.debug(
+            "worker.batch_done version=%s rows=%d compute_ms=%.2f",
+            model.served.key,
+            sum(rows),
+            compute_ms,
+        )
 
-    def _reply(self, stream: str, jobs: list[Job], outputs: list[dict[str, Any]],
-               info: dict[str, Any]) -> None:
+    def _reply(
+        self, stream: str, jobs: list[Job], outputs: list[dict[str, Any]], info: dict[str, Any]
+    ) -> None:
         finished = now_ms()
         with self.redis.pipeline(transaction=False) as pipe:
             for job, tensors in zip(jobs, outputs, strict=True):
                 job_info = {**info, "queue_ms": job.started_ms - job.enqueued_ms}
-                self._finish_job(pipe, stream, job, "done", pack_done(tensors, job_info),
-                                 finished)
+                self._finish_job(pipe, stream, job, "done", pack_done(tensors, job_info), finished)
             pipe.execute()
 
     def _fail(self, stream: str, job: Job, error: HanmoError) -> None:
         problem = {**error.problem(), "job_id": job.job_id}
         self._finish_job(self.redis, stream, job, "failed", pack_failed(problem), now_ms())
 
-    def _finish_job(self, client: Any, stream: str, job: Job, status: str, blob: bytes,
-                    finished_ms: int) -> None:
+    def _finish_job(
+        self, client: Any, stream: str, job: Job, status: str, blob: bytes, finished_ms: int
+    ) -> None:
         self._finish(
             keys=[keys.job(job.job_id), keys.result(job.job_id), stream],
-            args=[status, blob, self.settings.result_ttl_s, job.entry_id, keys.GROUP, job.reply,
-                  job.job_id, "finished_ms", finished_ms],
+            args=[
+                status,
+                blob,
+                self.settings.result_ttl_s,
+                job.entry_id,
+                keys.GROUP,
+                job.reply,
+                job.job_id,
+                "finished_ms",
+                finished_ms,
+            ],
             client=client,
         )
 
@@ -263,10 +306,10 @@ class Worker:
         worked = False
         idle_ms = self.settings.visibility_timeout_ms
         for stream in list(self.models):
-            pending = self.redis.xpending_range(stream, keys.GROUP, min="-", max="+", count=100,
-                                                idle=idle_ms)
-            hopeless = [p for p in pending
-                        if p["times_delivered"] >= self.settings.max_deliveries]
+            pending = self.redis.xpending_range(
+                stream, keys.GROUP, min="-", max="+", count=100, idle=idle_ms
+            )
+            hopeless = [p for p in pending if p["times_delivered"] >= self.settings.max_deliveries]
             retry = [p["message_id"] for p in pending if p not in hopeless]
             for p in hopeless:
                 self._dead_letter(stream, p["message_id"], p["times_delivered"])
@@ -288,9 +331,17 @@ class Worker:
             return
         job = parse_entry(*entries[0])
         log.error("worker.dead_letter job=%s deliveries=%d", job.job_id, deliveries)
-        self.redis.xadd(keys.DEAD_LETTER, {"job": job.job_id, "stream": stream,
-                                           "deliveries": deliveries},
-                        maxlen=10_000, approximate=True)
-        self._fail(stream, job, JobFailed(
-            f"the job was delivered {deliveries} times without finishing (its workers died);"
-            " it will not be retried"))
+        self.redis.xadd(
+            keys.DEAD_LETTER,
+            {"job": job.job_id, "stream": stream, "deliveries": deliveries},
+            maxlen=10_000,
+            approximate=True,
+        )
+        self._fail(
+            stream,
+            job,
+            JobFailed(
+                f"the job was delivered {deliveries} times without finishing (its workers died);"
+                " it will not be retried"
+            ),
+        )

@@ -31,8 +31,10 @@ def plan_slots(devices: list[str], replicas: int, threads: int = 0) -> list[Slot
     per_device = [(d, r) for d in devices for r in range(replicas)]
     cpu_slots = sum(1 for d, _ in per_device if d == "cpu") or 1
     cpu_threads = threads or max(1, (os.cpu_count() or 1) // cpu_slots)
-    return [Slot(d, i, cpu_threads if d == "cpu" else threads or 1)
-            for i, (d, _) in enumerate(per_device)]
+    return [
+        Slot(d, i, cpu_threads if d == "cpu" else threads or 1)
+        for i, (d, _) in enumerate(per_device)
+    ]
 
 
 def run_slot(slot: Slot, only: list[str] | None = None, burst: bool = False) -> None:
@@ -43,20 +45,29 @@ def run_slot(slot: Slot, only: list[str] | None = None, burst: bool = False) -> 
     from app.worker.main import Worker
 
     settings = get_settings()
-    logging.basicConfig(level=os.environ.get("HANMO_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("HANMO_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     engine = make_engine(settings.resolved_database_url())
-    worker = Worker(settings, f"{slot.worker_id}-{os.getpid()}", slot.device, slot.threads,
-                    make_sessionmaker(engine), sync_client(settings.redis_url),
-                    only=set(only) if only else None)
+    worker = Worker(
+        settings,
+        f"{slot.worker_id}-{os.getpid()}",
+        slot.device,
+        slot.threads,
+        make_sessionmaker(engine),
+        sync_client(settings.resolved_redis_url()),
+        only=set(only) if only else None,
+    )
     worker.install_signal_handlers()
     log.info("worker.start id=%s device=%s threads=%d", worker.id, slot.device, slot.threads)
     worker.run(burst=burst)
     log.info("worker.stop id=%s", worker.id)
 
 
-def run_pool(settings: Settings, devices: list[str], replicas: int,
-             only: list[str] | None = None) -> None:
+def run_pool(
+    settings: Settings, devices: list[str], replicas: int, only: list[str] | None = None
+) -> None:
     """Start a process per slot and keep them alive until SIGTERM/SIGINT."""
     context = mp.get_context("spawn")
     slots = plan_slots(devices, replicas, settings.intra_op_threads)
@@ -82,8 +93,9 @@ def run_pool(settings: Settings, devices: list[str], replicas: int,
         process.join(timeout=30)
 
 
-def _spawn(context: mp.context.SpawnContext, slot: Slot, only: list[str] | None
-           ) -> mp.process.BaseProcess:
+def _spawn(
+    context: mp.context.SpawnContext, slot: Slot, only: list[str] | None
+) -> mp.process.BaseProcess:
     process = context.Process(target=run_slot, args=(slot, only), name=f"hanmo-worker-{slot}")
     process.start()
     return process

@@ -29,10 +29,12 @@ def test_sample_same_seed_is_byte_identical(tiny: Settings) -> None:
     assert a["samples"] == b["samples"]
     assert a["samples"] != other["samples"]
     assert (a["seed"], a["version"], a["model"]) == (7, 1, "tiny-sampler")
-    assert len(a["sha256"]) == 64 and a["provider"] == "CPUExecutionProvider"
+    assert len(a["sha256"]) == 64
+    assert a["provider"] == "CPUExecutionProvider"
     assert a["runtime"].startswith("onnxruntime ")
     image = Image.open(io.BytesIO(base64.b64decode(a["samples"][0])))
-    assert image.size == (28, 28) and image.mode == "L"
+    assert image.size == (28, 28)
+    assert image.mode == "L"
 
 
 def test_sample_i_does_not_depend_on_n(tiny: Settings) -> None:
@@ -46,8 +48,9 @@ def test_sample_batched_with_concurrent_requests_is_identical(tiny: Settings) ->
     with worker_thread(tiny) as worker, live_api(tiny) as client:
         alone = sample(client, n=2, seed=11, format="array")["samples"]
         with ThreadPoolExecutor(16) as pool:
-            futures = [pool.submit(sample, client, n=2, seed=s, format="array")
-                       for s in range(100, 150)]
+            futures = [
+                pool.submit(sample, client, n=2, seed=s, format="array") for s in range(100, 150)
+            ]
             mine = pool.submit(sample, client, n=2, seed=11, format="array")
             results = [f.result() for f in futures]
         batched = mine.result()["samples"]
@@ -68,9 +71,14 @@ def test_sample_without_seed_chooses_and_echoes_one(tiny: Settings) -> None:
 def test_sample_grid_and_raw_png(tiny: Settings) -> None:
     with worker_thread(tiny), live_api(tiny) as client:
         grid = sample(client, n=9, seed=1, format="grid")
-        raw = client.post("/v1/models/tiny-sampler/sample", json={"n": 9, "seed": 1},
-                          headers={"Accept": "image/png"})
-    assert raw.status_code == 200 and raw.headers["content-type"] == "image/png"
-    assert raw.headers["x-hanmo-seed"] == "1" and raw.headers["x-hanmo-version"] == "1"
+        raw = client.post(
+            "/v1/models/tiny-sampler/sample",
+            json={"n": 9, "seed": 1},
+            headers={"Accept": "image/png"},
+        )
+    assert raw.status_code == 200
+    assert raw.headers["content-type"] == "image/png"
+    assert raw.headers["x-hanmo-seed"] == "1"
+    assert raw.headers["x-hanmo-version"] == "1"
     assert base64.b64decode(grid["grid"]) == raw.content
     assert Image.open(io.BytesIO(raw.content)).size == (3 * 30 + 2, 3 * 30 + 2)

@@ -41,8 +41,13 @@ async def readyz(state: StateDep) -> Response:
     checks["versions_without_worker"] = missing
     if checks["database"] and checks["redis"] and not missing:
         return json_response({"status": "ready", "checks": checks})
-    problem = {"type": "https://hanmo.dev/problems/not-ready", "title": "Not ready",
-               "status": 503, "detail": _not_ready_detail(checks), "checks": checks}
+    problem = {
+        "type": "https://hanmo.dev/problems/not-ready",
+        "title": "Not ready",
+        "status": 503,
+        "detail": _not_ready_detail(checks),
+        "checks": checks,
+    }
     return problem_response(problem, "/readyz")
 
 
@@ -50,8 +55,11 @@ def _not_ready_detail(checks: dict[str, Any]) -> str:
     parts = [name for name in ("database", "redis") if not checks[name]]
     detail = f"unreachable: {', '.join(parts)}" if parts else ""
     if checks["versions_without_worker"]:
-        detail += ("; " if detail else "") + "no live worker for " + ", ".join(
-            checks["versions_without_worker"])
+        detail += (
+            ("; " if detail else "")
+            + "no live worker for "
+            + ", ".join(checks["versions_without_worker"])
+        )
     return detail
 
 
@@ -59,6 +67,7 @@ async def _database_ok(state: State) -> bool:
     def ping() -> None:
         with state.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
+
     try:
         await anyio.to_thread.run_sync(ping)
     except Exception:  # any failure means not ready
@@ -70,15 +79,20 @@ async def _live_workers(state: State) -> tuple[bool, set[str]]:
     """Whether Redis answers, and the version keys that some live worker has loaded."""
     try:
         ids = await state.redis.zrangebyscore(
-            keys.WORKERS, time.time() - state.settings.heartbeat_ttl_s, "+inf")
+            keys.WORKERS, time.time() - state.settings.heartbeat_ttl_s, "+inf"
+        )
         loaded: set[str] = set()
         for worker_id in ids:
-            models = await state.redis.hget(keys.worker(worker_id.decode()), "models")
+            models = await state.redis.hget(keys.worker(_text(worker_id)), "models")
             if models:
                 loaded.update(json.loads(models))
     except REDIS_ERRORS:
         return False, set()
     return True, loaded
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @router.get("/metrics")

@@ -16,14 +16,21 @@ JobId = Path(pattern=r"^[0-9a-f]{24}$")
 
 
 @router.get("/{job_id}", response_model=JobRead)
-async def get_job(request: Request, state: StateDep, accept: AcceptDep = None,
-                  job_id: str = JobId) -> Response:
+async def get_job(
+    request: Request, state: StateDep, accept: AcceptDep = None, job_id: str = JobId
+) -> Response:
     """A job's status; with status `done` its result, with `failed` its problem."""
     fields, outcome = await state.queue.status(job_id)
     meta = json.loads(fields["meta"])
-    body = {"job_id": job_id, "status": fields["status"], "model": meta["model"],
-            "version": meta["version"], "created_ms": int(fields["created_ms"]),
-            "result": None, "problem": None}
+    body = {
+        "job_id": job_id,
+        "status": fields["status"],
+        "model": meta["model"],
+        "version": meta["version"],
+        "created_ms": int(fields["created_ms"]),
+        "result": None,
+        "problem": None,
+    }
     if outcome is not None and outcome.ok and fields["status"] == "done":
         rendered = render_outcome(state, request.url.path, meta, job_id, outcome, accept)
         if rendered.media_type == "image/png":

@@ -18,12 +18,18 @@ router = APIRouter(prefix="/v1/models", tags=["sampling"])
 @router.post(
     "/{name}/sample",
     response_model=SampleResponse,
-    responses={202: {"description": "accepted (Prefer: respond-async)"},
-               200: {"content": {"image/png": {}}}},
+    responses={
+        202: {"description": "accepted (Prefer: respond-async)"},
+        200: {"content": {"image/png": {}}},
+    },
 )
 async def create_sample(
-    request: Request, body: SampleRequest, state: StateDep, prefer: PreferDep = None,
-    idempotency_key: IdempotencyKeyDep = None, accept: AcceptDep = None,
+    request: Request,
+    body: SampleRequest,
+    state: StateDep,
+    prefer: PreferDep = None,
+    idempotency_key: IdempotencyKeyDep = None,
+    accept: AcceptDep = None,
     name: str = Path(pattern=NAME_PATTERN, max_length=128),
 ) -> Response:
     """Draw `n` samples; sample i depends only on (model version, seed, i)."""
@@ -31,6 +37,14 @@ async def create_sample(
     if served.kind != "sampler":
         raise InvalidInput(f"model {name!r} is a {served.kind}; only samplers sample")
     inputs, meta = samplers.prepare(served, body, state.settings.max_sample_rows)
-    return await run_job(state, request.url.path, served, inputs, meta,
-                         timeout_ms=body.timeout_ms, prefer=prefer,
-                         idempotency_key=idempotency_key, accept=accept)
+    return await run_job(
+        state,
+        request.url.path,
+        served,
+        inputs,
+        meta,
+        timeout_ms=body.timeout_ms,
+        prefer=prefer,
+        idempotency_key=idempotency_key,
+        accept=accept,
+    )

@@ -13,7 +13,7 @@ from app.runtime.sessions import Graph
 
 
 class SamplerKind:
-    roles = ("sample",)
+    roles: tuple[str, ...] = ("sample",)
 
     def check(self, signature: dict[str, Any], graphs: dict[str, Graph]) -> None:
         graph = graphs["sample"]

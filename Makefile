@@ -1,0 +1,49 @@
+# hanmo — `make up` runs the service on embedded defaults; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
+TORCH  ?= torch==2.13.0
+
+.PHONY: install install-dev up test lint typecheck bench train-tiny clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# api + workers, no torch
+$(VENV)/.installed-server: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[server,worker]"
+	touch $@
+
+# everything: training (torch) and test tools
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[server,worker,training,dev]"
+	touch $@ $(VENV)/.installed-server
+
+install: $(VENV)/.installed-server
+install-dev: $(VENV)/.installed-dev
+
+up: install
+	$(BIN)/hanmo up
+
+test: install-dev
+	$(BIN)/python -m pytest
+
+lint: install-dev
+	$(BIN)/ruff check app training tests bench
+	$(BIN)/ruff format --check app training tests bench
+
+typecheck: install-dev
+	$(BIN)/mypy app
+
+bench: install-dev
+	$(BIN)/python -m bench.serving
+
+# The serving smoke model that `make up` ships (seeded, untrained); byte-reproducible.
+train-tiny: install-dev
+	$(BIN)/python -m training.tiny_sampler models/tiny-sampler/1
+
+clean:
+	rm -rf .hanmo bench/out

@@ -1,0 +1,64 @@
+"""Async jobs: 202 + Location, polling, cancelling, Idempotency-Key."""
+
+from __future__ import annotations
+
+from app.settings import Settings
+from tests.helpers import live_api, wait_until, worker_thread
+
+SAMPLE = "/v1/models/tiny-sampler/sample"
+ASYNC = {"Prefer": "respond-async"}
+
+
+def test_respond_async_gives_202_and_a_job_to_poll(tiny: Settings) -> None:
+    with live_api(tiny) as client:
+        accepted = client.post(SAMPLE, json={"n": 2, "seed": 5, "format": "array"}, headers=ASYNC)
+        assert accepted.status_code == 202
+        location = accepted.headers["location"]
+        assert location == f"/v1/jobs/{accepted.json()['job_id']}"
+        queued = client.get(location).json()
+        assert queued["status"] == "queued"
+        assert queued["result"] is None
+        with worker_thread(tiny):
+            wait_until(lambda: client.get(location).json()["status"] == "done")
+        done = client.get(location).json()
+        direct = None
+        with worker_thread(tiny):
+            direct = client.post(SAMPLE, json={"n": 2, "seed": 5, "format": "array"}).json()
+    assert done["result"]["samples"] == direct["samples"]
+    assert done["result"]["seed"] == 5
+    assert done["model"] == "tiny-sampler"
+
+
+def test_cancel_before_it_runs(tiny: Settings) -> None:
+    with live_api(tiny) as client:
+        job = client.post(SAMPLE, json={"seed": 1}, headers=ASYNC).json()
+        assert client.delete(f"/v1/jobs/{job['job_id']}").status_code == 204
+        again = client.delete(f"/v1/jobs/{job['job_id']}")
+        with worker_thread(tiny) as worker:
+            probe = client.post(SAMPLE, json={"seed": 2})  # the worker is live and serving
+        state = client.get(f"/v1/jobs/{job['job_id']}").json()
+    assert again.status_code == 409
+    assert probe.status_code == 200
+    assert state["status"] == "cancelled"
+    assert state["problem"]["status"] == 409
+    assert next(iter(worker.models.values())).stats["rows"] == 1  # the cancelled job never ran
+
+
+def test_cancel_after_done_is_409(tiny: Settings) -> None:
+    with worker_thread(tiny), live_api(tiny) as client:
+        job_id = client.post(SAMPLE, json={"seed": 1}).headers["x-hanmo-job"]
+        response = client.delete(f"/v1/jobs/{job_id}")
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_idempotency_key_maps_to_one_job(tiny: Settings) -> None:
+    headers = {**ASYNC, "Idempotency-Key": "order-42"}
+    with live_api(tiny) as client:
+        first = client.post(SAMPLE, json={"seed": 1}, headers=headers).json()
+        second = client.post(SAMPLE, json={"seed": 1}, headers=headers).json()
+        with worker_thread(tiny) as worker:
+            synced = client.post(SAMPLE, json={"seed": 1}, headers={"Idempotency-Key": "order-42"})
+    assert first["job_id"] == second["job_id"] == synced.headers["x-hanmo-job"]
+    assert synced.status_code == 200
+    assert next(iter(worker.models.values())).stats["rows"] == 1

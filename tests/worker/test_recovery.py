@@ -1,0 +1,128 @@
+"""At-least-once delivery with one answer per job: workers killed mid-batch, stopped
+gracefully, and jobs that keep killing their workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from app.cli import register_directory
+from app.queue import keys
+from app.redis_conn import sync_client
+from app.settings import Settings
+from tests.helpers import (
+    live_api,
+    slow_sampler,
+    start_worker_process,
+    wait_until,
+    worker_thread,
+)
+
+SLOW = "/v1/models/slow-sampler/sample"
+ASYNC = {"Prefer": "respond-async"}
+
+
+def count_replies(settings: Settings, stop: threading.Event, seen: Counter[str]) -> None:
+    """Count every answer published on any api's reply channel, per job."""
+    pubsub = sync_client(settings.redis_url).pubsub(ignore_subscribe_messages=True)
+    pubsub.psubscribe(keys.reply_channel("*"))
+    while not stop.is_set():
+        message = pubsub.get_message(timeout=0.1)
+        if message and message["type"] == "pmessage":
+            seen[message["data"].partition(b"\n")[0].decode()] += 1
+    pubsub.close()
+
+
+def submit(client: httpx.Client, count: int) -> list[str]:
+    return [
+        client.post(SLOW, json={"n": 8, "seed": s}, headers=ASYNC).json()["job_id"]
+        for s in range(count)
+    ]
+
+
+def statuses(client: httpx.Client, job_ids: list[str]) -> Counter[str]:
+    return Counter(client.get(f"/v1/jobs/{j}").json()["status"] for j in job_ids)
+
+
+def running_worker_pid(settings: Settings, job_ids: list[str]) -> int | None:
+    redis = sync_client(settings.redis_url)
+    for job_id in job_ids:
+        fields = redis.hgetall(keys.job(job_id))
+        if fields.get(b"status") == b"running":
+            return int(fields[b"worker"].decode().rsplit("-", 1)[1])
+    return None
+
+
+def test_worker_killed_mid_batch_loses_no_job(settings: Settings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"visibility_timeout_ms": 3000})
+    register_directory(settings, slow_sampler(tmp_path / "slow"), "production")
+    workers = [start_worker_process(settings) for _ in range(2)]
+    stop, seen = threading.Event(), Counter[str]()
+    listener = threading.Thread(target=count_replies, args=(settings, stop, seen))
+    listener.start()
+    try:
+        with live_api(settings) as client:
+            wait_until(lambda: client.get("/readyz").status_code == 200, timeout_s=60)
+            job_ids = submit(client, 40)
+            wait_until(lambda: running_worker_pid(settings, job_ids) is not None, 30)
+            victim = running_worker_pid(settings, job_ids)
+            assert victim is not None
+            os.kill(victim, signal.SIGKILL)
+            wait_until(lambda: statuses(client, job_ids)["done"] == len(job_ids), 120, 0.2)
+            results = [client.get(f"/v1/jobs/{j}").json()["result"] for j in job_ids]
+    finally:
+        stop.set()
+        listener.join()
+        for process in workers:
+            process.terminate()
+            process.wait(timeout=30)
+    assert all(r is not None and len(r["samples"]) == 8 for r in results)
+    assert {j: seen[j] for j in job_ids} == dict.fromkeys(job_ids, 1)  # one answer each
+
+
+def test_sigterm_finishes_the_batch_then_exits(settings: Settings, tmp_path: Path) -> None:
+    register_directory(settings, slow_sampler(tmp_path / "slow"), "production")
+    worker = start_worker_process(settings)
+    with live_api(settings) as client:
+        wait_until(lambda: client.get("/readyz").status_code == 200, timeout_s=60)
+        job_ids = submit(client, 20)
+        wait_until(lambda: running_worker_pid(settings, job_ids) is not None, 30)
+        running = [j for j in job_ids if client.get(f"/v1/jobs/{j}").json()["status"] == "running"]
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        after = {j: client.get(f"/v1/jobs/{j}").json()["status"] for j in job_ids}
+    assert running
+    assert all(after[j] == "done" for j in running)
+    assert set(after.values()) <= {"done", "queued"}  # nothing half-done is left behind
+
+
+def test_job_delivered_too_often_is_dead_lettered(tiny: Settings) -> None:
+    redis = sync_client(tiny.redis_url)
+    stream = keys.stream("tiny-sampler", 1)
+    with live_api(tiny) as client:
+        job_id = client.post(
+            "/v1/models/tiny-sampler/sample", json={"seed": 1}, headers=ASYNC
+        ).json()["job_id"]
+        redis.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
+        # Three deliveries to consumers that die before answering.
+        entry_id = redis.xreadgroup(keys.GROUP, "ghost-1", {stream: ">"})[0][1][0][0]
+        redis.xclaim(stream, keys.GROUP, "ghost-2", 0, [entry_id])
+        redis.xclaim(stream, keys.GROUP, "ghost-3", 0, [entry_id])
+        wait_until(
+            lambda: redis.xpending_range(
+                stream, keys.GROUP, "-", "+", 1, idle=tiny.visibility_timeout_ms
+            ),
+            5,
+        )
+        with worker_thread(tiny) as worker:
+            wait_until(lambda: client.get(f"/v1/jobs/{job_id}").json()["status"] == "failed")
+        job = client.get(f"/v1/jobs/{job_id}").json()
+    assert "delivered 3 times" in job["problem"]["detail"]
+    assert redis.xlen(keys.DEAD_LETTER) == 1
+    assert redis.xpending(stream, keys.GROUP)["pending"] == 0
+    assert next(iter(worker.models.values())).stats["rows"] == 0
