@@ -13,6 +13,7 @@ from starlette.responses import Response
 from app.api import samplers
 from app.api.problems import problem_response
 from app.api.state import State
+from app.errors import HanmoError
 from app.queue import keys
 from app.queue.client import now_ms
 from app.queue.results import Outcome
@@ -53,32 +54,34 @@ async def run_job(
     idempotency_key: str | None,
     accept: str | None,
 ) -> Response:
+    """Enqueue one job; answer 202 for async requests, else wait and render the outcome."""
     is_async = wants_async(prefer)
     deadline = deadline_ms(state, timeout_ms, is_async)
-    submitted = await state.queue.submit(
-        keys.stream(served.model, served.version), inputs, meta, deadline, idempotency_key
-    )
-    if is_async:
+    try:
+        submitted = await state.queue.submit(
+            keys.stream(served.model, served.version), inputs, meta, deadline, idempotency_key
+        )
+        outcome = None if is_async else await state.queue.wait(submitted.job_id, deadline)
+    except HanmoError as error:  # queue full, Redis away, deadline passed
+        state.metrics.failures.labels(served.model, error.slug).inc()
+        raise
+    if outcome is None:
         href = f"/v1/jobs/{submitted.job_id}"
         return json_response(
             {"job_id": submitted.job_id, "status": "queued", "href": href},
             status=202,
             headers={"Location": href},
         )
-    outcome = await state.queue.wait(submitted.job_id, deadline)
-    return render_outcome(state, path, meta, submitted.job_id, outcome, accept)
+    return render_outcome(path, meta, submitted.job_id, outcome, accept)
 
 
 def render_outcome(
-    state: State, path: str, meta: dict[str, Any], job_id: str, outcome: Outcome, accept: str | None
+    path: str, meta: dict[str, Any], job_id: str, outcome: Outcome, accept: str | None
 ) -> Response:
-    labels = (meta["model"], str(meta["version"]), meta.get("alias") or "")
+    """The response for a finished job (metrics were counted when its reply arrived)."""
     if not outcome.ok:
         assert outcome.problem is not None
-        reason = outcome.problem.get("type", "").rsplit("/", 1)[-1]
-        state.metrics.failures.labels(meta["model"], reason).inc()
         return problem_response(outcome.problem, path)
-    state.metrics.observe_job(labels, outcome.info)
     headers = {
         "X-Hanmo-Model": meta["model"],
         "X-Hanmo-Version": str(meta["version"]),

@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_depth=settings.max_queue_depth,
             result_ttl_s=settings.result_ttl_s,
             idempotency_ttl_s=settings.idempotency_ttl_s,
+            observe=metrics.observe_outcome,
         )
         queue.listener.start()
         app.state.hanmo = State(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.queue.results import Outcome
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -59,7 +62,21 @@ class Metrics:
             "hanmo_failures", "Failed inference requests by reason", ("model", "reason"), registry=r
         )
 
-    def observe_job(self, labels: tuple[str, str, str], info: dict[str, float]) -> None:
+    def observe_outcome(self, outcome: Outcome) -> None:
+        """Count a finished job once: timings of a success, the reason of a failure."""
+        source = outcome.info if outcome.ok else (outcome.problem or {})
+        labels = (
+            str(source.get("model", "")),
+            str(source.get("version", "")),
+            str(source.get("alias", "")),
+        )
+        if outcome.ok:
+            self.observe_job(labels, outcome.info)
+        else:
+            reason = str(source.get("type", "")).rsplit("/", 1)[-1]
+            self.failures.labels(labels[0], reason).inc()
+
+    def observe_job(self, labels: tuple[str, str, str], info: dict[str, Any]) -> None:
         if "queue_ms" in info:
             self.queue_wait_seconds.labels(*labels).observe(max(0.0, info["queue_ms"]) / 1000)
         if "compute_ms" in info:

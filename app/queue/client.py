@@ -6,6 +6,7 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +52,10 @@ class JobQueue:
         max_depth: int,
         result_ttl_s: int,
         idempotency_ttl_s: int,
+        observe: Callable[[Outcome], None] | None = None,
     ) -> None:
         self.redis = redis
-        self.listener = ReplyListener(redis, keys.reply_channel(instance_id))
+        self.listener = ReplyListener(redis, keys.reply_channel(instance_id), observe)
         self.max_depth = max_depth
         self.result_ttl_s = result_ttl_s
         self.idempotency_ttl_s = idempotency_ttl_s
@@ -86,6 +88,7 @@ class JobQueue:
             self.listener.channel,
             self.result_ttl_s,
             self.idempotency_ttl_s,
+            meta.get("alias") or "",
         ]
         for pair in fields.items():
             args.extend(pair)
@@ -110,10 +113,9 @@ class JobQueue:
                 if remaining_s <= 0:
                     break
                 try:
-                    blob = await asyncio.wait_for(
+                    return await asyncio.wait_for(
                         asyncio.shield(future), min(remaining_s, FALLBACK_POLL_S)
                     )
-                    return unpack(blob)
                 except TimeoutError:
                     outcome = await self._read_result(job_id)
                     if outcome is not None:

@@ -14,6 +14,12 @@ def stream(model: str, version: int) -> str:
     return f"{PREFIX}:stream:{model}:{version}"
 
 
+def stream_version(stream_key: str) -> tuple[str, int]:
+    """(model, version) of a stream key made by `stream`."""
+    model, _, version = stream_key.removeprefix(f"{PREFIX}:stream:").rpartition(":")
+    return model, int(version)
+
+
 def job(job_id: str) -> str:
     """Hash holding a job's state and request metadata."""
     return f"{PREFIX}:job:{job_id}"

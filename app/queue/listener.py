@@ -8,20 +8,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from app.queue.results import split_message
+from app.queue.results import Outcome, split_message, unpack
 
 log = logging.getLogger("hanmo.queue")
 
 
 class ReplyListener:
-    def __init__(self, redis: Redis, channel: str) -> None:
+    def __init__(
+        self, redis: Redis, channel: str, observe: Callable[[Outcome], None] | None = None
+    ) -> None:
         self._redis = redis
         self.channel = channel
-        self._waiters: dict[str, asyncio.Future[bytes]] = {}
+        self._observe = observe  # sees every job this process submitted, once, as it finishes
+        self._waiters: dict[str, asyncio.Future[Outcome]] = {}
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
@@ -34,8 +38,8 @@ class ReplyListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def expect(self, job_id: str) -> asyncio.Future[bytes]:
-        """A future for the job's result blob; register it before the job is enqueued."""
+    def expect(self, job_id: str) -> asyncio.Future[Outcome]:
+        """A future for the job's outcome; register it before the job is enqueued."""
         future = self._waiters.get(job_id)
         if future is None or future.done():
             future = asyncio.get_running_loop().create_future()
@@ -73,6 +77,9 @@ class ReplyListener:
 
     def _deliver(self, data: bytes) -> None:
         job_id, blob = split_message(data)
+        outcome = unpack(blob)
+        if self._observe is not None:
+            self._observe(outcome)
         future = self._waiters.pop(job_id, None)
         if future is not None and not future.done():
-            future.set_result(blob)
+            future.set_result(outcome)

@@ -7,7 +7,8 @@ A result blob is b"D" + tensor frame (done) or b"F" + problem JSON (failed/cance
 from __future__ import annotations
 
 # KEYS: stream, job hash, idempotency key ("" for none)
-# ARGV: max_depth, job_id, inputs, deadline_ms, reply, ttl_s, idem_ttl_s, then field/value pairs
+# ARGV: max_depth, job_id, inputs, deadline_ms, reply, ttl_s, idem_ttl_s, alias, then
+# field/value pairs for the job hash
 ENQUEUE = """
 if KEYS[3] ~= '' then
   local existing = redis.call('GET', KEYS[3])
@@ -16,10 +17,10 @@ end
 local depth = redis.call('XLEN', KEYS[1])
 if depth >= tonumber(ARGV[1]) then return {'full', tostring(depth)} end
 local fields = {}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], 'status', 'queued', unpack(fields))
 local entry = redis.call('XADD', KEYS[1], '*', 'job', ARGV[2], 'inputs', ARGV[3],
-                         'deadline_ms', ARGV[4], 'reply', ARGV[5])
+                         'deadline_ms', ARGV[4], 'reply', ARGV[5], 'alias', ARGV[8])
 redis.call('HSET', KEYS[2], 'entry', entry)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', tonumber(ARGV[7])) end

@@ -106,7 +106,7 @@ class TorchScriptGraph:
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch
         args = [
-            torch.from_numpy(np.ascontiguousarray(feeds[i.name])).to(self._device)
+            torch.from_numpy(np.array(feeds[i.name], copy=True)).to(self._device)  # writable
             for i in self.inputs
             if i.name in feeds
         ]

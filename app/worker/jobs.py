@@ -16,6 +16,7 @@ class Job:
     inputs: dict[str, np.ndarray]
     deadline_ms: int
     reply: str
+    alias: str = ""
     started_ms: int = 0
 
     @property
@@ -36,4 +37,5 @@ def parse_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Job:
         inputs=codec.decode(fields[b"inputs"]),
         deadline_ms=int(fields[b"deadline_ms"]),
         reply=fields[b"reply"].decode(),
+        alias=fields.get(b"alias", b"").decode(),
     )

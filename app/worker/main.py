@@ -250,6 +250,8 @@ class Worker:
             return
         compute_ms = (time.perf_counter() - start) * 1000
         info: dict[str, Any] = {
+            "model": model.served.model,
+            "version": model.served.version,
             "provider": model.provider,
             "runtime": model.runtime,
             "worker": self.id,
@@ -272,12 +274,23 @@ class Worker:
         finished = now_ms()
         with self.redis.pipeline(transaction=False) as pipe:
             for job, tensors in zip(jobs, outputs, strict=True):
-                job_info = {**info, "queue_ms": job.started_ms - job.enqueued_ms}
+                job_info = {
+                    **info,
+                    "alias": job.alias,
+                    "queue_ms": job.started_ms - job.enqueued_ms,
+                }
                 self._finish_job(pipe, stream, job, "done", pack_done(tensors, job_info), finished)
             pipe.execute()
 
     def _fail(self, stream: str, job: Job, error: HanmoError) -> None:
-        problem = {**error.problem(), "job_id": job.job_id}
+        model, version = keys.stream_version(stream)
+        problem = {
+            **error.problem(),
+            "job_id": job.job_id,
+            "model": model,
+            "version": version,
+            "alias": job.alias,
+        }
         self._finish_job(self.redis, stream, job, "failed", pack_failed(problem), now_ms())
 
     def _finish_job(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.settings import Settings
-from tests.helpers import live_api, worker_thread
+from tests.helpers import live_api, wait_until, worker_thread
 
 
 def test_readyz_needs_a_live_worker_for_each_aliased_version(tiny: Settings) -> None:
@@ -19,16 +19,27 @@ def test_readyz_needs_a_live_worker_for_each_aliased_version(tiny: Settings) -> 
     assert ready.json()["status"] == "ready"
 
 
-def test_metrics_report_requests_queue_compute_and_batches(tiny: Settings) -> None:
-    with worker_thread(tiny), live_api(tiny) as client:
-        for seed in range(3):
-            client.post("/v1/models/tiny-sampler/sample", json={"seed": seed})
-        client.post("/v1/models/tiny-sampler/sample", json={"seed": -1})
-        text = client.get("/metrics").text
+def test_metrics_count_each_job_once_with_its_labels(tiny: Settings) -> None:
+    sample = "/v1/models/tiny-sampler/sample"
+    with live_api(tiny) as client:
+        late = client.post(sample, json={"seed": 9, "timeout_ms": 50})  # no worker yet: 504
+        with worker_thread(tiny):
+            for seed in range(3):
+                client.post(sample, json={"seed": seed})
+            client.post(sample, json={"seed": -1})
+            job = client.post(sample, json={"seed": 5, "version": 1},
+                              headers={"Prefer": "respond-async"}).json()
+            wait_until(lambda: client.get(job["href"]).json()["status"] == "done")
+            for _ in range(3):
+                client.get(job["href"])  # polling does not count the job again
+            text = client.get("/metrics").text
+    assert late.status_code == 504
     labels = 'alias="production",model="tiny-sampler",version="1"'
-    assert f"hanmo_queue_wait_seconds_count{{{labels}}} 3.0" in text
-    assert f"hanmo_compute_seconds_count{{{labels}}} 3.0" in text
-    assert f"hanmo_batch_rows_count{{{labels}}} 3.0" in text
+    pinned = 'alias="",model="tiny-sampler",version="1"'
+    for name in ("queue_wait_seconds", "compute_seconds", "batch_rows"):
+        assert f"hanmo_{name}_count{{{labels}}} 3.0" in text
+        assert f"hanmo_{name}_count{{{pinned}}} 1.0" in text
+    assert 'hanmo_failures_total{model="tiny-sampler",reason="deadline-exceeded"} 2.0' in text
     assert 'hanmo_requests_total{route="/v1/models/{name}/sample",status="200"} 3.0' in text
     assert 'hanmo_requests_total{route="/v1/models/{name}/sample",status="422"} 1.0' in text
     assert 'hanmo_queue_depth{model="tiny-sampler",version="1"} 0.0' in text

@@ -32,7 +32,7 @@ async def get_job(
         "problem": None,
     }
     if outcome is not None and outcome.ok and fields["status"] == "done":
-        rendered = render_outcome(state, request.url.path, meta, job_id, outcome, accept)
+        rendered = render_outcome(request.url.path, meta, job_id, outcome, accept)
         if rendered.media_type == "image/png":
             return rendered
         body["result"] = json.loads(bytes(rendered.body))
