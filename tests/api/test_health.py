@@ -27,8 +27,9 @@ def test_metrics_count_each_job_once_with_its_labels(tiny: Settings) -> None:
             for seed in range(3):
                 client.post(sample, json={"seed": seed})
             client.post(sample, json={"seed": -1})
-            job = client.post(sample, json={"seed": 5, "version": 1},
-                              headers={"Prefer": "respond-async"}).json()
+            job = client.post(
+                sample, json={"seed": 5, "version": 1}, headers={"Prefer": "respond-async"}
+            ).json()
             wait_until(lambda: client.get(job["href"]).json()["status"] == "done")
             for _ in range(3):
                 client.get(job["href"])  # polling does not count the job again

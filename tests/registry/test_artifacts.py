@@ -15,8 +15,9 @@ from app.settings import Settings
 from tests.helpers import live_api, worker_thread
 
 
-def test_remote_artifact_is_cached_on_the_worker_and_served(settings: Settings,
-                                                            tiny_dir: Path) -> None:
+def test_remote_artifact_is_cached_on_the_worker_and_served(
+    settings: Settings, tiny_dir: Path
+) -> None:
     remote = settings.model_copy(update={"artifact_root": "memory://hanmo-artifacts"})
     served = register_directory(remote, tiny_dir, "production")
     assert served.artifact_uri == "memory://hanmo-artifacts/tiny-sampler/1"
@@ -28,13 +29,13 @@ def test_remote_artifact_is_cached_on_the_worker_and_served(settings: Settings,
     assert (cached / ".complete").exists()
 
 
-def test_corrupted_remote_artifact_is_refused_by_the_cache(settings: Settings,
-                                                           tiny_dir: Path) -> None:
+def test_corrupted_remote_artifact_is_refused_by_the_cache(
+    settings: Settings, tiny_dir: Path
+) -> None:
     remote = settings.model_copy(update={"artifact_root": "memory://hanmo-corrupt"})
     served = register_directory(remote, tiny_dir, None)
     with fsspec.open(f"{served.artifact_uri}/model.onnx", "wb") as fh:
         fh.write(b"tampered")
     with pytest.raises(ArtifactCorrupt):
-        artifacts.local_path(served.artifact_uri, served.parsed_card(),
-                             remote.resolved_cache_dir())
+        artifacts.local_path(served.artifact_uri, served.parsed_card(), remote.resolved_cache_dir())
     assert not (remote.resolved_cache_dir() / served.parsed_card().digest()).exists()

@@ -20,8 +20,10 @@ def has_gpu() -> bool:
     return bool(smi) and subprocess.run([smi, "-L"], capture_output=True).returncode == 0
 
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not has_gpu(), reason="needs an NVIDIA GPU (nvidia-smi -L)")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not has_gpu(), reason="needs an NVIDIA GPU (nvidia-smi -L)"),
+]
 
 
 def test_cuda_session_uses_the_cuda_provider_and_matches_cpu(tiny_dir: Path) -> None:

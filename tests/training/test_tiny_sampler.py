@@ -25,8 +25,7 @@ def test_rebuild_reproduces_the_shipped_bytes(tiny_dir: Path) -> None:
 
 
 def test_onnx_runtime_matches_pytorch_with_a_symbolic_batch_axis(tiny_dir: Path) -> None:
-    session = ort.InferenceSession(str(tiny_dir / "model.onnx"),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(tiny_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     assert isinstance(session.get_inputs()[0].shape[0], str)  # symbolic, not fixed
     torch.manual_seed(0)
     module = tiny_sampler.TinyDecoder().eval()
