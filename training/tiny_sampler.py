@@ -4,6 +4,7 @@ benchmark model. Its weights are seeded, not trained: it measures serving, not m
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import torch
@@ -82,3 +83,73 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class TinySampleGraph(nn.Module):
+    """y = sigmoid(mu + sigma * z): a logit-normal over 8x8 images."""
+
+    def __init__(self, mu: torch.Tensor, log_sigma: torch.Tensor) -> None:
+        super().__init__()
+        self.mu, self.log_sigma = nn.Parameter(mu), nn.Parameter(log_sigma)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mu + self.log_sigma.exp() * z).reshape(-1, 8, 8)
+
+
+class TinyLogProbGraph(TinySampleGraph):
+    """log P(levels) by the midpoint rule: log p(y) at y = (x + 0.5)/17, minus 64 ln 17."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x + 0.5) / LEVELS
+        u = torch.log(y) - torch.log1p(-y)
+        sigma = self.log_sigma.exp()
+        normal = -0.5 * ((u - self.mu) / sigma) ** 2 - self.log_sigma - HALF_LOG_2PI
+        log_det = -torch.log(y) - torch.log1p(-y)  # du/dy
+        return (normal + log_det).sum(dim=1) - DIM * math.log(LEVELS)
+
+
+LEVELS, DIM, HALF_LOG_2PI = 17, 64, 0.5 * math.log(2 * math.pi)
+
+
+def build_density(directory: Path, name: str = "tiny-density", seed: int = 0) -> Path:
+    """A seeded logit-normal density with `sample` and `log_prob` graphs (the flow contract)."""
+    torch.manual_seed(seed)
+    mu, log_sigma = torch.randn(DIM) * 0.5, torch.full((DIM,), -0.5) + 0.1 * torch.randn(DIM)
+    directory.mkdir(parents=True, exist_ok=True)
+    export_onnx(
+        TinySampleGraph(mu, log_sigma),
+        (torch.randn(4, DIM),),
+        directory / "sample.onnx",
+        ["z"],
+        ["x"],
+    )
+    export_onnx(
+        TinyLogProbGraph(mu, log_sigma),
+        (torch.rand(4, DIM) * 16,),
+        directory / "log_prob.onnx",
+        ["x"],
+        ["log_prob"],
+    )
+    write_card(
+        directory,
+        name=name,
+        kind="sampler",
+        fmt="onnx",
+        graphs={
+            "sample": ("sample.onnx", ["z"], ["x"]),
+            "log_prob": ("log_prob.onnx", ["x"], ["log_prob"]),
+        },
+        signature={
+            "z_dim": DIM,
+            "num_labels": None,
+            "sample_shape": [8, 8],
+            "image": True,
+            "display_scale": 4,
+            "log_prob": {"input_dim": DIM, "levels": LEVELS, "graph": "log_prob"},
+        },
+        description="tiny seeded logit-normal density for serving tests",
+        seed=seed,
+        data="none (untrained, seeded parameters)",
+        command="tests only",
+    )
+    return directory

@@ -19,7 +19,7 @@ from app.queue.client import now_ms
 from app.queue.results import Outcome
 from app.registry.service import ServedVersion
 
-Renderer = Callable[[dict[str, Any], str, Outcome], dict[str, Any]]
+Renderer = Callable[[dict[str, Any], str, Outcome, str | None], dict[str, Any] | samplers.Raw]
 RENDERERS: dict[str, Renderer] = {"sampler": samplers.render}
 
 
@@ -85,13 +85,13 @@ def render_outcome(
     headers = {
         "X-Hanmo-Model": meta["model"],
         "X-Hanmo-Version": str(meta["version"]),
+        "X-Hanmo-Sha256": meta["sha256"],
         "X-Hanmo-Job": job_id,
     }
-    if accept and "image/png" in accept and meta["kind"] == "sampler":
-        assert outcome.tensors is not None
+    if "seed" in meta:
         headers["X-Hanmo-Seed"] = str(meta["seed"])
-        headers["X-Hanmo-Sha256"] = meta["sha256"]
-        return Response(
-            samplers.grid_png(outcome.tensors["x"]), media_type="image/png", headers=headers
-        )
-    return json_response(RENDERERS[meta["kind"]](meta, job_id, outcome), headers=headers)
+    rendered = RENDERERS[meta["kind"]](meta, job_id, outcome, accept)
+    if isinstance(rendered, tuple):
+        content, media_type = rendered
+        return Response(content, media_type=media_type, headers=headers)
+    return json_response(rendered, headers=headers)

@@ -76,3 +76,34 @@ class JobRead(BaseModel):
     created_ms: int
     result: dict[str, Any] | None = None
     problem: dict[str, Any] | None = None
+
+
+MAX_LOG_PROB_ROWS = 1024
+MAX_ROW_WIDTH = 4096
+MAX_LATENT_DIM = 4096
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class InterpolateRequest(InferenceOptions):
+    seeds: list[Annotated[StrictInt, Field(ge=0, le=MAX_SEED)]] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="two seeds: the ends are sample 0 of each seed's noise",
+    )
+    latents: list[Annotated[list[FiniteFloat], Field(max_length=MAX_LATENT_DIM)]] | None = Field(
+        default=None, min_length=2, max_length=2, description="or two latent codes"
+    )
+    steps: StrictInt = Field(default=8, ge=2, le=64, description="frames, ends included")
+    method: Literal["slerp", "linear"] = "slerp"
+    labels: StrictInt | None = Field(default=None, description="conditional models: the label")
+    temperature: float = Field(default=1.0, gt=0.0, le=2.0, allow_inf_nan=False)
+    format: Literal["png", "gif", "array"] = Field(
+        default="png", description="`png` per frame, one animated `gif`, or `array`"
+    )
+
+
+class LogProbRequest(InferenceOptions):
+    rows: list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_ROW_WIDTH)]] = Field(
+        min_length=1, max_length=MAX_LOG_PROB_ROWS, description="data rows to score"
+    )

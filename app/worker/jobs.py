@@ -29,6 +29,15 @@ class Job:
         return int(next(iter(self.inputs.values())).shape[0]) if self.inputs else 0
 
 
+def group_by_inputs(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs whose inputs share names, dtypes and trailing shapes can run in one batch."""
+    groups: dict[tuple[tuple[str, str, tuple[int, ...]], ...], list[Job]] = {}
+    for job in jobs:
+        key = tuple((n, str(v.dtype), v.shape[1:]) for n, v in sorted(job.inputs.items()))
+        groups.setdefault(key, []).append(job)
+    return list(groups.values())
+
+
 def parse_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Job:
     """A stream entry as a Job; CodecError or KeyError when it is malformed."""
     return Job(

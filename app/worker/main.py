@@ -26,7 +26,7 @@ from app.runtime.models import LoadedModel, concat_rows, load_model, split_rows
 from app.settings import Settings
 from app.worker.batcher import chunks, plan_batches
 from app.worker.heartbeat import Heartbeat
-from app.worker.jobs import Job, parse_entry
+from app.worker.jobs import Job, group_by_inputs, parse_entry
 
 log = logging.getLogger("hanmo.worker")
 REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
@@ -173,8 +173,9 @@ class Worker:
         model = self.models[stream]
         jobs = self._admit(stream, entries)
         jobs = self._gather_more(stream, jobs)
-        for batch in plan_batches([j.rows for j in jobs], self.settings.max_batch_rows):
-            self._run_batch(stream, model, [jobs[i] for i in batch])
+        for group in group_by_inputs(jobs):  # e.g. sampling (z) apart from scoring (x)
+            for batch in plan_batches([j.rows for j in group], self.settings.max_batch_rows):
+                self._run_batch(stream, model, [group[i] for i in batch])
 
     def _admit(self, stream: str, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[Job]:
         """Parse entries and mark their jobs running; drop cancelled, answered or expired ones."""
