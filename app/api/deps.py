@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from app.api.state import State
 
 
-def get_state(request: Request) -> State:
+async def get_state(request: Request) -> State:  # async: no thread-pool hop per request
     state: State = request.app.state.hanmo
     return state
 

@@ -58,10 +58,11 @@ async def run_job(
     is_async = wants_async(prefer)
     deadline = deadline_ms(state, timeout_ms, is_async)
     try:
+        stream = keys.stream(served.model, served.version)
         submitted = await state.queue.submit(
-            keys.stream(served.model, served.version), inputs, meta, deadline, idempotency_key
+            stream, inputs, meta, deadline, idempotency_key, will_wait=not is_async
         )
-        outcome = None if is_async else await state.queue.wait(submitted.job_id, deadline)
+        outcome = None if is_async else await state.queue.wait(submitted, deadline)
     except HanmoError as error:  # queue full, Redis away, deadline passed
         state.metrics.failures.labels(served.model, error.slug).inc()
         raise

@@ -41,6 +41,7 @@ def new_job_id() -> str:
 class Submitted:
     job_id: str
     duplicate: bool  # an Idempotency-Key that already named this job
+    waiting: bool  # a reply waiter was registered before the enqueue
 
 
 class JobQueue:
@@ -69,10 +70,13 @@ class JobQueue:
         meta: dict[str, Any],
         deadline_ms: int,
         idempotency_key: str | None = None,
+        will_wait: bool = True,
     ) -> Submitted:
-        """Admit (429 when the stream is at its depth limit) and enqueue one job."""
+        """Admit (429 when the stream is at its depth limit) and enqueue one job. With
+        `will_wait`, the reply waiter is registered first, and `wait` must follow."""
         job_id = new_job_id()
-        self.listener.expect(job_id)
+        if will_wait:
+            self.listener.expect(job_id)
         fields = {
             "meta": json.dumps(meta),
             "stream": stream,
@@ -102,12 +106,17 @@ class JobQueue:
             self.listener.forget(job_id)
         if verdict == b"full":
             raise QueueFull(f"the queue holds {value.decode()} jobs, its limit", retry_after_s=1)
-        return Submitted(value.decode(), duplicate=verdict == b"dup")
+        return Submitted(value.decode(), verdict == b"dup", will_wait and verdict == b"ok")
 
-    async def wait(self, job_id: str, deadline_ms: int) -> Outcome:
+    async def wait(self, submitted: Submitted, deadline_ms: int) -> Outcome:
         """The job's outcome, from the reply channel or (fallback) the result key."""
+        job_id = submitted.job_id
         future = self.listener.expect(job_id)
         try:
+            if not submitted.waiting:  # an earlier request's job: it may be done already
+                outcome = await self._read_result(job_id)
+                if outcome is not None:
+                    return outcome
             while True:
                 remaining_s = (deadline_ms - now_ms()) / 1000
                 if remaining_s <= 0:

@@ -39,9 +39,10 @@ class ReplyListener:
                 await self._task
 
     def expect(self, job_id: str) -> asyncio.Future[Outcome]:
-        """A future for the job's outcome; register it before the job is enqueued."""
+        """A future for the job's outcome. Register it before the job is enqueued (a reply may
+        come before the enqueue call returns); it stays registered until `forget`."""
         future = self._waiters.get(job_id)
-        if future is None or future.done():
+        if future is None:
             future = asyncio.get_running_loop().create_future()
             self._waiters[job_id] = future
         return future
@@ -80,6 +81,6 @@ class ReplyListener:
         outcome = unpack(blob)
         if self._observe is not None:
             self._observe(outcome)
-        future = self._waiters.pop(job_id, None)
+        future = self._waiters.get(job_id)
         if future is not None and not future.done():
             future.set_result(outcome)

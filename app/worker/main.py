@@ -29,6 +29,7 @@ from app.worker.heartbeat import Heartbeat
 from app.worker.jobs import Job, group_by_inputs, parse_entry
 
 log = logging.getLogger("hanmo.worker")
+ScriptCall = tuple[Any, list[str], list[Any]]  # (redis Script, keys, args)
 REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
@@ -190,10 +191,9 @@ class Worker:
         if not parsed:
             return []
         start_ms = now_ms()
-        with self.redis.pipeline(transaction=False) as pipe:
-            for job in parsed:
-                self._start(keys=[keys.job(job.job_id)], args=[self.id, start_ms], client=pipe)
-            verdicts = pipe.execute()
+        verdicts = self._scripted(
+            [(self._start, [keys.job(job.job_id)], [self.id, start_ms]) for job in parsed]
+        )
         runnable: list[Job] = []
         for job, verdict in zip(parsed, verdicts, strict=True):
             job.started_ms = start_ms
@@ -273,15 +273,13 @@ class Worker:
         self, stream: str, jobs: list[Job], outputs: list[dict[str, Any]], info: dict[str, Any]
     ) -> None:
         finished = now_ms()
-        with self.redis.pipeline(transaction=False) as pipe:
-            for job, tensors in zip(jobs, outputs, strict=True):
-                job_info = {
-                    **info,
-                    "alias": job.alias,
-                    "queue_ms": job.started_ms - job.enqueued_ms,
-                }
-                self._finish_job(pipe, stream, job, "done", pack_done(tensors, job_info), finished)
-            pipe.execute()
+        calls = []
+        for job, tensors in zip(jobs, outputs, strict=True):
+            job_info = {**info, "alias": job.alias, "queue_ms": job.started_ms - job.enqueued_ms}
+            calls.append(
+                self._finish_call(stream, job, "done", pack_done(tensors, job_info), finished)
+            )
+        self._scripted(calls)
 
     def _fail(self, stream: str, job: Job, error: HanmoError) -> None:
         model, version = keys.stream_version(stream)
@@ -292,14 +290,15 @@ class Worker:
             "version": version,
             "alias": job.alias,
         }
-        self._finish_job(self.redis, stream, job, "failed", pack_failed(problem), now_ms())
+        self._scripted([self._finish_call(stream, job, "failed", pack_failed(problem), now_ms())])
 
-    def _finish_job(
-        self, client: Any, stream: str, job: Job, status: str, blob: bytes, finished_ms: int
-    ) -> None:
-        self._finish(
-            keys=[keys.job(job.job_id), keys.result(job.job_id), stream],
-            args=[
+    def _finish_call(
+        self, stream: str, job: Job, status: str, blob: bytes, finished_ms: int
+    ) -> ScriptCall:
+        return (
+            self._finish,
+            [keys.job(job.job_id), keys.result(job.job_id), stream],
+            [
                 status,
                 blob,
                 self.settings.result_ttl_s,
@@ -310,8 +309,23 @@ class Worker:
                 "finished_ms",
                 finished_ms,
             ],
-            client=client,
         )
+
+    def _scripted(self, calls: list[ScriptCall]) -> list[Any]:
+        """Run script calls in one pipeline by EVALSHA (redis-py's registered scripts would
+        ask SCRIPT EXISTS on every pipeline); load them and retry once if Redis lost them."""
+        try:
+            return self._evalsha_pipeline(calls)
+        except redis_errors.NoScriptError:  # a restarted Redis keeps no scripts
+            for script in {call[0] for call in calls}:
+                self.redis.script_load(script.script)
+            return self._evalsha_pipeline(calls)
+
+    def _evalsha_pipeline(self, calls: list[ScriptCall]) -> list[Any]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for script, script_keys, args in calls:
+                pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+            return list(pipe.execute())
 
     # -- recovery ----------------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import anyio
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
@@ -17,10 +19,20 @@ from app.registry.cards import NAME_PATTERN
 from app.registry.service import ServedVersion
 
 router = APIRouter(prefix="/v1/models", tags=["sampling"])
+T = TypeVar("T")
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 ASYNC_RESPONSE: dict[int | str, dict[str, Any]] = {
     202: {"description": "accepted (Prefer: respond-async)"}
 }
+
+
+INLINE_ROWS = 64  # noise for more rows than this is made off the event loop (~20 us a row)
+
+
+async def off_loop(rows: int, fn: Callable[..., T], *args: Any) -> T:
+    """Run small preparations inline and large ones in a thread, so a big request does not
+    stall every other request on this process."""
+    return fn(*args) if rows <= INLINE_ROWS else await anyio.to_thread.run_sync(fn, *args)
 
 
 async def _sampler(
@@ -49,7 +61,9 @@ async def create_sample(
     """Draw `n` samples; sample i depends only on (model version, seed, i).
     `Accept: image/png` returns all samples as one PNG sheet."""
     served = await _sampler(state, name, body.alias, body.version)
-    inputs, meta = samplers.prepare(served, body, state.settings.max_sample_rows)
+    inputs, meta = await off_loop(
+        body.n, samplers.prepare, served, body, state.settings.max_sample_rows
+    )
     return await run_job(
         state,
         request.url.path,
