@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev up test lint typecheck bench train-tiny clean
+.PHONY: install install-dev up test lint typecheck bench train-tiny train-generative clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: install-dev
 # The serving smoke model that `make up` ships (seeded, untrained); byte-reproducible.
 train-tiny: install-dev
 	$(BIN)/python -m training.tiny_sampler models/tiny-sampler/1
+
+# vae-digits, cvae-digits, flow-digits: full runs on CPU (minutes); rewrite models/ and docs/.
+train-generative: install-dev
+	$(BIN)/python -m training.generative --out models --docs docs/models
 
 clean:
 	rm -rf .hanmo bench/out
