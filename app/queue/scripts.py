@@ -27,38 +27,47 @@ if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', tonumber(ARGV[7]
 return {'ok', ARGV[2]}
 """
 
-# KEYS: job hash. ARGV: worker id, now_ms.
-# Returns 'run' when the job should run, else its status (or 'gone' when it expired).
+# KEYS: the batch's job hashes. ARGV: worker id, now_ms.
+# Returns, per job, 'run' when it should run, else its status ('gone' when it expired).
 START = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'gone' end
-if status == 'queued' then
-  redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'started_ms', ARGV[2])
-  return 'run'
+local verdicts = {}
+for i, job in ipairs(KEYS) do
+  local status = redis.call('HGET', job, 'status')
+  if not status then
+    verdicts[i] = 'gone'
+  elseif status == 'queued' or status == 'running' then
+    redis.call('HSET', job, 'status', 'running', 'worker', ARGV[1], 'started_ms', ARGV[2])
+    verdicts[i] = 'run'
+  else
+    verdicts[i] = status
+  end
 end
-if status == 'running' then
-  redis.call('HSET', KEYS[1], 'worker', ARGV[1], 'started_ms', ARGV[2])
-  return 'run'
-end
-return status
+return verdicts
 """
 
-# KEYS: job hash, result key, stream. ARGV: status, blob, ttl_s, entry id, group, reply channel,
-# job id, then field/value pairs. Acks, then stores the result once; both happen in one atomic
-# script, so an entry is never acked without its reply stored. Returns 1 when this call
-# answered the job, 0 when it was answered (or cancelled) already.
+# KEYS: stream, then per job: job hash, result key.
+# ARGV: group, ttl_s, finished_ms, then per job: status, blob, entry id, reply channel, job id.
+# Per job: ack and delete the entry, then store the result once and publish it; both in one
+# atomic script, so an entry is never acked without its reply stored. Returns, per job, 1 when
+# this call answered it, 0 when it was answered (or cancelled) already.
 FINISH = """
-redis.call('XACK', KEYS[3], ARGV[5], ARGV[4])
-redis.call('XDEL', KEYS[3], ARGV[4])
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'cancelled' then return 0 end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3]))
-local fields = {}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(fields))
-if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7] .. '\\n' .. ARGV[2]) end
-return 1
+local answered = {}
+for i = 1, (#KEYS - 1) / 2 do
+  local job, result = KEYS[2 * i], KEYS[2 * i + 1]
+  local a = 3 + 5 * (i - 1)
+  local status, blob, entry = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local reply, job_id = ARGV[a + 4], ARGV[a + 5]
+  redis.call('XACK', KEYS[1], ARGV[1], entry)
+  redis.call('XDEL', KEYS[1], entry)
+  answered[i] = 0
+  if redis.call('EXISTS', result) == 0 and redis.call('HGET', job, 'status') ~= 'cancelled' then
+    redis.call('SET', result, blob, 'EX', tonumber(ARGV[2]))
+    redis.call('HSET', job, 'status', status, 'finished_ms', ARGV[3])
+    if reply ~= '' then redis.call('PUBLISH', reply, job_id .. '\\n' .. blob) end
+    answered[i] = 1
+  end
+end
+return answered
 """
 
 # KEYS: job hash, result key, stream. ARGV: group, blob, ttl_s, job id.

@@ -29,7 +29,6 @@ from app.worker.heartbeat import Heartbeat
 from app.worker.jobs import Job, group_by_inputs, parse_entry
 
 log = logging.getLogger("hanmo.worker")
-ScriptCall = tuple[Any, list[str], list[Any]]  # (redis Script, keys, args)
 REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
@@ -191,8 +190,8 @@ class Worker:
         if not parsed:
             return []
         start_ms = now_ms()
-        verdicts = self._scripted(
-            [(self._start, [keys.job(job.job_id)], [self.id, start_ms]) for job in parsed]
+        verdicts = self._start(
+            keys=[keys.job(job.job_id) for job in parsed], args=[self.id, start_ms]
         )
         runnable: list[Job] = []
         for job, verdict in zip(parsed, verdicts, strict=True):
@@ -272,14 +271,13 @@ class Worker:
     def _reply(
         self, stream: str, jobs: list[Job], outputs: list[dict[str, Any]], info: dict[str, Any]
     ) -> None:
-        finished = now_ms()
-        calls = []
-        for job, tensors in zip(jobs, outputs, strict=True):
-            job_info = {**info, "alias": job.alias, "queue_ms": job.started_ms - job.enqueued_ms}
-            calls.append(
-                self._finish_call(stream, job, "done", pack_done(tensors, job_info), finished)
+        blobs = [
+            pack_done(
+                tensors, {**info, "alias": job.alias, "queue_ms": job.started_ms - job.enqueued_ms}
             )
-        self._scripted(calls)
+            for job, tensors in zip(jobs, outputs, strict=True)
+        ]
+        self._finish_jobs(stream, jobs, ["done"] * len(jobs), blobs)
 
     def _fail(self, stream: str, job: Job, error: HanmoError) -> None:
         model, version = keys.stream_version(stream)
@@ -290,42 +288,18 @@ class Worker:
             "version": version,
             "alias": job.alias,
         }
-        self._scripted([self._finish_call(stream, job, "failed", pack_failed(problem), now_ms())])
+        self._finish_jobs(stream, [job], ["failed"], [pack_failed(problem)])
 
-    def _finish_call(
-        self, stream: str, job: Job, status: str, blob: bytes, finished_ms: int
-    ) -> ScriptCall:
-        return (
-            self._finish,
-            [keys.job(job.job_id), keys.result(job.job_id), stream],
-            [
-                status,
-                blob,
-                self.settings.result_ttl_s,
-                job.entry_id,
-                keys.GROUP,
-                job.reply,
-                job.job_id,
-                "finished_ms",
-                finished_ms,
-            ],
-        )
-
-    def _scripted(self, calls: list[ScriptCall]) -> list[Any]:
-        """Run script calls in one pipeline by EVALSHA (redis-py's registered scripts would
-        ask SCRIPT EXISTS on every pipeline); load them and retry once if Redis lost them."""
-        try:
-            return self._evalsha_pipeline(calls)
-        except redis_errors.NoScriptError:  # a restarted Redis keeps no scripts
-            for script in {call[0] for call in calls}:
-                self.redis.script_load(script.script)
-            return self._evalsha_pipeline(calls)
-
-    def _evalsha_pipeline(self, calls: list[ScriptCall]) -> list[Any]:
-        with self.redis.pipeline(transaction=False) as pipe:
-            for script, script_keys, args in calls:
-                pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
-            return list(pipe.execute())
+    def _finish_jobs(
+        self, stream: str, jobs: list[Job], statuses: list[str], blobs: list[bytes]
+    ) -> None:
+        """Store, ack and publish a batch's results in one script call."""
+        script_keys = [stream]
+        args: list[Any] = [keys.GROUP, self.settings.result_ttl_s, now_ms()]
+        for job, status, blob in zip(jobs, statuses, blobs, strict=True):
+            script_keys += [keys.job(job.job_id), keys.result(job.job_id)]
+            args += [status, blob, job.entry_id, job.reply, job.job_id]
+        self._finish(keys=script_keys, args=args)
 
     # -- recovery ----------------------------------------------------------------------------
 
