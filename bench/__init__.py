@@ -1,0 +1,1 @@
+"""Benchmarks of hanmo (`make bench`); see bench/README.md."""
