@@ -62,7 +62,10 @@ for i = 1, (#KEYS - 1) / 2 do
   answered[i] = 0
   if redis.call('EXISTS', result) == 0 and redis.call('HGET', job, 'status') ~= 'cancelled' then
     redis.call('SET', result, blob, 'EX', tonumber(ARGV[2]))
-    redis.call('HSET', job, 'status', status, 'finished_ms', ARGV[3])
+    if redis.call('EXISTS', job) == 1 then  -- never recreate an expired hash without a TTL
+      redis.call('HSET', job, 'status', status, 'finished_ms', ARGV[3])
+      redis.call('EXPIRE', job, tonumber(ARGV[2]))  -- the job lives as long as its result
+    end
     if reply ~= '' then redis.call('PUBLISH', reply, job_id .. '\\n' .. blob) end
     answered[i] = 1
   end

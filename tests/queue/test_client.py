@@ -23,8 +23,9 @@ def test_reply_that_arrives_before_wait_is_not_lost(settings: Settings) -> None:
         queue.listener.start()
         await asyncio.wait_for(queue.listener.connected.wait(), 5)
         stream = keys.stream("m", 1)
-        submitted = await queue.submit(stream, {"z": np.zeros((1, 2), np.float32)}, {},
-                                       now_ms() + 10_000)
+        submitted = await queue.submit(
+            stream, {"z": np.zeros((1, 2), np.float32)}, {}, now_ms() + 10_000
+        )
         blob = pack_done({"x": np.arange(3, dtype=np.float32)}, {})
         await redis.publish(queue.listener.channel, submitted.job_id.encode() + b"\n" + blob)
         await asyncio.sleep(0.2)  # the reply is delivered before anyone waits
@@ -41,8 +42,13 @@ def test_async_submission_registers_no_waiter(settings: Settings) -> None:
     async def scenario() -> int:
         redis = async_client(settings.redis_url)
         queue = JobQueue(redis, "test", max_depth=10, result_ttl_s=60, idempotency_ttl_s=60)
-        submitted = await queue.submit(keys.stream("m", 1), {"z": np.zeros((1, 2), np.float32)},
-                                       {}, now_ms() + 10_000, will_wait=False)
+        submitted = await queue.submit(
+            keys.stream("m", 1),
+            {"z": np.zeros((1, 2), np.float32)},
+            {},
+            now_ms() + 10_000,
+            will_wait=False,
+        )
         await redis.aclose()
         assert not submitted.waiting
         return len(queue.listener._waiters)

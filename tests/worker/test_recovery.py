@@ -126,3 +126,29 @@ def test_job_delivered_too_often_is_dead_lettered(tiny: Settings) -> None:
     assert redis.xlen(keys.DEAD_LETTER) == 1
     assert redis.xpending(stream, keys.GROUP)["pending"] == 0
     assert next(iter(worker.models.values())).stats["rows"] == 0
+
+
+def test_dead_lettering_a_job_whose_record_expired_leaves_no_immortal_key(
+    tiny: Settings,
+) -> None:
+    redis = sync_client(tiny.redis_url)
+    stream = keys.stream("tiny-sampler", 1)
+    with live_api(tiny) as client:
+        job_id = client.post(
+            "/v1/models/tiny-sampler/sample", json={"seed": 1}, headers=ASYNC
+        ).json()["job_id"]
+    redis.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
+    entry_id = redis.xreadgroup(keys.GROUP, "ghost-1", {stream: ">"})[0][1][0][0]
+    for ghost in ("ghost-2", "ghost-3"):
+        redis.xclaim(stream, keys.GROUP, ghost, 0, [entry_id])
+    redis.delete(keys.job(job_id))  # the job's record expired while it kept failing
+    wait_until(
+        lambda: redis.xpending_range(
+            stream, keys.GROUP, "-", "+", 1, idle=tiny.visibility_timeout_ms
+        ),
+        5,
+    )
+    with worker_thread(tiny):
+        wait_until(lambda: redis.exists(keys.result(job_id)) == 1)
+    assert redis.exists(keys.job(job_id)) == 0  # not recreated without a TTL
+    assert 0 < redis.ttl(keys.result(job_id)) <= tiny.result_ttl_s
