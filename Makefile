@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev up test lint typecheck bench train-tiny train-generative clean
+.PHONY: install install-dev up test lint typecheck bench train-tiny train-generative train-bayesian clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ train-tiny: install-dev
 # vae-digits, cvae-digits, flow-digits: full runs on CPU (minutes); rewrite models/ and docs/.
 train-generative: install-dev
 	$(BIN)/python -m training.generative --out models --docs docs/models
+
+# concrete-sghmc, -ensemble, -mcdropout, digits-sghmc, -ensemble: the full UCI protocol
+# (20 splits) on CPU; a background run. Rewrites models/ and docs/models.
+train-bayesian: install-dev
+	$(BIN)/python -m training.bayesian --out models --docs docs/models
 
 clean:
 	rm -rf .hanmo bench/out
