@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import numpy as np
 import orjson
 from starlette.responses import Response
 
-from app.api import samplers
+from app.api import predictive, samplers
 from app.api.problems import problem_response
 from app.api.state import State
 from app.errors import HanmoError
@@ -19,8 +20,17 @@ from app.queue.client import now_ms
 from app.queue.results import Outcome
 from app.registry.service import ServedVersion
 
+T = TypeVar("T")
+INLINE_ROWS = 64  # work on more rows than this (noise, summaries) runs off the event loop
+
 Renderer = Callable[[dict[str, Any], str, Outcome, str | None], dict[str, Any] | samplers.Raw]
-RENDERERS: dict[str, Renderer] = {"sampler": samplers.render}
+RENDERERS: dict[str, Renderer] = {"sampler": samplers.render, "predictive": predictive.render}
+
+
+async def off_loop(rows: int, fn: Callable[..., T], *args: Any) -> T:
+    """Run small work inline and large work in a thread, so a big request does not stall
+    every other request on this process."""
+    return fn(*args) if rows <= INLINE_ROWS else await anyio.to_thread.run_sync(fn, *args)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -73,7 +83,9 @@ async def run_job(
             status=202,
             headers={"Location": href},
         )
-    return render_outcome(path, meta, submitted.job_id, outcome, accept)
+    return await off_loop(
+        int(meta.get("n", 1)), render_outcome, path, meta, submitted.job_id, outcome, accept
+    )
 
 
 def render_outcome(

@@ -107,3 +107,26 @@ class LogProbRequest(InferenceOptions):
     rows: list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_ROW_WIDTH)]] = Field(
         min_length=1, max_length=MAX_LOG_PROB_ROWS, description="data rows to score"
     )
+
+
+MAX_PREDICT_ROWS = 4096
+MAX_LEVELS = 9
+Level = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
+
+
+class PredictRequest(InferenceOptions):
+    inputs: (
+        list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_ROW_WIDTH)]]
+        | list[Annotated[dict[str, FiniteFloat], Field(min_length=1, max_length=MAX_ROW_WIDTH)]]
+    ) = Field(
+        min_length=1,
+        max_length=MAX_PREDICT_ROWS,
+        description="rows of features in the card's order, or objects of named features",
+    )
+    interval: Level | Annotated[list[Level], Field(min_length=1, max_length=MAX_LEVELS)] = Field(
+        default=0.9, description="central interval level(s), each in (0, 1)"
+    )
+    draws: StrictInt | None = Field(
+        default=None, ge=1, description="use the first draws (<= S) of the posterior"
+    )
+    return_draws: bool = Field(default=False, description="include each draw's outputs")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from app.api import samplers
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
-from app.api.inference import run_job
+from app.api.inference import off_loop, run_job
 from app.api.schemas import InterpolateRequest, LogProbRequest, SampleRequest, SampleResponse
 from app.api.state import State
 from app.errors import InvalidInput
@@ -19,20 +17,10 @@ from app.registry.cards import NAME_PATTERN
 from app.registry.service import ServedVersion
 
 router = APIRouter(prefix="/v1/models", tags=["sampling"])
-T = TypeVar("T")
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 ASYNC_RESPONSE: dict[int | str, dict[str, Any]] = {
     202: {"description": "accepted (Prefer: respond-async)"}
 }
-
-
-INLINE_ROWS = 64  # noise for more rows than this is made off the event loop (~20 us a row)
-
-
-async def off_loop(rows: int, fn: Callable[..., T], *args: Any) -> T:
-    """Run small preparations inline and large ones in a thread, so a big request does not
-    stall every other request on this process."""
-    return fn(*args) if rows <= INLINE_ROWS else await anyio.to_thread.run_sync(fn, *args)
 
 
 async def _sampler(

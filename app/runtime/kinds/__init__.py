@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from app.errors import ContractViolation
 from app.runtime.kinds.base import Kind
+from app.runtime.kinds.predictive import PredictiveKind
 from app.runtime.kinds.sampler import SamplerKind
 
-KINDS: dict[str, Kind] = {"sampler": SamplerKind()}
+KINDS: dict[str, Kind] = {"sampler": SamplerKind(), "predictive": PredictiveKind()}
 
 
 def get_kind(name: str) -> Kind:
