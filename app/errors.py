@@ -53,6 +53,10 @@ class AliasNotFound(NotFound):
     title, slug = "Alias not found", "alias-not-found"
 
 
+class PredictionNotFound(NotFound):
+    title, slug = "Prediction not found", "prediction-not-found"
+
+
 class JobNotFound(NotFound):
     title, slug = "Job not found", "job-not-found"
 

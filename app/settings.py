@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # Queue.
     max_queue_depth: int = Field(default=10_000, ge=1)
     result_ttl_s: int = Field(default=3600, ge=1)
+    # What a predictive model predicted for each row is kept this long, for feedback.
+    prediction_retention_s: int = Field(default=7 * 86_400, ge=1)
     idempotency_ttl_s: int = Field(default=86_400, ge=1)
     visibility_timeout_ms: int = Field(default=30_000, ge=100)
     max_deliveries: int = Field(default=3, ge=1)

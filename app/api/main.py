@@ -13,7 +13,7 @@ from app.api import problems
 from app.api.limits import BodyLimit
 from app.api.metrics import Metrics, RequestMetrics
 from app.api.registry_cache import RegistryCache
-from app.api.routes import health, jobs, models, predict, sampling
+from app.api.routes import feedback, health, jobs, models, predict, sampling
 from app.api.state import State
 from app.queue.client import JobQueue
 from app.redis_conn import async_client
@@ -64,7 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "Chinese-character style transfer, served.",
     )
     problems.install(app)
-    for router in (models.router, sampling.router, predict.router, jobs.router, health.router):
+    for router in (
+        models.router,
+        sampling.router,
+        predict.router,
+        feedback.router,
+        jobs.router,
+        health.router,
+    ):
         app.include_router(router)
 
     app.add_middleware(RequestMetrics, metrics=metrics)

@@ -58,9 +58,35 @@ class Metrics:
             ("model", "version"),
             registry=r,
         )
+        self.calibration_coverage = Gauge(
+            "hanmo_calibration_coverage",
+            "Observed interval coverage from feedback",
+            ("model", "version", "level"),
+            registry=r,
+        )
+        self.calibration_nll = Gauge(
+            "hanmo_calibration_nll",
+            "Mean NLL of fed-back outcomes",
+            ("model", "version"),
+            registry=r,
+        )
+        self.calibration_ece = Gauge(
+            "hanmo_calibration_ece", "ECE of fed-back outcomes", ("model", "version"), registry=r
+        )
         self.failures = Counter(
             "hanmo_failures", "Failed inference requests by reason", ("model", "reason"), registry=r
         )
+
+    def observe_calibration(self, stats: dict[str, Any]) -> None:
+        """Publish a version's running calibration as gauges."""
+        model, version = str(stats["model"]), str(stats["version"])
+        if stats.get("nll") is not None:
+            self.calibration_nll.labels(model, version).set(stats["nll"])
+        if stats.get("ece") is not None:
+            self.calibration_ece.labels(model, version).set(stats["ece"])
+        for level, coverage in stats.get("coverage", {}).items():
+            if coverage["observed"] is not None:
+                self.calibration_coverage.labels(model, version, level).set(coverage["observed"])
 
     def observe_outcome(self, outcome: Outcome) -> None:
         """Count a finished job once: timings of a success, the reason of a failure."""

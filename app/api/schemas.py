@@ -130,3 +130,20 @@ class PredictRequest(InferenceOptions):
         default=None, ge=1, description="use the first draws (<= S) of the posterior"
     )
     return_draws: bool = Field(default=False, description="include each draw's outputs")
+
+
+class Observation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prediction_id: str = Field(pattern=r"^[0-9a-f]{24}$", description="a /predict response's id")
+    row: StrictInt = Field(ge=0, lt=MAX_PREDICT_ROWS, description="the row's index in it")
+    value: FiniteFloat | None = Field(default=None, description="regression: the observed value")
+    label: StrictInt | Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description="classification: class index or name"
+    )
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    observations: list[Observation] = Field(min_length=1, max_length=1024)

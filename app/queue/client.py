@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from app.errors import (
     DeadlineExceeded,
+    HanmoError,
     JobNotCancellable,
     JobNotFound,
     QueueFull,
@@ -143,8 +144,10 @@ class JobQueue:
             return None  # Redis is away; keep waiting until the deadline
         return unpack(blob) if blob is not None else None
 
-    async def status(self, job_id: str) -> tuple[dict[str, str], Outcome | None]:
-        """A job's state fields and, when finished, its outcome."""
+    async def status(
+        self, job_id: str, missing: type[HanmoError] = JobNotFound
+    ) -> tuple[dict[str, str], Outcome | None]:
+        """A job's state fields and, when finished, its outcome; `missing` when unknown."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(keys.job(job_id))
@@ -153,7 +156,7 @@ class JobQueue:
         except REDIS_ERRORS as exc:
             raise RedisUnavailable("the job store cannot be reached; retry shortly") from exc
         if not fields:
-            raise JobNotFound(f"no job {job_id!r} (unknown or expired)")
+            raise missing(f"no job {job_id!r} (unknown or expired)")
         state = {k.decode(): v.decode() for k, v in fields.items()}
         return state, (unpack(blob) if blob is not None else None)
 

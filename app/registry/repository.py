@@ -11,6 +11,7 @@ from app.registry.tables import (
     AliasEvent,
     ModelAlias,
     ModelVersion,
+    PredictionFeedback,
     RegisteredModel,
     VersionStatus,
 )
@@ -115,3 +116,30 @@ def served_versions(session: Session) -> Sequence[tuple[RegisteredModel, ModelVe
         .order_by(RegisteredModel.name, ModelVersion.version)
     )
     return [(m, v) for m, v in session.execute(query).all()]
+
+
+def existing_feedback(session: Session, pairs: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which (prediction id, row) pairs already have feedback."""
+    ids = {prediction_id for prediction_id, _ in pairs}
+    query = select(PredictionFeedback.prediction_id, PredictionFeedback.row).where(
+        PredictionFeedback.prediction_id.in_(ids)
+    )
+    return {(p, r) for p, r in session.execute(query).all()} & set(pairs)
+
+
+def add_feedback(session: Session, rows: list[PredictionFeedback]) -> None:
+    session.add_all(rows)
+    session.flush()
+
+
+def feedback_scores(
+    session: Session, version_id: int
+) -> Sequence[tuple[float, float | None, float | None, bool | None]]:
+    """(nll, pit, confidence, correct) of every observation fed back for a version."""
+    query = select(
+        PredictionFeedback.nll,
+        PredictionFeedback.pit,
+        PredictionFeedback.confidence,
+        PredictionFeedback.correct,
+    ).where(PredictionFeedback.version_id == version_id)
+    return [tuple(row) for row in session.execute(query).all()]  # type: ignore[misc]

@@ -8,8 +8,10 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -111,6 +113,29 @@ class AliasEvent(Base):
     to_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     action: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PredictionFeedback(Base):
+    """An observed outcome for one answered row of a predictive model, scored against what
+    the model predicted for it (its draws, kept for the retention period)."""
+
+    __tablename__ = "prediction_feedback"
+    __table_args__ = (
+        UniqueConstraint("prediction_id", "row", name="uq_prediction_feedback_prediction_row"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    prediction_id: Mapped[str] = mapped_column(String(32))
+    row: Mapped[int] = mapped_column(Integer)
+    observed: Mapped[float] = mapped_column(Float)
+    nll: Mapped[float] = mapped_column(Float)
+    pit: Mapped[float | None] = mapped_column(Float, nullable=True)  # regression
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)  # classification
+    correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # classification
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

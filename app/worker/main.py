@@ -290,12 +290,19 @@ class Worker:
         }
         self._finish_jobs(stream, [job], ["failed"], [pack_failed(problem)])
 
+    def _result_ttl_s(self, stream: str) -> int:
+        """Predictions are kept for feedback (the retention); other results for result_ttl_s."""
+        model = self.models.get(stream)
+        if model is not None and model.served.kind == "predictive":
+            return self.settings.prediction_retention_s
+        return self.settings.result_ttl_s
+
     def _finish_jobs(
         self, stream: str, jobs: list[Job], statuses: list[str], blobs: list[bytes]
     ) -> None:
         """Store, ack and publish a batch's results in one script call."""
         script_keys = [stream]
-        args: list[Any] = [keys.GROUP, self.settings.result_ttl_s, now_ms()]
+        args: list[Any] = [keys.GROUP, self._result_ttl_s(stream), now_ms()]
         for job, status, blob in zip(jobs, statuses, blobs, strict=True):
             script_keys += [keys.job(job.job_id), keys.result(job.job_id)]
             args += [status, blob, job.entry_id, job.reply, job.job_id]
