@@ -40,6 +40,7 @@ typecheck: install-dev
 
 bench: install-dev
 	$(BIN)/python -m bench.serving
+	$(BIN)/python -m bench.predictive
 
 # The serving smoke model that `make up` ships (seeded, untrained); byte-reproducible.
 train-tiny: install-dev
