@@ -18,6 +18,14 @@ from tests.helpers import ROOT, live_api, worker_thread
 SHIPPED = [versions[-1] for versions in shipped_model_dirs(ROOT / "models")]
 
 
+def kind_of(directory: Path) -> str:
+    return str(json.loads((directory / "card.json").read_text())["kind"])
+
+
+SAMPLERS = [d for d in SHIPPED if kind_of(d) == "sampler"]
+PREDICTIVE = [d for d in SHIPPED if kind_of(d) == "predictive"]
+
+
 def request_for(card: dict[str, Any], **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"format": "array", **extra}
     if card["signature"].get("num_labels"):
@@ -25,7 +33,7 @@ def request_for(card: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.parametrize("directory", SHIPPED, ids=[d.parent.name for d in SHIPPED])
+@pytest.mark.parametrize("directory", SAMPLERS, ids=[d.parent.name for d in SAMPLERS])
 def test_shipped_sampler_is_reproducible(settings: Settings, directory: Path) -> None:
     card = json.loads((directory / "card.json").read_text())
     register_directory(settings, directory, "production")
@@ -47,3 +55,37 @@ def test_shipped_sampler_is_reproducible(settings: Settings, directory: Path) ->
     assert first.json()["samples"] == again.json()["samples"]
     assert small["samples"] == large["samples"][:8]
     assert batched_body["samples"] == small["samples"]
+
+
+CONCRETE_ROW = [300.0, 50.0, 50.0, 180.0, 5.0, 950.0, 750.0, 28.0]  # kg/m3 ..., age in days
+
+
+@pytest.mark.parametrize("directory", PREDICTIVE, ids=[d.parent.name for d in PREDICTIVE])
+def test_shipped_predictive_model_answers_with_uncertainty(
+    settings: Settings, directory: Path
+) -> None:
+    from sklearn.datasets import load_digits
+
+    card = json.loads((directory / "card.json").read_text())
+    register_directory(settings, directory, "production")
+    digits = load_digits()
+    regression = card["signature"]["task"] == "regression"
+    rows = [CONCRETE_ROW] if regression else digits.data[:20].tolist()
+    with worker_thread(settings), live_api(settings) as client:
+        response = client.post(
+            f"/v1/models/{card['name']}/predict", json={"inputs": rows, "interval": [0.5, 0.9]}
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["draws_total"] == card["signature"]["draws"]
+    predictions = body["predictions"]
+    if regression:
+        row = predictions[0]
+        assert 5.0 < row["mean"] < 90.0  # MPa: a plausible compressive strength
+        assert row["interval"]["0.9"][0] < row["interval"]["0.5"][0] < row["mean"]
+        assert row["epistemic_std"] > 0
+        assert row["aleatoric_std"] > 0
+    else:
+        labels = [p["label"] for p in predictions]
+        assert sum(int(a == b) for a, b in zip(labels, digits.target[:20], strict=True)) >= 19
+        assert all(p["mutual_information"] >= 0 for p in predictions)
