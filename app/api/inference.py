@@ -9,12 +9,14 @@ from typing import Any, TypeVar
 import anyio
 import numpy as np
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api import predictive, samplers
 from app.api.problems import problem_response
+from app.api.schemas import InferenceOptions
 from app.api.state import State
-from app.errors import HanmoError
+from app.errors import HanmoError, InvalidInput
 from app.queue import keys
 from app.queue.client import now_ms
 from app.queue.results import Outcome
@@ -50,6 +52,42 @@ def deadline_ms(state: State, timeout_ms: int | None, is_async: bool) -> int:
     settings = state.settings
     default = settings.max_timeout_ms if is_async else settings.default_timeout_ms
     return now_ms() + min(timeout_ms or default, settings.max_timeout_ms)
+
+
+KIND_NOUNS = {"sampler": "sampler", "predictive": "predictive model"}
+Prepare = Callable[[ServedVersion], tuple[dict[str, np.ndarray], dict[str, Any]]]
+
+
+async def infer(
+    state: State,
+    request: Request,
+    name: str,
+    body: InferenceOptions,
+    kind: str,
+    prepare: Prepare,
+    rows: int,
+    *,
+    prefer: str | None,
+    idempotency_key: str | None,
+    accept: str | None,
+) -> Response:
+    """What every inference route does: resolve the version (by alias or pin), check its kind,
+    turn the request into job inputs (off the event loop when large), run the job."""
+    served = await state.registry.resolve(name, body.alias, body.version)
+    if served.kind != kind:
+        raise InvalidInput(f"model {name!r} is a {served.kind}, not a {KIND_NOUNS[kind]}")
+    inputs, meta = await off_loop(rows, prepare, served)
+    return await run_job(
+        state,
+        request.url.path,
+        served,
+        inputs,
+        meta,
+        timeout_ms=body.timeout_ms,
+        prefer=prefer,
+        idempotency_key=idempotency_key,
+        accept=accept,
+    )
 
 
 async def run_job(

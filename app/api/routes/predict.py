@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from app.api import predictive
 from app.api.deps import IdempotencyKeyDep, PreferDep, StateDep
-from app.api.inference import off_loop, run_job
+from app.api.inference import infer
 from app.api.routes.sampling import ASYNC_RESPONSE
 from app.api.schemas import PredictRequest
-from app.errors import InvalidInput
 from app.registry.cards import NAME_PATTERN
 
 router = APIRouter(prefix="/v1/models", tags=["uncertainty"])
@@ -28,17 +29,14 @@ async def create_prediction(
     """Per row: the predictive mean, std split into epistemic and aleatoric parts, intervals
     from the mixture of the draws (regression), or class probabilities with entropy, expected
     entropy and mutual information (classification)."""
-    served = await state.registry.resolve(name, body.alias, body.version)
-    if served.kind != "predictive":
-        raise InvalidInput(f"model {name!r} is a {served.kind}, not a predictive model")
-    inputs, meta = await off_loop(len(body.inputs), predictive.prepare, served, body)
-    return await run_job(
+    return await infer(
         state,
-        request.url.path,
-        served,
-        inputs,
-        meta,
-        timeout_ms=body.timeout_ms,
+        request,
+        name,
+        body,
+        "predictive",
+        partial(predictive.prepare, request=body),
+        len(body.inputs),
         prefer=prefer,
         idempotency_key=idempotency_key,
         accept=None,
