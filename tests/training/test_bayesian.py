@@ -12,6 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from sklearn.datasets import load_diabetes
 
 from app.registry.cards import read_card
 from training.bayesian import __main__ as cli
@@ -22,6 +23,7 @@ NAMES = (
     "concrete-sghmc",
     "concrete-ensemble",
     "concrete-mcdropout",
+    "diabetes-sghmc",
     "digits-sghmc",
     "digits-ensemble",
 )
@@ -29,6 +31,7 @@ METHODS = {
     "concrete-sghmc": "sghmc",
     "concrete-ensemble": "ensemble",
     "concrete-mcdropout": "mc_dropout",
+    "diabetes-sghmc": "sghmc",
     "digits-sghmc": "sghmc",
     "digits-ensemble": "ensemble",
 }
@@ -45,7 +48,7 @@ def inputs(name: str, rows: int) -> np.ndarray:
     rng = np.random.default_rng(rows)
     if name.startswith("digits"):
         return rng.integers(0, 17, size=(rows, 64)).astype(np.float32)
-    x, _ = data.load_concrete()
+    x, _ = data.load_diabetes_xy() if name.startswith("diabetes") else data.load_concrete()
     return x[rng.integers(0, len(x), size=rows)].astype(np.float32)
 
 
@@ -104,13 +107,19 @@ def test_cards(runs: dict[str, Result]) -> None:
         assert sig["method"] == METHODS[name]
         assert sig["draws"] == runs[name].module.draws  # type: ignore[union-attr]
         assert len(sig["features"]) == sig["input_dim"]
-        if name.startswith("concrete"):
+        if not name.startswith("digits"):
             assert spec.outputs == ["mean", "var"]
             assert sig["task"] == "regression"
-            assert sig["input_dim"] == 8
-            assert sig["features"] == data.CONCRETE_FEATURES
-            assert sig["targets"] == ["compressive_strength"]
-            assert sig["target_units"] == "MPa"
+            if name.startswith("concrete"):
+                assert sig["input_dim"] == 8
+                assert sig["features"] == data.CONCRETE_FEATURES
+                assert sig["targets"] == ["compressive_strength"]
+                assert sig["target_units"] == "MPa"
+            else:
+                assert sig["input_dim"] == 10
+                assert sig["features"] == load_diabetes().feature_names
+                assert sig["targets"] == ["disease_progression"]
+                assert sig["target_units"] == "score"
             table = card.metrics["comparison"]
             assert {"gp", "bayesian_ridge", "map_network", METHODS[name]} <= set(table)
             for key in ("rmse", "ll", "crps", "picp_90", "mpiw_95"):
@@ -133,7 +142,7 @@ def test_cards(runs: dict[str, Result]) -> None:
 
 def test_docs_pngs(runs: dict[str, Result]) -> None:
     for name in NAMES:
-        key = "coverage_plot" if name.startswith("concrete") else "reliability_plot"
+        key = "reliability_plot" if name.startswith("digits") else "coverage_plot"
         plot = runs[name].metrics[key]
         docs = runs[name].directory.parents[2] / "docs"
         assert (docs / plot).read_bytes()[:4] == b"\x89PNG"

