@@ -50,7 +50,7 @@ train-tiny: install-dev
 train-generative: install-dev
 	$(BIN)/python -m training.generative --out models --docs docs/models
 
-# concrete-sghmc, -ensemble, -mcdropout, digits-sghmc, -ensemble: the full UCI protocol
+# concrete-sghmc, -ensemble, -mcdropout, diabetes-sghmc, digits-sghmc, -ensemble: the full UCI protocol
 # (20 splits) on CPU; a background run. Rewrites models/ and docs/models.
 train-bayesian: install-dev
 	$(BIN)/python -m training.bayesian --out models --docs docs/models
