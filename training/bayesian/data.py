@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from sklearn.datasets import load_diabetes, load_digits
+from sklearn.datasets import load_diabetes
+
+from training.generative import data as digits_data
 
 CONCRETE_FEATURES = [
     "cement",
@@ -39,8 +41,8 @@ DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s
 DIABETES_TARGET = "disease_progression"
 SPLIT_SEED = 0
 TEST_FRACTION = 0.1
-DIGITS_SPLIT_SEED = 0
-DIGITS_TRAIN = 1500
+DIGITS_SPLIT_SEED = digits_data.SPLIT_SEED
+DIGITS_TRAIN = digits_data.N_TRAIN
 PERMUTATION_SEED = 1234
 PIXELS = [f"pixel_{i}" for i in range(64)]
 
@@ -94,12 +96,17 @@ class Digits:
 
 
 def load_digits_split() -> Digits:
-    bunch = load_digits()
-    x = bunch.data.astype(np.float32)
-    y = bunch.target.astype(np.int64)
-    order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(x))
-    train, test = order[:DIGITS_TRAIN], order[DIGITS_TRAIN:]
-    return Digits(x[train], y[train], x[test], y[test], permuted_digits(x[test]), render_letters())
+    """The generative jobs' fixed digits split (one split for every digits model), with the
+    OOD sets made from its test part."""
+    split = digits_data.load_split()
+    return Digits(
+        split.x_train,
+        split.y_train,
+        split.x_test,
+        split.y_test,
+        permuted_digits(split.x_test),
+        render_letters(),
+    )
 
 
 def permuted_digits(x: np.ndarray) -> np.ndarray:
