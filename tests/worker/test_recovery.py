@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from redis import Redis
 
 from app.cli import register_directory
 from app.queue import keys
@@ -101,6 +102,16 @@ def test_sigterm_finishes_the_batch_then_exits(settings: Settings, tmp_path: Pat
     assert set(after.values()) <= {"done", "queued"}  # nothing half-done is left behind
 
 
+def deliver_to_ghosts(redis: Redis, stream: str, idle_ms: int) -> None:
+    """Deliver the stream's first entry three times, to consumers that die before answering,
+    and wait until it has been idle long enough for a live worker to look at it."""
+    redis.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
+    entry_id = redis.xreadgroup(keys.GROUP, "ghost-1", {stream: ">"})[0][1][0][0]
+    for ghost in ("ghost-2", "ghost-3"):
+        redis.xclaim(stream, keys.GROUP, ghost, 0, [entry_id])
+    wait_until(lambda: redis.xpending_range(stream, keys.GROUP, "-", "+", 1, idle=idle_ms), 5)
+
+
 def test_job_delivered_too_often_is_dead_lettered(tiny: Settings) -> None:
     redis = sync_client(tiny.redis_url)
     stream = keys.stream("tiny-sampler", 1)
@@ -108,17 +119,7 @@ def test_job_delivered_too_often_is_dead_lettered(tiny: Settings) -> None:
         job_id = client.post(
             "/v1/models/tiny-sampler/sample", json={"seed": 1}, headers=ASYNC
         ).json()["job_id"]
-        redis.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
-        # Three deliveries to consumers that die before answering.
-        entry_id = redis.xreadgroup(keys.GROUP, "ghost-1", {stream: ">"})[0][1][0][0]
-        redis.xclaim(stream, keys.GROUP, "ghost-2", 0, [entry_id])
-        redis.xclaim(stream, keys.GROUP, "ghost-3", 0, [entry_id])
-        wait_until(
-            lambda: redis.xpending_range(
-                stream, keys.GROUP, "-", "+", 1, idle=tiny.visibility_timeout_ms
-            ),
-            5,
-        )
+        deliver_to_ghosts(redis, stream, tiny.visibility_timeout_ms)
         with worker_thread(tiny) as worker:
             wait_until(lambda: client.get(f"/v1/jobs/{job_id}").json()["status"] == "failed")
         job = client.get(f"/v1/jobs/{job_id}").json()
@@ -137,17 +138,8 @@ def test_dead_lettering_a_job_whose_record_expired_leaves_no_immortal_key(
         job_id = client.post(
             "/v1/models/tiny-sampler/sample", json={"seed": 1}, headers=ASYNC
         ).json()["job_id"]
-    redis.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
-    entry_id = redis.xreadgroup(keys.GROUP, "ghost-1", {stream: ">"})[0][1][0][0]
-    for ghost in ("ghost-2", "ghost-3"):
-        redis.xclaim(stream, keys.GROUP, ghost, 0, [entry_id])
     redis.delete(keys.job(job_id))  # the job's record expired while it kept failing
-    wait_until(
-        lambda: redis.xpending_range(
-            stream, keys.GROUP, "-", "+", 1, idle=tiny.visibility_timeout_ms
-        ),
-        5,
-    )
+    deliver_to_ghosts(redis, stream, tiny.visibility_timeout_ms)
     with worker_thread(tiny):
         wait_until(lambda: redis.exists(keys.result(job_id)) == 1)
     assert redis.exists(keys.job(job_id)) == 0  # not recreated without a TTL
