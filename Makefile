@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev up test lint typecheck bench train-tiny train-generative train-bayesian clean
+.PHONY: install install-dev up test lint typecheck bench fonts train-tiny train-generative train-bayesian train-style clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,16 @@ train-generative: install-dev
 # (20 splits) on CPU; a background run. Rewrites models/ and docs/models.
 train-bayesian: install-dev
 	$(BIN)/python -m training.bayesian --out models --docs docs/models
+
+# Fonts for the style-transfer job: Debian packages (apt-get) and npm @fontsource families.
+fonts:
+	training/data/fetch_fonts.sh
+
+# glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about two
+# hours on 2 cores: rendering, 1,800 steps, evaluation). Rewrites models/glyph-style and
+# docs/models/glyph-style-*.png. On a GPU: add ARGS="--device cuda --size 128".
+train-style: install-dev fonts
+	$(BIN)/python -m training.style --out models --docs docs/models $(ARGS)
 
 clean:
 	rm -rf .hanmo bench/out

@@ -1,0 +1,259 @@
+"""Glyph images: the one normalisation that training and serving share.
+
+A glyph becomes a float32 [size, size] array with ink = 1 and paper = 0: greyscale, inverted
+when the paper is dark, levels stretched between the paper and the darkest ink, cropped to
+the ink's bounding box, scaled so that the box's longer side is ``EM_RATIO`` of the canvas
+(aspect kept) and centred. Rendered font glyphs, scans and photos all pass through
+``normalize`` so that the model sees the same thing at training and at serving time.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image
+
+EM_RATIO = 0.84  # the ink box's longer side, as a fraction of the canvas
+INK_FLOOR = 0.12  # ink below this (after the level stretch) is paper: scan noise, JPEG ringing
+MAX_PIXELS = 4096 * 4096  # a reference image with more pixels is refused (decompression bombs)
+MAX_SIDE = 8192
+
+
+class GlyphError(ValueError):
+    """An image that cannot be a glyph: not an image, empty, blank, or too large."""
+
+
+def decode(data: bytes) -> np.ndarray:
+    """PNG/JPEG/... bytes to a greyscale float array in [0, 1] (1 = white). Refuses what is not
+    an image, images over ``MAX_PIXELS`` before decoding them, and empty images."""
+    if not data:
+        raise GlyphError("the image is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+                    raise GlyphError(
+                        f"the image is {width}×{height}; at most {MAX_PIXELS:,} pixels and "
+                        f"{MAX_SIDE} per side are accepted"
+                    )
+                if width == 0 or height == 0:
+                    raise GlyphError("the image has no pixels")
+                image.load()
+                grey = _flatten(image)
+    except GlyphError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise GlyphError("the image is too large to decode (decompression bomb refused)") from exc
+    except Exception as exc:  # Pillow raises many types for corrupt data
+        raise GlyphError("the data is not an image Pillow can read (PNG, JPEG, WebP, …)") from exc
+    return grey
+
+
+def _flatten(image: Image.Image) -> np.ndarray:
+    """Any mode to greyscale in [0, 1]; transparent pixels become white paper."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, rgba)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def ink_map(grey: np.ndarray) -> np.ndarray:
+    """Greyscale (1 = white) to ink in [0, 1]: inverts a dark page, stretches levels between
+    the paper (the border's median) and the darkest ink, and drops faint noise."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    paper = float(np.median(border))
+    ink = 1.0 - grey if paper >= 0.5 else grey.copy()
+    paper_ink = 1.0 - paper if paper >= 0.5 else paper
+    darkest = float(np.percentile(ink, 99.9))
+    span = darkest - paper_ink
+    if span < 0.2:
+        raise GlyphError("the image is blank: no ink stands out from the paper")
+    ink = np.clip((ink - paper_ink) / span, 0.0, 1.0)
+    ink[ink < INK_FLOOR] = 0.0
+    return ink
+
+
+def fit(ink: np.ndarray, size: int) -> np.ndarray:
+    """Crop ink to its bounding box, scale the box's longer side to ``EM_RATIO * size`` (aspect
+    kept, area-averaged) and centre it on a ``size`` square. Raises on an image with no ink."""
+    rows = np.flatnonzero(ink.max(axis=1) > 0)
+    cols = np.flatnonzero(ink.max(axis=0) > 0)
+    if rows.size == 0:
+        raise GlyphError("the image is blank: no ink")
+    box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = box.shape
+    target = EM_RATIO * size
+    scale = target / max(height, width)
+    new_h = max(1, round(height * scale))
+    new_w = max(1, round(width * scale))
+    resized = Image.fromarray(box.astype(np.float32), mode="F").resize(
+        (new_w, new_h), Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    )
+    canvas = np.zeros((size, size), np.float32)
+    top = (size - new_h) // 2
+    left = (size - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = np.clip(np.asarray(resized), 0.0, 1.0)
+    return canvas
+
+
+def normalize(grey: np.ndarray, size: int) -> np.ndarray:
+    """The shared normalisation: greyscale (1 = white) → ink-on-zero [size, size] float32."""
+    return fit(ink_map(grey), size)
+
+
+def normalize_bytes(data: bytes, size: int) -> np.ndarray:
+    return normalize(decode(data), size)
+
+
+def ink_to_png(ink: np.ndarray) -> bytes:
+    """Ink in [0, 1] (1 = ink) to a black-on-white greyscale PNG."""
+    from app.images import png_bytes, to_uint8
+
+    return png_bytes(to_uint8(1.0 - ink))
+
+
+# -- contours ------------------------------------------------------------------------------
+
+# Marching squares: for each 2×2 cell, the corner bits (tl=8, tr=4, br=2, bl=1; a bit is set
+# where ink >= the level) give the edges the contour crosses. Edges: 0 top, 1 right, 2 bottom,
+# 3 left. Segments run with ink on their right (image coordinates, y down), so outer outlines
+# run clockwise on screen and holes anticlockwise; saddles are split by the cell's mean.
+_SEGMENTS: dict[int, list[tuple[int, int]]] = {
+    1: [(2, 3)], 2: [(1, 2)], 3: [(1, 3)], 4: [(0, 1)], 6: [(0, 2)], 7: [(0, 3)],
+    8: [(3, 0)], 9: [(2, 0)], 11: [(1, 0)], 12: [(3, 1)], 13: [(2, 1)], 14: [(3, 2)],
+}  # fmt: skip
+
+
+def trace(ink: np.ndarray, level: float = 0.5) -> list[np.ndarray]:  # noqa: C901 - one table walk
+    """Closed outlines of the region ink >= level, as [n, 2] (x, y) float arrays in pixel
+    units (y down); edge crossings are placed by linear interpolation."""
+    padded = np.pad(np.asarray(ink, np.float64), 1)
+    _h, _w = padded.shape
+    above = padded >= level
+    code = (
+        above[:-1, :-1] * 8 + above[:-1, 1:] * 4 + above[1:, 1:] * 2 + above[1:, :-1] * 1
+    ).astype(np.int8)
+
+    def point(y: int, x: int, edge: int) -> tuple[float, float]:
+        if edge == 0:
+            a, b = padded[y, x], padded[y, x + 1]
+            return (x + _t(a, b, level), float(y))
+        if edge == 1:
+            a, b = padded[y, x + 1], padded[y + 1, x + 1]
+            return (x + 1.0, y + _t(a, b, level))
+        if edge == 2:
+            a, b = padded[y + 1, x], padded[y + 1, x + 1]
+            return (x + _t(a, b, level), y + 1.0)
+        a, b = padded[y, x], padded[y + 1, x]
+        return (float(x), y + _t(a, b, level))
+
+    def edge_key(y: int, x: int, edge: int) -> tuple[int, int, int]:
+        # an edge shared by two cells gets one key: (row, col, horizontal?)
+        if edge == 0:
+            return (y, x, 0)
+        if edge == 2:
+            return (y + 1, x, 0)
+        if edge == 3:
+            return (y, x, 1)
+        return (y, x + 1, 1)
+
+    nxt: dict[tuple[int, int, int], tuple[int, int, int]] = {}
+    where: dict[tuple[int, int, int], tuple[float, float]] = {}
+    ys, xs = np.nonzero((code != 0) & (code != 15))
+    for y, x in zip(ys.tolist(), xs.tolist(), strict=True):
+        c = int(code[y, x])
+        if c in (5, 10):
+            centre = padded[y : y + 2, x : x + 2].mean() >= level
+            if c == 5:
+                segs = [(2, 3), (0, 1)] if not centre else [(2, 1), (0, 3)]
+            else:
+                segs = [(3, 0), (1, 2)] if not centre else [(1, 0), (3, 2)]
+        else:
+            segs = _SEGMENTS[c]
+        for a, b in segs:
+            ka, kb = edge_key(y, x, a), edge_key(y, x, b)
+            where.setdefault(ka, point(y, x, a))
+            where.setdefault(kb, point(y, x, b))
+            nxt[ka] = kb
+    outlines = []
+    seen: set[tuple[int, int, int]] = set()
+    for start in nxt:
+        if start in seen:
+            continue
+        loop = []
+        key = start
+        while key not in seen and key in nxt:
+            seen.add(key)
+            loop.append(where[key])
+            key = nxt[key]
+        if len(loop) >= 3:
+            outlines.append(np.asarray(loop) - 1.0)  # undo the padding
+    return outlines
+
+
+def _t(a: float, b: float, level: float) -> float:
+    return float(np.clip((level - a) / (b - a), 0.0, 1.0)) if a != b else 0.5
+
+
+def simplify(points: np.ndarray, tolerance: float = 0.15) -> np.ndarray:
+    """Drop points that lie within ``tolerance`` pixels of the line through their neighbours."""
+    if len(points) <= 4:
+        return points
+    keep = [0]
+    for i in range(1, len(points)):
+        a = points[keep[-1]]
+        b = points[(i + 1) % len(points)]
+        p = points[i]
+        ab = b - a
+        norm = float(np.hypot(*ab))
+        dist = abs(ab[0] * (p[1] - a[1]) - ab[1] * (p[0] - a[0])) / norm if norm else 0.0
+        if dist > tolerance:
+            keep.append(i)
+    return points[keep] if len(keep) >= 3 else points
+
+
+def upscale(ink: np.ndarray, size: int) -> np.ndarray:
+    """A glyph resized to ``size`` (bicubic, clipped to [0, 1])."""
+    if ink.shape[0] == size:
+        return ink.astype(np.float32)
+    image = Image.fromarray(ink.astype(np.float32), mode="F").resize(
+        (size, size), Image.Resampling.BICUBIC
+    )
+    out: np.ndarray = np.clip(np.asarray(image), 0.0, 1.0)
+    return out
+
+
+CRISP_GAIN = 12.0
+
+
+def crisp(ink: np.ndarray, size: int) -> np.ndarray:
+    """A model glyph for display at ``size``: bicubic upscale, then a contrast curve that keeps
+    the 0.5 contour where it is, so a PNG, its SVG and a font traced from it agree."""
+    big = upscale(ink, size)
+    lo, hi = _curve(0.0), _curve(1.0)
+    out: np.ndarray = ((_curve(big) - lo) / (hi - lo)).astype(np.float32)
+    return out
+
+
+def _curve(x: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-CRISP_GAIN * (np.asarray(x, np.float64) - 0.5)))
+
+
+def svg(ink: np.ndarray, size: int) -> str:
+    """The glyph's outlines as an SVG document of ``size`` px (black ink, nonzero fill)."""
+    big = upscale(ink, max(size, 2 * ink.shape[0]))
+    scale = size / big.shape[0]
+    parts = []
+    for outline in trace(big):
+        pts = simplify(outline) * scale
+        parts.append("M" + "L".join(f"{x:.2f} {y:.2f}" for x, y in pts) + "Z")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+        f'viewBox="0 0 {size} {size}"><path fill="#000" fill-rule="nonzero" '
+        f'd="{"".join(parts)}"/></svg>'
+    )

@@ -1,0 +1,139 @@
+"""The style-transfer job (training.style) once with --smoke on the minimal fonts: the shared
+normalisation, the split's rules, the ONNX graphs against PyTorch, the evaluation grid and
+its baselines in the card, and the kind's contract on the exported directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app import glyphs
+from app.registry.cards import read_card
+from app.runtime.models import check_artifact
+from training.data import chars as charsets
+from training.data import fonts, structure
+from training.style import __main__ as job
+from training.style.export import parity
+from training.style.model import StyleTransfer
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("style")
+    assert (
+        job.main(
+            ["--smoke", "--out", str(root / "models"), "--docs", str(root / "docs"), "--retrain"]
+        )
+        == 0
+    )
+    return root
+
+
+def test_gb2312_and_split() -> None:
+    level1, level2 = charsets.gb2312((1,)), charsets.gb2312((2,))
+    assert (len(level1), len(level2)) == (3755, 3008)
+    ranked = charsets.by_frequency(level1)
+    assert ranked[0] == "一"
+    assert ranked.index("的") < 50 < ranked.index("骤")
+    train, held = charsets.split(2000, 400, 0, set(level1))
+    assert len(train) == 2000
+    assert len(held) == 400
+    assert not set(train) & set(held)
+    assert charsets.split(2000, 400, 0, set(level1)) == (train, held)  # seeded
+
+
+def test_structure_codes() -> None:
+    assert structure.layout("明") == 1  # ⿰
+    assert {"日", "月"} <= set(structure.leaves("明"))
+    vocab = structure.vocabulary(charsets.gb2312((1,)), 64)
+    codes = structure.codes(["明", "一"], vocab)
+    assert codes.shape == (2, 13 + 64)
+    assert codes[0, 1] == 1
+    assert codes[0, 13:].sum() >= 1
+
+
+def test_normalisation_is_shared_and_polarity_free() -> None:
+    font = fonts.open_font(fonts.CONTENT)
+    grey = font.raw("永")
+    a = glyphs.normalize(grey, 64)
+    b = glyphs.normalize(1.0 - grey, 64)  # white ink on black
+    c = glyphs.normalize(np.pad(grey, 40, constant_values=1.0), 64)  # more margin
+    assert np.abs(a - b).max() < 1e-6
+    assert np.abs(a - c).mean() < 0.01
+    rows, cols = np.nonzero(a > 0)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 == round(glyphs.EM_RATIO * 64)
+    with pytest.raises(glyphs.GlyphError, match="blank"):
+        glyphs.normalize(np.ones((80, 80), np.float32), 64)
+
+
+def test_heldout_fonts_never_train() -> None:
+    train_groups = {s.group for s in fonts.CATALOGUE if s.side == "train"}
+    held = [s for s in fonts.CATALOGUE if s.side == "heldout"]
+    assert {s.name for s in held} == {
+        "ma-shan-zheng",
+        "zhi-mang-xing",
+        "zcool-qingke-huangyou",
+        "lxgw-wenkai",
+        "smiley-sans",
+    }
+    assert not train_groups & {s.group for s in held}
+    names = " ".join(s.name + s.path for s in fonts.CATALOGUE).lower()
+    for reserved in ("liu-jian-mao-cao", "long-cang", "huninn", "iansui", "wdxl", "klee"):
+        assert reserved not in names
+
+
+def test_onnx_matches_pytorch() -> None:
+    torch.manual_seed(0)
+    model = StyleTransfer(struct_dim=20, width=16).eval()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from training.style.export import export_graphs
+
+        export_graphs(model, Path(tmp), 64, 20)
+        assert parity(model, Path(tmp), 64, 20) < 1e-4
+
+
+def test_smoke_job_writes_a_servable_model_and_its_evaluation(smoke: Path) -> None:
+    directory = smoke / "models" / "glyph-style" / "1"
+    card = read_card(directory)
+    assert card.kind == "style_transfer"
+    assert set(card.graphs) == {"encoder", "generator"}
+    assert "atlas.npz" in card.files
+    check_artifact(directory, card)  # the kind's contract, as registration runs it
+    metrics = card.metrics
+    assert metrics["onnx_parity_max_abs_diff"] < 1e-4
+    grid = metrics["grid"]
+    assert set(grid) == {
+        "unseen_fonts_unseen_chars",
+        "seen_fonts_unseen_chars",
+        "unseen_fonts_seen_chars",
+    }
+    row = grid["unseen_fonts_unseen_chars"]["k4"]
+    for baseline in ("model", "content_copy", "nearest_font", "oracle_font"):
+        assert 0.0 <= row[baseline]["l1"] <= 1.0
+        assert -1.0 <= row[baseline]["ssim"] <= 1.0
+    assert row["content_accuracy"]["ceiling_real_glyphs"] >= 0.0
+    assert set(metrics["targets"]) >= {
+        "unseen_fonts_unseen_chars.k4.l1",
+        "seen_fonts_unseen_chars.k4.ssim",
+    }
+    assert card.data["heldout_fonts"] == ["lxgw-wenkai"]
+    assert (smoke / "docs" / "glyph-style-lxgw-wenkai.png").exists()
+
+
+def test_shipped_card_reports_the_grid_and_targets() -> None:
+    directory = Path(__file__).resolve().parents[2] / "models" / "glyph-style" / "1"
+    card = read_card(directory)
+    assert card.command == "make train-style"
+    grid = card.metrics["grid"]
+    for cell in ("unseen_fonts_unseen_chars", "seen_fonts_unseen_chars", "unseen_fonts_seen_chars"):
+        assert set(grid[cell]) == {"k1", "k4", "k8"}
+    assert len(card.data["heldout_fonts"]) == 5
+    assert card.data["characters"]["heldout"] >= 400
+    assert len(card.signature["chars"]) >= 6763
+    for path in directory.iterdir():
+        assert path.stat().st_size < 25 * 1024 * 1024

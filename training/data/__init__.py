@@ -1,0 +1,1 @@
+"""Glyph data for the style-transfer job: characters, fonts, structure codes, rendering."""

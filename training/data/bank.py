@@ -1,0 +1,136 @@
+"""The glyph bank: every (font, character) of the split rendered once, normalised, as uint8.
+
+``build`` renders the catalogue's available fonts over the split's characters (a few minutes on
+two cores) and caches the result under .cache/; ``GlyphBank`` holds it in memory for training
+and evaluation. A missing glyph (the font lacks the character) is marked in ``have``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.data import chars as charsets
+from training.data import fonts as fontlib
+from training.data import structure
+
+CACHE = Path(__file__).resolve().parents[2] / ".cache" / "glyphs"
+
+
+@dataclass
+class GlyphBank:
+    fonts: list[str]  # names, catalogue order
+    sides: list[str]  # "train" / "heldout" per font
+    groups: list[str]
+    chars: list[str]  # train characters first, then held-out ones
+    n_train_chars: int
+    glyphs: np.ndarray  # [F, C, H, W] uint8, 255 = full ink
+    have: np.ndarray  # [F, C] bool
+    content: np.ndarray  # [C, H, W] uint8: the content font's glyphs
+    struct: np.ndarray  # [C, S] float32 structural codes
+
+    @property
+    def size(self) -> int:
+        return int(self.glyphs.shape[-1])
+
+    def font_index(self, side: str) -> list[int]:
+        return [i for i, s in enumerate(self.sides) if s == side]
+
+    @property
+    def train_chars(self) -> np.ndarray:
+        return np.arange(self.n_train_chars)
+
+    @property
+    def heldout_chars(self) -> np.ndarray:
+        return np.arange(self.n_train_chars, len(self.chars))
+
+
+def _render(args: tuple[str, list[str], int]) -> tuple[np.ndarray, np.ndarray]:
+    name, chars, size = args
+    font = fontlib.Font(fontlib.by_name(name), em=2 * size)
+    out = np.zeros((len(chars), size, size), np.uint8)
+    have = np.zeros(len(chars), bool)
+    for i, ch in enumerate(chars):
+        glyph = font.render(ch, size)
+        if glyph is not None:
+            out[i] = np.floor(glyph * 255 + 0.5).astype(np.uint8)
+            have[i] = True
+    return out, have
+
+
+def render_many(
+    names: list[str], chars: list[str], size: int, workers: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    jobs = [(n, chars, size) for n in names]
+    if workers <= 1:
+        results = [_render(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(pool.map(_render, jobs))
+    return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
+
+
+def build(
+    size: int,
+    n_train_chars: int,
+    n_heldout_chars: int,
+    seed: int,
+    vocab: list[str],
+    font_names: list[str] | None = None,
+    workers: int = 2,
+) -> GlyphBank:
+    specs = [s for s in fontlib.available() if font_names is None or s.name in font_names]
+    heldout_fonts = [fontlib.open_font(s.name) for s in specs if s.side == "heldout"]
+    level1 = charsets.gb2312((1,))
+    eligible = {c for c in level1 if all(f.has(c) for f in heldout_fonts)}
+    train, heldout = charsets.split(n_train_chars, n_heldout_chars, seed, eligible)
+    chars = train + heldout
+    key = hashlib.sha256(
+        json.dumps([size, [s.name for s in specs], chars, fontlib.EM_KEY]).encode()
+    ).hexdigest()[:16]
+    path = CACHE / f"bank-{size}-{key}.npz"
+    if path.exists():
+        data = np.load(path)
+        glyphs, have, content = data["glyphs"], data["have"], data["content"]
+    else:
+        glyphs, have = render_many([s.name for s in specs], chars, size, workers)
+        content, _ = render_many([fontlib.CONTENT], chars, size, 1)
+        content = content[0]
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.savez(path, glyphs=glyphs, have=have, content=content)
+    return GlyphBank(
+        fonts=[s.name for s in specs],
+        sides=[s.side for s in specs],
+        groups=[s.group for s in specs],
+        chars=chars,
+        n_train_chars=len(train),
+        glyphs=glyphs,
+        have=have,
+        content=content,
+        struct=structure.codes(chars, vocab),
+    )
+
+
+def near_duplicates(
+    bank: GlyphBank, threshold: float = 0.03, n: int = 300
+) -> list[tuple[str, str, float]]:
+    """Pairs of fonts whose mean per-pixel L1 over shared characters is below ``threshold``:
+    the automatic check behind the catalogue's hand-made groups."""
+    out = []
+    idx = np.arange(min(n, bank.n_train_chars))
+    g = bank.glyphs[:, idx].astype(np.float32) / 255.0
+    h = bank.have[:, idx]
+    for a in range(len(bank.fonts)):
+        for b in range(a + 1, len(bank.fonts)):
+            both = h[a] & h[b]
+            if both.sum() < 20:
+                continue
+            d = float(np.abs(g[a, both] - g[b, both]).mean())
+            if d < threshold and bank.groups[a] != bank.groups[b]:
+                out.append((bank.fonts[a], bank.fonts[b], round(d, 4)))
+    return out

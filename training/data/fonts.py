@@ -1,0 +1,234 @@
+"""The font catalogue and the renderer.
+
+Each entry names a font, its near-duplicate group (a group never straddles the split) and
+its side: ``train`` or ``heldout`` (evaluation only, never trained on). Debian fonts are read
+from /usr/share/fonts; the npm @fontsource families from the folder that
+``training/data/fetch_fonts.sh`` fills (woff2 subsets, found through their unicode.json).
+The reserved families (Liu Jian Mao Cao, Long Cang, Huninn, Iansui) are not in the catalogue.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from app.glyphs import GlyphError, normalize
+
+DEB = Path("/usr/share/fonts")
+NPM = (
+    Path(os.environ.get("HANMO_FONT_DIR", Path(__file__).resolve().parents[2] / ".cache" / "fonts"))
+    / "npm"
+)
+
+
+@dataclass(frozen=True)
+class FontSpec:
+    name: str
+    group: str
+    side: str  # "train" or "heldout"
+    path: str  # a file under /usr/share/fonts, or "npm:<family>[@weight]"
+    index: int = 0  # face index in a .ttc
+
+
+def _noto(kind: str, weights: list[str]) -> list[FontSpec]:
+    file = "NotoSansCJK" if kind == "sans" else "NotoSerifCJK"
+    return [
+        FontSpec(
+            f"noto-{kind}-sc-{w.lower()}",
+            f"noto-{kind}",
+            "train",
+            f"opentype/noto/{file}-{w}.ttc",
+            2,
+        )
+        for w in weights
+    ]
+
+
+CATALOGUE: list[FontSpec] = [
+    *_noto("sans", ["Thin", "Light", "DemiLight", "Regular", "Medium", "Bold", "Black"]),
+    *_noto("serif", ["ExtraLight", "Light", "Regular", "Medium", "SemiBold", "Bold", "Black"]),
+    FontSpec("wqy-zenhei", "wqy-zenhei", "train", "truetype/wqy/wqy-zenhei.ttc"),
+    # {Droid Sans Fallback, WQY Micro Hei}: one representative
+    FontSpec("droid-sans-fallback", "droid", "train", "truetype/droid/DroidSansFallbackFull.ttf"),
+    # {UKai, bkai00mp, cwTeX Kai}: one representative
+    FontSpec("ar-pl-ukai-cn", "ukai", "train", "truetype/arphic/ukai.ttc"),
+    # {UMing, bsmi00lp}: one representative
+    FontSpec("ar-pl-uming-cn", "uming", "train", "truetype/arphic/uming.ttc"),
+    FontSpec("ar-pl-kaitim-gb", "gkai", "train", "truetype/arphic-gkai00mp/gkai00mp.ttf"),
+    # {gbsn00lp, BabelStone Han}: one representative
+    FontSpec("ar-pl-sungtil-gb", "gbsn", "train", "truetype/arphic-gbsn00lp/gbsn00lp.ttf"),
+    FontSpec("tw-kai", "tw-kai", "train", "truetype/cns11643/TW-Kai-98_1.ttf"),
+    FontSpec("tw-sung", "tw-sung", "train", "truetype/cns11643/TW-Sung-98_1.ttf"),
+    FontSpec("hanamin-a", "hanamin", "train", "truetype/hanazono/HanaMinA.ttf"),
+    FontSpec("cwtex-ming", "cwtex-ming", "train", "truetype/cwtex/cwming.ttf"),
+    FontSpec("cwtex-fangsong", "cwtex-fs", "train", "truetype/cwtex/cwfs.ttf"),
+    FontSpec("cwtex-heibold", "cwtex-heib", "train", "truetype/cwtex/cwheib.ttf"),
+    FontSpec("cwtex-yen", "cwtex-yen", "train", "truetype/cwtex/cwyen.ttf"),
+    # Japanese brush, handwriting and display fonts, on the kanji they share with GB2312
+    FontSpec("aoyagi-kouzan", "kouzan-t", "train", "truetype/aoyagi-kouzan-t/AoyagiKouzanT.ttf"),
+    FontSpec("aoyagi-soseki", "soseki", "train", "truetype/aoyagi-soseki/aoyagi-soseki.ttf"),
+    FontSpec("kouzan-brush", "kouzan", "train", "truetype/kouzan-mouhitsu/kouzan-mouhitsu.ttf"),
+    FontSpec(
+        "kouzan-gyosho",
+        "kouzan-gyosho",
+        "train",
+        "truetype/kouzan-mouhitsu/kouzan-mouhitsu-gyosho.ttf",
+    ),
+    FontSpec("seto", "seto", "train", "truetype/seto/setofont.ttf"),
+    FontSpec("yoz-pen", "yoz", "train", "truetype/yozvox-yozfont/YOzRN_.ttf"),
+    FontSpec("motoya-cedar", "motoya-cedar", "train", "truetype/motoya-l-cedar/MTLc3m.ttf"),
+    FontSpec("motoya-maru", "motoya-maru", "train", "truetype/motoya-l-maruberi/MTLmr3m.ttf"),
+    FontSpec("ipaex-gothic", "ipaex-g", "train", "opentype/ipaexfont-gothic/ipaexg.ttf"),
+    FontSpec("ipaex-mincho", "ipaex-m", "train", "opentype/ipaexfont-mincho/ipaexm.ttf"),
+    FontSpec("ume-gothic", "ume", "train", "truetype/horai-umefont/ume-tgo4.ttf"),
+    *[
+        FontSpec(family, family, "train", f"npm:{family}")
+        for family in [
+            "zcool-kuaile",
+            "zcool-xiaowei",
+            "cactus-classical-serif",
+            "chiron-goround-tc",
+            "chiron-hei-hk",
+            "lxgw-marker-gothic",
+            "yuji-syuku",
+            "zen-kurenaido",
+            "yusei-magic",
+            "kaisei-decol",
+            "dela-gothic-one",
+            "rocknroll-one",
+            "reggae-one",
+            "potta-one",
+            "mochiy-pop-one",
+            "kiwi-maru",
+            "hina-mincho",
+            "stick",
+        ]
+    ],
+    # Held out: evaluation only. Each group's other members are neither trained nor evaluated.
+    FontSpec("ma-shan-zheng", "ma-shan-zheng", "heldout", "npm:ma-shan-zheng"),
+    FontSpec("zhi-mang-xing", "zhi-mang-xing", "heldout", "npm:zhi-mang-xing"),
+    FontSpec("zcool-qingke-huangyou", "qingke", "heldout", "npm:zcool-qingke-huangyou"),
+    FontSpec(
+        "lxgw-wenkai", "lxgw-wenkai", "heldout", "truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf"
+    ),
+    FontSpec(
+        "smiley-sans", "smiley-sans", "heldout", "truetype/smiley-sans/SmileySans-Oblique.ttf"
+    ),
+]
+# Yuji Boku and Yuji Mai render the same glyphs as Yuji Syuku from their @fontsource subsets:
+# one representative. Near-duplicates of held-out groups that must never reach training:
+# WDXL Lubrifont (≈ QingKe HuangYou), the other LXGW WenKai weights and Klee One. They are not
+# in CATALOGUE at all.
+EXCLUDED = ["wdxl-lubrifont-sc", "klee-one", "LXGWWenKai-Light", "LXGWWenKai-Bold", "KleeOne"]
+
+CONTENT = "noto-sans-sc-regular"
+EM_KEY = "v1"  # bump when rendering changes, so cached banks are rebuilt
+
+
+def by_name(name: str) -> FontSpec:
+    for spec in CATALOGUE:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+def _ranges(text: str) -> list[tuple[int, int]]:
+    out = []
+    for part in text.split(","):
+        part = part.strip().removeprefix("U+").removeprefix("u+")
+        lo, _, hi = part.partition("-")
+        out.append((int(lo, 16), int(hi or lo, 16)))
+    return out
+
+
+class Font:
+    """One catalogue entry opened for rendering: which characters it has, and their glyphs."""
+
+    def __init__(self, spec: FontSpec, em: int = 128) -> None:
+        self.spec = spec
+        self.em = em
+        self._faces: dict[str, ImageFont.FreeTypeFont] = {}
+        if spec.path.startswith("npm:"):
+            family = spec.path.removeprefix("npm:")
+            folder = NPM / family
+            if not (folder / "unicode.json").exists():
+                raise FileNotFoundError(f"{folder} missing: run training/data/fetch_fonts.sh")
+            subsets = json.loads((folder / "unicode.json").read_text())
+            self._files: list[tuple[list[tuple[int, int]], Path]] = []
+            for key, ranges in subsets.items():
+                sub = key.strip("[]")
+                path = folder / "files" / f"{family}-{sub}-400-normal.woff2"
+                if path.exists():
+                    self._files.append((_ranges(ranges), path))
+            self.cmap = {
+                cp for ranges, _ in self._files for lo, hi in ranges for cp in range(lo, hi + 1)
+            }
+        else:
+            from fontTools.ttLib import TTFont
+
+            path = DEB / spec.path
+            if not path.exists():
+                raise FileNotFoundError(f"{path} missing: run training/data/fetch_fonts.sh")
+            tt = TTFont(str(path), fontNumber=spec.index, lazy=True)
+            self.cmap = set(tt.getBestCmap() or {})
+            tt.close()
+            self._files = [([(0, 0x10FFFF)], path)]
+
+    def has(self, ch: str) -> bool:
+        return ord(ch) in self.cmap
+
+    def _face(self, cp: int) -> ImageFont.FreeTypeFont:
+        for ranges, path in self._files:
+            if any(lo <= cp <= hi for lo, hi in ranges):
+                key = str(path)
+                if key not in self._faces:
+                    self._faces[key] = ImageFont.truetype(key, self.em, index=self.spec.index)
+                return self._faces[key]
+        raise KeyError(cp)
+
+    def raw(self, ch: str) -> np.ndarray:
+        """The glyph drawn black on white, greyscale in [0, 1], on a canvas with margins."""
+        face = self._face(ord(ch))
+        side = self.em * 2
+        image = Image.new("L", (side, side), 255)
+        ImageDraw.Draw(image).text((side // 2, side // 2), ch, font=face, fill=0, anchor="mm")
+        return np.asarray(image, dtype=np.float32) / 255.0
+
+    def render(self, ch: str, size: int) -> np.ndarray | None:
+        """The normalised glyph, or None when the font lacks it or draws nothing."""
+        if not self.has(ch):
+            return None
+        try:
+            return normalize(self.raw(ch), size)
+        except (GlyphError, KeyError):
+            return None
+
+
+@functools.cache
+def open_font(name: str, em: int = 128) -> Font:
+    return Font(by_name(name), em)
+
+
+def available() -> list[FontSpec]:
+    """Catalogue entries whose files are on this machine."""
+    out = []
+    for spec in CATALOGUE:
+        if spec.path.startswith("npm:"):
+            ok = (NPM / spec.path.removeprefix("npm:") / "unicode.json").exists()
+        else:
+            ok = (DEB / spec.path).exists()
+        if ok:
+            out.append(spec)
+    return out
+
+
+_NAME = re.compile(r"^[a-z0-9-]+$")
+assert all(_NAME.match(s.name) for s in CATALOGUE)
+assert len({s.name for s in CATALOGUE}) == len(CATALOGUE)

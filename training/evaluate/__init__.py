@@ -1,0 +1,1 @@
+"""Evaluation run by the training jobs and written into their cards."""

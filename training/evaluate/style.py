@@ -1,0 +1,215 @@
+"""The style-transfer evaluation grid, metrics and baselines (computed in the same run, on
+the same split):
+
+* grid: unseen fonts × unseen characters (the headline), seen fonts × unseen characters,
+  unseen fonts × seen characters; k ∈ {1, 4, 8} references, always drawn from the font's
+  training characters with a fixed seed;
+* metrics on [0, 1] ink: L1, RMSE, SSIM (scikit-image, gaussian weights, σ = 1.5), ink IoU
+  (threshold 0.5), content accuracy of the in-house classifier, style retrieval top-1;
+* baselines: the content font copied; the nearest training font by L1 on the references; the
+  oracle best training font (chosen on the targets themselves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from training.data.bank import GlyphBank
+
+Generate = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+# (ref glyphs [K,H,W], ref char indices [K], target char indices [T]) -> glyphs [T,H,W]
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    return float(
+        structural_similarity(
+            a, b, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+    )
+
+
+def metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Mean metrics over [N, H, W] pairs in [0, 1]."""
+    diff = pred - truth
+    p, t = pred > 0.5, truth > 0.5
+    union = (p | t).sum(axis=(1, 2))
+    iou = np.where(union > 0, (p & t).sum(axis=(1, 2)) / np.maximum(union, 1), 1.0)
+    return {
+        "l1": float(np.abs(diff).mean()),
+        "rmse": float(np.sqrt((diff**2).mean(axis=(1, 2))).mean()),
+        "ssim": float(np.mean([ssim(a, b) for a, b in zip(pred, truth, strict=True)])),
+        "iou": float(iou.mean()),
+    }
+
+
+@dataclass
+class Cell:
+    name: str
+    fonts: list[int]
+    targets: np.ndarray  # char indices
+
+
+def _refs(
+    bank: GlyphBank, font: int, k: int, rng: np.random.Generator, exclude: np.ndarray
+) -> np.ndarray:
+    pool = np.setdiff1d(bank.train_chars[bank.have[font, bank.train_chars]], exclude)
+    return np.sort(rng.choice(pool, size=k, replace=False))
+
+
+def nearest_font(
+    bank: GlyphBank, refs_glyphs: np.ndarray, ref_chars: np.ndarray, train_fonts: list[int]
+) -> list[int]:
+    """Training fonts ordered by mean L1 between their glyphs of the reference characters and
+    the references (fonts lacking a reference character rank last)."""
+    scores = []
+    for f in train_fonts:
+        if not bank.have[f, ref_chars].all():
+            scores.append(np.inf)
+            continue
+        g = bank.glyphs[f, ref_chars].astype(np.float32) / 255.0
+        scores.append(float(np.abs(g - refs_glyphs).mean()))
+    return [train_fonts[i] for i in np.argsort(scores)]
+
+
+def font_glyphs(bank: GlyphBank, ranked: list[int], targets: np.ndarray) -> np.ndarray:
+    """Each target from the first font in ``ranked`` that has it (content font otherwise)."""
+    out = bank.content[targets].astype(np.float32) / 255.0
+    for j, c in enumerate(targets):
+        for f in ranked:
+            if bank.have[f, c]:
+                out[j] = bank.glyphs[f, c] / 255.0
+                break
+    return out
+
+
+def evaluate(
+    bank: GlyphBank,
+    generate: Generate,
+    classify: Callable[[np.ndarray], np.ndarray],
+    ks: tuple[int, ...] = (1, 4, 8),
+    n_seen_fonts: int = 8,
+    n_seen_chars: int = 400,
+    seed: int = 0,
+    log=print,
+) -> tuple[dict, dict]:
+    """The grid's metrics and baselines, plus samples for the contact sheets."""
+    rng = np.random.default_rng(seed)
+    heldout_fonts = bank.font_index("heldout")
+    train_fonts = bank.font_index("train")
+    seen_fonts = sorted(
+        rng.choice(train_fonts, size=min(n_seen_fonts, len(train_fonts)), replace=False).tolist()
+    )
+    seen_chars = np.sort(
+        rng.choice(bank.train_chars, size=min(n_seen_chars, bank.n_train_chars // 2), replace=False)
+    )
+    cells = [
+        Cell("unseen_fonts_unseen_chars", heldout_fonts, bank.heldout_chars),
+        Cell("seen_fonts_unseen_chars", seen_fonts, bank.heldout_chars),
+        Cell("unseen_fonts_seen_chars", heldout_fonts, seen_chars),
+    ]
+    results: dict = {}
+    sheets: dict = {}
+    for cell in cells:
+        if not cell.fonts:
+            continue
+        results[cell.name] = {}
+        for k in ks:
+            preds, truths, copies, nearest, chars, fonts_of = [], [], [], [], [], []
+            per_font = {}
+            for f in cell.fonts:
+                targets = cell.targets[bank.have[f, cell.targets]]
+                ref_chars = _refs(bank, f, k, np.random.default_rng([seed, f, k]), targets)
+                refs = bank.glyphs[f, ref_chars].astype(np.float32) / 255.0
+                pred = generate(refs, ref_chars, targets)
+                truth = bank.glyphs[f, targets].astype(np.float32) / 255.0
+                copy = bank.content[targets].astype(np.float32) / 255.0
+                near = font_glyphs(
+                    bank, nearest_font(bank, refs, ref_chars, train_fonts)[:3], targets
+                )
+                preds.append(pred)
+                truths.append(truth)
+                copies.append(copy)
+                nearest.append(near)
+                chars.append(targets)
+                fonts_of.append(np.full(len(targets), f))
+                per_font[bank.fonts[f]] = metrics(pred, truth)
+                if cell.name == "unseen_fonts_unseen_chars" and k == 4:
+                    sheets[bank.fonts[f]] = {
+                        "refs": refs,
+                        "truth": truth[:12],
+                        "pred": pred[:12],
+                        "copy": copy[:12],
+                        "nearest": near[:12],
+                    }
+            pred, truth = np.concatenate(preds), np.concatenate(truths)
+            row = {
+                "model": metrics(pred, truth),
+                "content_copy": metrics(np.concatenate(copies), truth),
+                "nearest_font": metrics(np.concatenate(nearest), truth),
+                "per_font": per_font,
+                "glyphs": len(pred),
+            }
+            if k == 4 or len(ks) == 1:
+                char_idx, font_idx = np.concatenate(chars), np.concatenate(fonts_of)
+                acc = float((classify(pred) == char_idx).mean())
+                ceiling = float((classify(truth) == char_idx).mean())
+                row["content_accuracy"] = {
+                    "model": acc,
+                    "ceiling_real_glyphs": ceiling,
+                    "ratio": acc / max(ceiling, 1e-9),
+                }
+                if cell.name.startswith("unseen_fonts") and len(cell.fonts) > 1:
+                    row["style_retrieval_top1"] = retrieval(
+                        bank, pred, char_idx, font_idx, cell.fonts
+                    )
+                if cell.name.startswith("unseen_fonts"):
+                    row["oracle_font"] = oracle(bank, cell.fonts, cell.targets, train_fonts)
+            results[cell.name][f"k{k}"] = row
+            log(
+                {
+                    cell.name: k,
+                    "model": row["model"],
+                    "copy": row["content_copy"]["l1"],
+                    "nearest": row["nearest_font"]["l1"],
+                }
+            )
+    return results, sheets
+
+
+def retrieval(
+    bank: GlyphBank, pred: np.ndarray, chars: np.ndarray, fonts: np.ndarray, candidates: list[int]
+) -> float:
+    """Per generated glyph: is the closest (L1) real glyph of the same character, among the
+    candidate fonts, the one from the font whose references were given?"""
+    hits = 0
+    for g, c, f in zip(pred, chars, fonts, strict=True):
+        d = [
+            np.abs(bank.glyphs[o, c] / 255.0 - g).mean() if bank.have[o, c] else np.inf
+            for o in candidates
+        ]
+        hits += int(candidates[int(np.argmin(d))] == f)
+    return hits / max(len(pred), 1)
+
+
+def oracle(
+    bank: GlyphBank, fonts: list[int], targets: np.ndarray, train_fonts: list[int]
+) -> dict[str, float]:
+    """The best single training font per held-out font, chosen on the targets (an upper bound
+    for any retrieval baseline)."""
+    preds, truths = [], []
+    for f in fonts:
+        t = targets[bank.have[f, targets]]
+        truth = bank.glyphs[f, t].astype(np.float32) / 255.0
+        best, best_l1 = None, np.inf
+        for o in train_fonts:
+            cand = font_glyphs(bank, [o], t)
+            l1 = float(np.abs(cand - truth).mean())
+            if l1 < best_l1:
+                best, best_l1 = cand, l1
+        preds.append(best)
+        truths.append(truth)
+    return metrics(np.concatenate(preds), np.concatenate(truths))

@@ -1,0 +1,120 @@
+"""The style-transfer job: render the glyph bank, train, evaluate on the held-out grid, export.
+
+    python -m training.style --out models --docs docs/models     # the shipped run (CPU, 64 px)
+    python -m training.style --smoke --out /tmp/m --docs /tmp/d         # minutes, for tests
+    python -m training.style --size 128 --device cuda --out models ...  # on a GPU
+
+Training resumes from nothing: a finished run leaves its weights in
+.cache/style/<config-hash>.pt, and a rerun with the same configuration and data reuses them
+(``--retrain`` ignores them), so evaluation and export can be repeated without retraining.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from training.data import bank as banklib
+from training.data import chars as charsets
+from training.data import fonts as fontlib
+from training.data import structure
+from training.style.model import StyleTransfer
+from training.style.train import TrainConfig, train
+
+CACHE = Path(__file__).resolve().parents[2] / ".cache" / "style"
+SMOKE_FONTS = [
+    "noto-sans-sc-regular",
+    "noto-sans-sc-bold",
+    "wqy-zenhei",
+    "ar-pl-ukai-cn",
+    "lxgw-wenkai",
+]
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training.style")
+    p.add_argument("--out", type=Path, default=Path("models"))
+    p.add_argument("--docs", type=Path, default=Path("docs/models"))
+    p.add_argument("--name", default="glyph-style")
+    p.add_argument("--version", default="1")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=1800)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--train-chars", type=int, default=2000)
+    p.add_argument("--heldout-chars", type=int, default=400)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--smoke", action="store_true", help="tiny data and steps: a test of the pipeline"
+    )
+    p.add_argument("--retrain", action="store_true")
+    p.add_argument("--train-only", action="store_true")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.steps, args.batch, args.width = 30, 8, 16
+        args.train_chars, args.heldout_chars = 120, 40
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    started = time.time()
+    vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
+    font_names = None
+    if args.smoke:
+        font_names = SMOKE_FONTS
+    bank = banklib.build(
+        args.size,
+        args.train_chars,
+        args.heldout_chars,
+        args.seed,
+        vocab,
+        font_names,
+        workers=args.threads,
+    )
+    print(
+        f"bank: {len(bank.fonts)} fonts ({len(bank.font_index('train'))} train), "
+        f"{len(bank.chars)} chars, {time.time() - started:.0f}s",
+        flush=True,
+    )
+    cfg = TrainConfig(steps=args.steps, batch=args.batch, width=args.width, seed=args.seed)
+    key = hashlib.sha256(
+        json.dumps([asdict(cfg), args.size, bank.fonts, bank.chars, vocab, fontlib.EM_KEY]).encode()
+    ).hexdigest()[:16]
+    ckpt = CACHE / f"{key}.pt"
+    model = StyleTransfer(style_dim=cfg.style_dim, struct_dim=bank.struct.shape[1], width=cfg.width)
+    if ckpt.exists() and not args.retrain:
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        history = state["history"]
+        print(f"reusing {ckpt}", flush=True)
+    else:
+        model.to(args.device)
+        history = train(
+            model, bank, cfg, log=lambda row: print(row, flush=True), device=args.device
+        )
+        model.to("cpu")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": model.state_dict(), "history": history}, ckpt)
+    model.eval()
+    if args.train_only:
+        return 0
+    from training.style.job import finish
+
+    finish(model, bank, vocab, cfg, history, args, ckpt_key=key, started=started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

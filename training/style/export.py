@@ -1,0 +1,112 @@
+"""Export: the style encoder and the generator as two ONNX graphs, and the content atlas
+(every supported character's content glyph and structural code) as a compressed side file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from training.data import chars as charsets
+from training.data import fonts as fontlib
+from training.data import structure
+from training.data.bank import render_many
+from training.export import strip_metadata
+from training.style.model import StyleTransfer
+
+
+class EncoderGraph(nn.Module):
+    """refs, ref_content [B, K, H, W] → style [B, D]: the latent's mean (serving is
+    deterministic)."""
+
+    def __init__(self, model: StyleTransfer) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+
+    def forward(self, refs: torch.Tensor, ref_content: torch.Tensor) -> torch.Tensor:
+        return self.encoder(refs, ref_content)[0]
+
+
+def export_graphs(model: StyleTransfer, directory: Path, size: int, struct_dim: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    k = torch.export.Dim("k", min=1, max=64)
+    b = torch.export.Dim("b", min=1, max=4096)
+    t = torch.export.Dim("t", min=1, max=65536)
+    refs = torch.rand(2, 3, size, size)
+    torch.onnx.export(
+        EncoderGraph(model),
+        (refs, torch.rand(2, 3, size, size)),
+        str(directory / "encoder.onnx"),
+        input_names=["refs", "ref_content"],
+        output_names=["style"],
+        dynamic_shapes=({0: b, 1: k}, {0: b, 1: k}),
+        external_data=False,
+        dynamo=True,
+        verbose=False,
+    )
+    strip_metadata(directory / "encoder.onnx")
+    style_dim = model.encoder.dim
+    torch.onnx.export(
+        model.generator,
+        (torch.rand(3, size, size), torch.rand(3, struct_dim), torch.randn(3, style_dim)),
+        str(directory / "generator.onnx"),
+        input_names=["content", "struct", "style"],
+        output_names=["glyph"],
+        dynamic_shapes=({0: t}, {0: t}, {0: t}),
+        external_data=False,
+        dynamo=True,
+        verbose=False,
+    )
+    strip_metadata(directory / "generator.onnx")
+
+
+def parity(
+    model: StyleTransfer, directory: Path, size: int, struct_dim: int, seed: int = 0
+) -> float:
+    """Max abs difference between PyTorch and ONNX Runtime on random inputs (several k and T)."""
+    g = torch.Generator().manual_seed(seed)
+    enc = ort.InferenceSession(str(directory / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    gen = ort.InferenceSession(
+        str(directory / "generator.onnx"), providers=["CPUExecutionProvider"]
+    )
+    worst = 0.0
+    with torch.no_grad():
+        for kk, tt in ((1, 1), (4, 7), (16, 33)):
+            refs = torch.rand(1, kk, size, size, generator=g)
+            rc = torch.rand(1, kk, size, size, generator=g)
+            want = model.encoder(refs, rc)[0].numpy()
+            got = enc.run(None, {"refs": refs.numpy(), "ref_content": rc.numpy()})[0]
+            worst = max(worst, float(np.abs(want - got).max()))
+            content = torch.rand(tt, size, size, generator=g)
+            struct = (torch.rand(tt, struct_dim, generator=g) > 0.9).float()
+            style = torch.randn(tt, model.encoder.dim, generator=g)
+            want = model.generator(content, struct, style).numpy()
+            got = gen.run(
+                None, {"content": content.numpy(), "struct": struct.numpy(), "style": style.numpy()}
+            )[0]
+            worst = max(worst, float(np.abs(want - got).max()))
+    return worst
+
+
+def write_atlas(
+    path: Path, size: int, vocab: list[str], workers: int = 2, chars: list[str] | None = None
+) -> str:
+    """Content glyphs and structural codes for GB2312 (levels 1 and 2) in the content font.
+    Returns the characters the atlas holds (those the content font draws)."""
+    chars = chars if chars is not None else charsets.gb2312((1, 2))
+    glyphs, have = render_many([fontlib.CONTENT], chars, size, 1)
+    keep = np.flatnonzero(have[0])
+    kept = [chars[i] for i in keep]
+    struct = structure.codes(kept, vocab) > 0.5
+    np.savez_compressed(
+        path,
+        codepoints=np.array([ord(c) for c in kept], np.int32),
+        content=glyphs[0, keep],
+        struct=np.packbits(struct, axis=1),
+        struct_dim=np.array(struct.shape[1], np.int32),
+    )
+    return "".join(kept)

@@ -1,0 +1,132 @@
+"""The style-transfer networks.
+
+* ``StyleEncoder``: each reference glyph, paired with its character's content glyph, goes
+  through a small CNN; the per-reference codes are averaged over k (so one model serves
+  1–16 references) into a Gaussian style latent (mean, log-variance), regularised like a VAE.
+* ``Generator``: a U-Net over the target's content glyph; the style code and SA-VAE's
+  structural code (IDS layout + component bag) modulate every scale with FiLM.
+
+Both export to ONNX as separate graphs: the encoder runs once per request (or never, for a
+saved style), the generator batches target rows across requests.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1),
+        nn.GroupNorm(math.gcd(8, cout), cout),
+        nn.SiLU(),
+    )
+
+
+class StyleEncoder(nn.Module):
+    def __init__(self, dim: int = 128, width: int = 32) -> None:
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            block(2, w, 2),  # 32
+            block(w, 2 * w, 2),  # 16
+            block(2 * w, 2 * w),
+            block(2 * w, 4 * w, 2),  # 8
+            block(4 * w, 4 * w),
+            block(4 * w, 6 * w, 2),  # 4
+        )
+        self.head = nn.Linear(6 * w, 2 * dim)
+        self.dim = dim
+
+    def forward(
+        self, refs: torch.Tensor, ref_content: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """refs, ref_content [B, K, H, W] → style mean and log-variance [B, D], pooled over K."""
+        b, k, h, w = refs.shape
+        x = torch.stack([refs, ref_content], dim=2).reshape(b * k, 2, h, w)
+        feats = self.net(x).mean(dim=(2, 3))
+        stats = self.head(feats).reshape(b, k, 2 * self.dim).mean(dim=1)
+        mu, logvar = stats.chunk(2, dim=1)
+        return mu, logvar.clamp(-8.0, 4.0)
+
+
+class FiLM(nn.Module):
+    def __init__(self, cond: int, channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(cond, 2 * channels)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.proj(c).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return x * (1.0 + gamma) + beta
+
+
+class Stage(nn.Module):
+    """Two convolutions, each followed by GroupNorm, FiLM and SiLU."""
+
+    def __init__(self, cin: int, cout: int, cond: int, stride: int = 1) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.n1 = nn.GroupNorm(8, cout)
+        self.f1 = FiLM(cond, cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.n2 = nn.GroupNorm(8, cout)
+        self.f2 = FiLM(cond, cout)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.f1(self.n1(self.c1(x)), c))
+        return self.act(self.f2(self.n2(self.c2(x)), c))
+
+
+class Generator(nn.Module):
+    """U-Net whose expensive work runs at half resolution: a light stem and head at full
+    resolution keep stroke edges aligned with the content glyph."""
+
+    def __init__(
+        self,
+        style_dim: int = 128,
+        struct_dim: int = 269,
+        widths: tuple[int, ...] = (16, 32, 64, 128, 192),
+    ) -> None:
+        super().__init__()
+        cond = 256
+        self.cond = nn.Sequential(nn.Linear(style_dim + 64, cond), nn.SiLU(), nn.Linear(cond, cond))
+        self.struct = nn.Linear(struct_dim, 64)
+        w = widths
+        self.stem = nn.Sequential(nn.Conv2d(1, w[0], 3, 1, 1), nn.SiLU())
+        self.down = nn.ModuleList([Stage(w[i - 1], w[i], cond, stride=2) for i in range(1, len(w))])
+        self.up = nn.ModuleList(
+            [Stage(w[i] + w[i - 1], w[i - 1], cond) for i in range(len(w) - 1, 0, -1)]
+        )
+        self.out = nn.Conv2d(w[0], 1, 3, 1, 1)
+
+    def forward(
+        self, content: torch.Tensor, struct: torch.Tensor, style: torch.Tensor
+    ) -> torch.Tensor:
+        """content [T, H, W], struct [T, S], style [T, D] → glyphs [T, H, W] in [0, 1]."""
+        c = self.cond(torch.cat([style, self.struct(struct)], dim=1))
+        x = self.stem(content.unsqueeze(1))
+        skips = [x]
+        for stage in self.down:
+            x = stage(x, c)
+            skips.append(x)
+        skips.pop()
+        for stage in self.up:
+            x = nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = stage(torch.cat([x, skips.pop()], dim=1), c)
+        # a residual on the content glyph's logit keeps structure from the first step
+        logit = self.out(x).squeeze(1) + 4.0 * (content - 0.5)
+        return torch.sigmoid(logit)
+
+
+class StyleTransfer(nn.Module):
+    def __init__(self, style_dim: int = 128, struct_dim: int = 269, width: int = 32) -> None:
+        super().__init__()
+        self.encoder = StyleEncoder(style_dim, 3 * width // 4)
+        widths = (width // 2, width, 2 * width, 4 * width, 6 * width)
+        self.generator = Generator(style_dim, struct_dim, widths)

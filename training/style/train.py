@@ -1,0 +1,109 @@
+"""Training loop: episodes of (font, k references, one target) drawn from the glyph bank's
+training fonts and training characters only."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from training.data.bank import GlyphBank
+from training.style.losses import glyph_loss
+from training.style.model import StyleTransfer
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1800
+    batch: int = 32
+    lr: float = 2e-3
+    k_max: int = 8
+    kl_weight: float = 1e-3
+    width: int = 32
+    style_dim: int = 128
+    seed: int = 0
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"l1": 1.0, "ink_l1": 1.0, "profile": 1.0, "ssim": 0.5}
+    )
+    log_every: int = 50
+
+
+class Episodes:
+    """Batches of (refs, ref_content, target, target_content, target_struct) as float tensors."""
+
+    def __init__(self, bank: GlyphBank, fonts: list[int], chars: np.ndarray, seed: int) -> None:
+        self.bank = bank
+        self.fonts = fonts
+        self.rng = np.random.default_rng(seed)
+        chars_set = np.asarray(chars)
+        self.per_font = {f: chars_set[bank.have[f, chars_set]] for f in fonts}
+
+    def sample(self, batch: int, k: int) -> tuple[torch.Tensor, ...]:
+        b = self.bank
+        fonts = self.rng.choice(self.fonts, size=batch)
+        targets = np.empty(batch, np.int64)
+        refs = np.empty((batch, k), np.int64)
+        for i, f in enumerate(fonts):
+            pool = self.per_font[f]
+            pick = self.rng.choice(len(pool), size=k + 1, replace=False)
+            targets[i] = pool[pick[0]]
+            refs[i] = pool[pick[1:]]
+        g = b.glyphs
+        to = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0)  # noqa: E731
+        return (
+            to(g[fonts[:, None], refs]),
+            to(b.content[refs]),
+            to(g[fonts, targets]),
+            to(b.content[targets]),
+            torch.from_numpy(b.struct[targets]),
+        )
+
+
+def train(
+    model: StyleTransfer, bank: GlyphBank, cfg: TrainConfig, log=print, device: str = "cpu"
+) -> list[dict[str, float]]:
+    torch.manual_seed(cfg.seed)
+    episodes = Episodes(bank, bank.font_index("train"), bank.train_chars, cfg.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: (
+            min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
+        ),
+    )
+    rng = np.random.default_rng(cfg.seed + 1)
+    history = []
+    start = time.time()
+    running: dict[str, float] = {}
+    model.train()
+    for step in range(cfg.steps):
+        k = int(rng.integers(1, cfg.k_max + 1))
+        refs, ref_content, target, content, struct = (
+            t.to(device) for t in episodes.sample(cfg.batch, k)
+        )
+        mu, logvar = model.encoder(refs, ref_content)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        pred = model.generator(content, struct, z)
+        loss, parts = glyph_loss(pred, target, cfg.weights)
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
+        total = loss + cfg.kl_weight * kl
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        parts["kl"] = float(kl.detach())
+        for key, v in parts.items():
+            running[key] = running.get(key, 0.0) + v
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+            n = cfg.log_every if (step + 1) % cfg.log_every == 0 else (step + 1) % cfg.log_every
+            row = {key: round(v / n, 4) for key, v in running.items()}
+            row.update(step=step + 1, seconds=round(time.time() - start, 1))
+            history.append(row)
+            log(row)
+            running = {}
+    model.eval()
+    return history
