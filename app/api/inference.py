@@ -12,7 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api import predictive, samplers
+from app.api import predictive, samplers, style
 from app.api.problems import problem_response
 from app.api.schemas import InferenceOptions
 from app.api.state import State
@@ -26,7 +26,11 @@ T = TypeVar("T")
 INLINE_ROWS = 64  # work on more rows than this (noise, summaries) runs off the event loop
 
 Renderer = Callable[[dict[str, Any], str, Outcome, str | None], dict[str, Any] | samplers.Raw]
-RENDERERS: dict[str, Renderer] = {"sampler": samplers.render, "predictive": predictive.render}
+RENDERERS: dict[str, Renderer] = {
+    "sampler": samplers.render,
+    "predictive": predictive.render,
+    "style_transfer": style.render,
+}
 
 
 async def off_loop(rows: int, fn: Callable[..., T], *args: Any) -> T:
@@ -54,7 +58,11 @@ def deadline_ms(state: State, timeout_ms: int | None, is_async: bool) -> int:
     return now_ms() + min(timeout_ms or default, settings.max_timeout_ms)
 
 
-KIND_NOUNS = {"sampler": "sampler", "predictive": "predictive model"}
+KIND_NOUNS = {
+    "sampler": "sampler",
+    "predictive": "predictive model",
+    "style_transfer": "style-transfer model",
+}
 Prepare = Callable[[ServedVersion], tuple[dict[str, np.ndarray], dict[str, Any]]]
 
 

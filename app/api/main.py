@@ -13,7 +13,7 @@ from app.api import problems
 from app.api.limits import BodyLimit
 from app.api.metrics import Metrics, RequestMetrics
 from app.api.registry_cache import RegistryCache
-from app.api.routes import feedback, health, jobs, models, predict, sampling
+from app.api.routes import feedback, health, jobs, models, predict, sampling, style
 from app.api.state import State
 from app.queue.client import JobQueue
 from app.redis_conn import async_client
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         models.router,
         sampling.router,
         predict.router,
+        style.router,
         feedback.router,
         jobs.router,
         health.router,

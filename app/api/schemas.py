@@ -76,6 +76,7 @@ class JobRead(BaseModel):
     created_ms: int
     result: dict[str, Any] | None = None
     problem: dict[str, Any] | None = None
+    progress: float | None = Field(default=None, description="long jobs (fonts): 0–1 while running")
 
 
 MAX_LOG_PROB_ROWS = 1024
@@ -147,3 +148,61 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     observations: list[Observation] = Field(min_length=1, max_length=1024)
+
+
+# -- style transfer ----------------------------------------------------------------------------
+
+MAX_REFERENCES = 16
+MAX_TEXT = 256
+MAX_IMAGE_B64 = 4 * 1024 * 1024  # characters of base64 per reference image
+
+
+class Reference(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(min_length=1, max_length=MAX_IMAGE_B64, description="base64 PNG/JPEG/WebP")
+    char: str = Field(min_length=1, max_length=1, description="the character the image shows")
+
+
+class StyleSource(BaseModel):
+    """Where a style comes from: 1–16 reference glyphs, or a saved style's id."""
+
+    references: list[Reference] | None = Field(
+        default=None, min_length=1, max_length=MAX_REFERENCES, description="1–16 glyph images"
+    )
+    style_id: str | None = Field(default=None, pattern=r"^st_[0-9a-f]{24}$")
+
+
+class StyleTransferRequest(InferenceOptions, StyleSource):
+    text: str = Field(min_length=1, max_length=MAX_TEXT, description="the characters to write")
+    formats: list[Literal["png", "svg"]] = Field(default=["png"], min_length=1, max_length=2)
+    size: StrictInt = Field(default=128, ge=16, le=512, description="glyph PNG/SVG size in px")
+    sheet: bool = Field(default=False, description="also return the whole text as one PNG")
+    on_stale: Literal["recompute", "fail"] = Field(
+        default="recompute",
+        description="a saved style made by another version: recompute it from its stored "
+        "references, or answer 409",
+    )
+
+
+class StyleCreate(InferenceOptions):
+    model: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$", description="a style_transfer model"
+    )
+    references: list[Reference] = Field(min_length=1, max_length=MAX_REFERENCES)
+    ttl_s: StrictInt | None = Field(
+        default=None,
+        ge=60,
+        le=366 * 86_400,
+        description="expiry (default 30 days); DELETE ends it sooner",
+    )
+
+
+class FontRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    chars: str | None = Field(
+        default=None, min_length=1, max_length=8000, description="default: GB2312 level 1"
+    )
+    family: str = Field(default="hanmo", pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{0,47}$")
+    timeout_ms: StrictInt | None = Field(default=None, ge=1, le=3_600_000)

@@ -43,3 +43,8 @@ def idempotency(key: str) -> str:
 def worker(worker_id: str) -> str:
     """A worker's heartbeat hash (expires when the worker stops beating)."""
     return f"{PREFIX}:worker:{worker_id}"
+
+
+def style(style_id: str) -> str:
+    """A saved style: its code, the version that computed it, and its normalised references."""
+    return f"{PREFIX}:style:{style_id}"

@@ -55,6 +55,14 @@ def load_graphs(directory: Path, card: Card, device: str, threads: int) -> dict[
             )
         except Exception as exc:  # corrupt or foreign files: a clear contract error
             raise ContractViolation(f"graph {role!r} ({spec.file}) does not load: {exc}") from exc
+    side = getattr(kind, "side_graphs", None)  # side files a kind reads (a style atlas)
+    if side is not None:
+        try:
+            graphs.update(side(directory, card))
+        except ContractViolation:
+            raise
+        except Exception as exc:
+            raise ContractViolation(f"the side files do not load: {exc}") from exc
     return graphs
 
 

@@ -10,7 +10,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis import Redis
@@ -22,6 +22,7 @@ from app.queue import codec, keys, scripts
 from app.queue.results import pack_done, pack_failed
 from app.registry import service
 from app.registry.service import ServedVersion
+from app.runtime import progress
 from app.runtime.models import LoadedModel, concat_rows, load_model, split_rows
 from app.settings import Settings
 from app.worker.batcher import chunks, plan_batches
@@ -236,10 +237,11 @@ class Worker:
         try:
             inputs = concat_rows([j.inputs for j in jobs])
             total = sum(rows)
-            parts = [
-                model.run({k: v[s] for k, v in inputs.items()})
-                for s in chunks(total, self.settings.max_batch_rows)
-            ]
+            with progress.reporting(self._progress(stream, jobs[0]) if len(jobs) == 1 else None):
+                parts = [
+                    model.run({k: v[s] for k, v in inputs.items()})
+                    for s in chunks(total, self.settings.max_batch_rows)
+                ]
             outputs = concat_rows(parts)
         except Exception as exc:  # a graph that raises fails its jobs, never the worker
             log.error("worker.batch_failed version=%s error=%r", model.served.key, exc)
@@ -267,6 +269,26 @@ class Worker:
             sum(rows),
             compute_ms,
         )
+
+    def _progress(self, stream: str, job: Job) -> Callable[[float], None]:
+        """A long job's reporter: writes its progress to the job record and re-claims its
+        entry, so that other workers do not take a job that is running for a long time."""
+        last = [0.0]
+
+        def report(fraction: float) -> None:
+            now = time.monotonic()
+            if now - last[0] < 0.5 and fraction < 1.0:
+                return
+            last[0] = now
+            try:
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.hset(keys.job(job.job_id), "progress", round(fraction, 4))
+                pipe.xclaim(stream, keys.GROUP, self.id, 0, [job.entry_id], justid=True)
+                pipe.execute()
+            except REDIS_ERRORS as exc:  # progress is best effort
+                log.warning("worker.progress_failed job=%s error=%r", job.job_id, exc)
+
+        return report
 
     def _reply(
         self, stream: str, jobs: list[Job], outputs: list[dict[str, Any]], info: dict[str, Any]

@@ -31,10 +31,12 @@ async def get_job(
         "result": None,
         "problem": None,
     }
+    if "progress" in fields:
+        body["progress"] = float(fields["progress"])
     if outcome is not None and outcome.ok and fields["status"] == "done":
         rendered = render_outcome(request.url.path, meta, job_id, outcome, accept)
-        if rendered.media_type == "image/png":
-            return rendered
+        if rendered.media_type != "application/json":
+            return rendered  # a PNG sheet or a font file
         body["result"] = json.loads(bytes(rendered.body))
     elif outcome is not None:
         body["problem"] = outcome.problem

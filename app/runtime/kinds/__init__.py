@@ -6,8 +6,13 @@ from app.errors import ContractViolation
 from app.runtime.kinds.base import Kind
 from app.runtime.kinds.predictive import PredictiveKind
 from app.runtime.kinds.sampler import SamplerKind
+from app.runtime.kinds.style import StyleTransferKind
 
-KINDS: dict[str, Kind] = {"sampler": SamplerKind(), "predictive": PredictiveKind()}
+KINDS: dict[str, Kind] = {
+    "sampler": SamplerKind(),
+    "predictive": PredictiveKind(),
+    "style_transfer": StyleTransferKind(),
+}
 
 
 def get_kind(name: str) -> Kind:

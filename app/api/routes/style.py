@@ -1,0 +1,348 @@
+"""Style transfer: POST /v1/models/{name}/style-transfer, and saved styles under /v1/styles
+(create, read, delete, and a whole TrueType font as an async job)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import numpy as np
+from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from app.api import style as st
+from app.api import styles_store as store
+from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
+from app.api.inference import deadline_ms, json_response, off_loop, run_job
+from app.api.schemas import (
+    MAX_REFERENCES,
+    FontRequest,
+    InferenceOptions,
+    StyleCreate,
+    StyleTransferRequest,
+)
+from app.api.state import State
+from app.errors import Conflict, HanmoError, InvalidInput, PayloadTooLarge
+from app.queue import keys
+from app.registry.cards import NAME_PATTERN
+from app.registry.service import ServedVersion
+
+router = APIRouter(tags=["style transfer"])
+ModelName = Path(pattern=NAME_PATTERN, max_length=128)
+StyleId = Path(pattern=r"^st_[0-9a-f]{24}$")
+M = TypeVar("M", bound=BaseModel)
+MAX_UPLOAD_BYTES = 3 * 1024 * 1024
+REFERENCE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/StyleTransferRequest"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                        "chars": {
+                            "type": "string",
+                            "description": "one character per image, in order",
+                        },
+                        "text": {"type": "string"},
+                        "formats": {"type": "string", "description": "png, svg or png,svg"},
+                        "size": {"type": "integer"},
+                        "sheet": {"type": "boolean"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+class RemoteProblem(HanmoError):
+    """A job's problem object, raised again on the api side."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        super().__init__(str(problem.get("detail", "")))
+        self._problem = problem
+
+    def problem(self) -> dict[str, Any]:
+        return dict(self._problem)
+
+
+def _validate(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from exc
+
+
+async def _parse(  # noqa: C901 - two body formats
+    request: Request, model: type[M]
+) -> tuple[M, list[tuple[bytes, str]] | None]:
+    """A JSON body, or a multipart form whose `images` files pair in order with `chars`."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_files=MAX_REFERENCES + 1, max_fields=32)
+        files = [f for f in form.getlist("images") if isinstance(f, UploadFile)]
+        data: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+        chars = data.pop("chars", "")
+        if "formats" in data:
+            data["formats"] = [s.strip() for s in str(data["formats"]).split(",") if s.strip()]
+        for key in ("size", "version", "timeout_ms", "ttl_s"):
+            if key in data and str(data[key]).isdigit():
+                data[key] = int(data[key])
+        if "sheet" in data:
+            data["sheet"] = str(data["sheet"]).lower() in ("1", "true", "yes", "on")
+        refs = None
+        if files:
+            if len(files) > MAX_REFERENCES:
+                raise InvalidInput(
+                    f"at most {MAX_REFERENCES} reference images", errors=[{"field": "images"}]
+                )
+            if len(chars) != len(files):
+                raise InvalidInput(
+                    f"{len(files)} images but {len(chars)} characters in `chars`: "
+                    "give one per image",
+                    errors=[{"field": "chars"}],
+                )
+            refs = []
+            for f, ch in zip(files, chars, strict=True):
+                blob = await f.read(MAX_UPLOAD_BYTES + 1)
+                if len(blob) > MAX_UPLOAD_BYTES:
+                    raise PayloadTooLarge(f"an image is over {MAX_UPLOAD_BYTES} bytes")
+                refs.append((blob, ch))
+        return _validate(model, data), refs
+    try:
+        data = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("the body is not JSON (or a multipart form)") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return _validate(model, data), None
+
+
+async def _resolve(state: State, name: str, body: InferenceOptions) -> ServedVersion:
+    served = await state.registry.resolve(name, body.alias, body.version)
+    if served.kind != "style_transfer":
+        raise InvalidInput(f"model {name!r} is a {served.kind}, not a style-transfer model")
+    return served
+
+
+async def _wait(
+    state: State,
+    served: ServedVersion,
+    inputs: dict[str, np.ndarray],
+    meta: dict[str, Any],
+    timeout_ms: int | None,
+) -> dict[str, np.ndarray]:
+    deadline = deadline_ms(state, timeout_ms, False)
+    stream = keys.stream(served.model, served.version)
+    submitted = await state.queue.submit(stream, inputs, meta, deadline)
+    outcome = await state.queue.wait(submitted, deadline)
+    if not outcome.ok or outcome.tensors is None:
+        raise RemoteProblem(outcome.problem or {"status": 500, "title": "Job failed"})
+    return outcome.tensors
+
+
+def _meta(served: ServedVersion, op: str, body: InferenceOptions) -> dict[str, Any]:
+    return {
+        "kind": "style_transfer",
+        "op": op,
+        "model": served.model,
+        "version": served.version,
+        "alias": None if body.version is not None else (body.alias or "production"),
+        "sha256": served.sha256,
+        "n": 1,
+    }
+
+
+async def _encode(
+    state: State, served: ServedVersion, refs: np.ndarray, chars: str, body: InferenceOptions
+) -> tuple[np.ndarray, float]:
+    out = await _wait(
+        state, served, st.encode_inputs(refs, chars), _meta(served, "encode", body), body.timeout_ms
+    )
+    return out["style"][0], st.confidence_of(float(out["confidence"][0]))
+
+
+async def _saved_style(
+    state: State, served: ServedVersion, style_id: str, body: StyleTransferRequest
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    record = await store.load(state.redis, style_id)
+    if record.model != served.model:
+        raise Conflict(f"style {style_id} belongs to model {record.model!r}, not {served.model!r}")
+    info: dict[str, Any] = {"style_id": style_id, "version": record.version, "recomputed": False}
+    if record.version == served.version and record.sha256 == served.sha256:
+        return record.style, record.confidence, info
+    if body.on_stale == "fail":
+        raise Conflict(
+            f"style {style_id} was computed by version {record.version}; this request is served "
+            f"by version {served.version} (send on_stale=recompute to recompute it from its "
+            "stored references)",
+            style_version=record.version,
+            served_version=served.version,
+        )
+    size = int(st.signature(served)["size"])
+    if record.refs.shape[1] != size or any(c not in st.charset(served) for c in record.chars):
+        raise Conflict(
+            f"style {style_id} cannot be recomputed by version {served.version}: its references "
+            "do not fit that version (glyph size or characters); create the style again"
+        )
+    style, confidence = await _encode(state, served, record.ref_glyphs(), record.chars, body)
+    record.style, record.confidence = style, confidence
+    record.version, record.sha256 = served.version, served.sha256
+    await store.replace_code(state.redis, record)
+    info.update(version=served.version, recomputed=True)
+    return style, confidence, info
+
+
+@router.post("/v1/models/{name}/style-transfer", openapi_extra=REFERENCE_BODY)
+async def style_transfer(
+    request: Request,
+    state: StateDep,
+    prefer: PreferDep = None,
+    idempotency_key: IdempotencyKeyDep = None,
+    accept: AcceptDep = None,
+    name: str = ModelName,
+) -> Response:
+    """Write `text` in the style of 1–16 reference glyphs (or a saved `style_id`): one PNG
+    (and optional SVG) per distinct character, the characters the model cannot write in
+    `unsupported`, and with `sheet` (or `Accept: image/png`) the whole text as one PNG."""
+    body, uploads = await _parse(request, StyleTransferRequest)
+    sources = sum(x is not None for x in (body.references or uploads, body.style_id))
+    if sources != 1:
+        raise InvalidInput(
+            "give either references (1–16 images with their characters) or a style_id",
+            errors=[{"field": "references"}],
+        )
+    served = await _resolve(state, name, body)
+    write, unsupported = st.plan_text(body.text, served)
+    if not write:
+        raise InvalidInput(
+            "no character of the text can be written by this model",
+            unsupported=unsupported,
+            errors=[{"field": "text"}],
+        )
+    if body.style_id is not None:
+        style, confidence, info = await _saved_style(state, served, body.style_id, body)
+    else:
+        refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
+        style, confidence = await _encode(state, served, refs, chars, body)
+        info = {"style_id": None, "references": len(chars), "chars": chars}
+    meta = {
+        **_meta(served, "generate", body),
+        "chars": write,
+        "text": body.text,
+        "formats": body.formats,
+        "size": body.size,
+        "sheet": body.sheet,
+        "unsupported": unsupported,
+        "confidence": confidence,
+        "style": info,
+        "n": len(write),
+    }
+    return await run_job(
+        state,
+        request.url.path,
+        served,
+        st.generate_inputs(write, style),
+        meta,
+        timeout_ms=body.timeout_ms,
+        prefer=prefer,
+        idempotency_key=idempotency_key,
+        accept=accept,
+    )
+
+
+@router.post("/v1/styles", status_code=201, openapi_extra=REFERENCE_BODY)
+async def create_style(request: Request, state: StateDep) -> Response:
+    """Save a style: the references' pooled style code, computed once by the model version
+    the request resolves to and tied to it; kept for `ttl_s` (default 30 days) or until
+    deleted. The normalised references are kept too, so a later version can recompute it."""
+    body, uploads = await _parse(request, StyleCreate)
+    served = await _resolve(state, body.model, body)
+    refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
+    style, confidence = await _encode(state, served, refs, chars, body)
+    ttl = body.ttl_s or store.DEFAULT_TTL_S
+    created = store.now_ms()
+    record = store.StyleRecord(
+        style_id=store.new_id(),
+        model=served.model,
+        version=served.version,
+        sha256=served.sha256,
+        style=style,
+        refs=np.floor(refs * 255 + 0.5).astype(np.uint8),
+        chars=chars,
+        confidence=confidence,
+        created_ms=created,
+        expires_ms=created + ttl * 1000,
+    )
+    await store.save(state.redis, record, ttl)
+    return json_response(
+        record.public(), status=201, headers={"Location": f"/v1/styles/{record.style_id}"}
+    )
+
+
+@router.get("/v1/styles/{style_id}")
+async def read_style(state: StateDep, style_id: str = StyleId) -> Response:
+    """A saved style: its model and version, references and expiry."""
+    record = await store.load(state.redis, style_id)
+    return json_response(record.public())
+
+
+@router.delete("/v1/styles/{style_id}", status_code=204)
+async def delete_style(state: StateDep, style_id: str = StyleId) -> Response:
+    await store.delete(state.redis, style_id)
+    return Response(status_code=204)
+
+
+@router.post("/v1/styles/{style_id}/font", status_code=202)
+async def create_font(
+    request: Request, body: FontRequest, state: StateDep, style_id: str = StyleId
+) -> Response:
+    """Write a TrueType font in a saved style (default: GB2312 level 1, 3,755 characters) as an
+    async job run by the workers: poll GET /v1/jobs/{id} for `progress`, then fetch the
+    font from the same URL with `Accept: font/ttf`."""
+    record = await store.load(state.redis, style_id)
+    served = await state.registry.resolve(record.model, None, record.version)
+    if body.chars is None:
+        chars = st.default_font_chars(served)
+    else:
+        chars = list(dict.fromkeys(c for c in body.chars if not c.isspace()))
+        missing = [c for c in chars if c not in st.charset(served)]
+        if missing:
+            raise InvalidInput(
+                f"{len(missing)} characters are not in the model's set",
+                unsupported=missing[:64],
+                errors=[{"field": "chars"}],
+            )
+    if not chars:
+        raise InvalidInput("no characters to write", errors=[{"field": "chars"}])
+    inputs: dict[str, np.ndarray] = {
+        "font_codepoints": np.array([[ord(c) for c in chars]], np.int64),
+        "font_style": record.style.reshape(1, -1).astype(np.float32),
+    }
+    options = InferenceOptions(version=record.version, timeout_ms=body.timeout_ms)
+    meta = {
+        **_meta(served, "font", options),
+        "style_id": style_id,
+        "family": body.family,
+        "n_chars": len(chars),
+    }
+    return await run_job(
+        state,
+        request.url.path,
+        served,
+        inputs,
+        meta,
+        timeout_ms=body.timeout_ms,
+        prefer="respond-async",
+        idempotency_key=None,
+        accept=None,
+    )

@@ -1,0 +1,203 @@
+"""The `style_transfer` kind: two graphs of the model's own design and a content atlas.
+
+* ``encoder``: ``refs``, ``ref_content`` [B, K, H, W] float32 → ``style`` [B, D];
+* ``generator``: ``content`` [T, H, W], ``struct`` [T, S], ``style`` [T, D] → ``glyph`` [T, H, W];
+* ``atlas.npz`` (a side file): every supported character's content glyph and structural code.
+
+Jobs carry characters as code points; the worker turns them into content glyphs. A job is one
+of three shapes, told apart by its inputs (so the worker's batches never mix them):
+
+* encode: ``refs`` [1, K, H, W], ``ref_codepoint`` [1, K] → ``style`` [1, D] and
+  ``confidence`` [1] (ink IoU of the references redrawn from that style);
+* generate: ``codepoint`` [T], ``style`` [T, D] → ``glyph`` [T, H, W] (rows of many requests
+  batch together: each row carries its own style);
+* font: ``font_codepoints`` [1, N], ``font_style`` [1, D] → a TrueType font of those characters
+  (``ttf`` [1, bytes] uint8 and ``ttf_size`` [1]), built on the worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.errors import ContractViolation
+from app.registry.cards import Card
+from app.runtime import progress
+from app.runtime.kinds.base import Tensors
+from app.runtime.sessions import Graph, TensorInfo
+
+ATLAS = "atlas.npz"
+CHUNK = 256
+
+
+class Atlas:
+    """The content atlas as a pseudo-graph: code points in, content glyphs and codes out."""
+
+    provider = "numpy"
+
+    def __init__(self, path: Path) -> None:
+        with np.load(path) as data:
+            self.codepoints = data["codepoints"].astype(np.int64)
+            self.content = data["content"]
+            dim = int(data["struct_dim"])
+            self.struct = np.unpackbits(data["struct"], axis=1)[:, :dim].astype(np.float32)
+        self.index = {int(cp): i for i, cp in enumerate(self.codepoints)}
+        self.inputs = [TensorInfo("codepoint", "int64", ("T",))]
+        self.outputs = [
+            TensorInfo("content", "float32", ("T", "H", "W")),
+            TensorInfo("struct", "float32", ("T", "S")),
+        ]
+
+    def rows(self, codepoints: np.ndarray) -> np.ndarray:
+        try:
+            return np.fromiter((self.index[int(c)] for c in codepoints.reshape(-1)), np.int64)
+        except KeyError as exc:
+            raise ContractViolation(
+                f"U+{int(exc.args[0]):04X} is not in the model's atlas"
+            ) from exc
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = self.rows(feeds["codepoint"])
+        shape = feeds["codepoint"].shape
+        content = self.content[rows].astype(np.float32) / 255.0
+        return {
+            "content": content.reshape(*shape, *content.shape[1:]),
+            "struct": self.struct[rows].reshape(*shape, self.struct.shape[1]),
+        }
+
+
+class StyleTransferKind:
+    roles: tuple[str, ...] = ("encoder", "generator")
+
+    def side_graphs(self, directory: Path, card: Card) -> dict[str, Graph]:
+        if ATLAS not in card.files:
+            raise ContractViolation(f"a style_transfer card must list {ATLAS} in files")
+        return {"atlas": Atlas(directory / ATLAS)}
+
+    def check(self, signature: dict[str, Any], graphs: dict[str, Graph]) -> None:  # noqa: C901
+        for field in ("size", "style_dim", "struct_dim"):
+            if int(signature.get(field, 0)) < 1:
+                raise ContractViolation(f"a style_transfer card must give signature.{field} >= 1")
+        if not signature.get("chars"):
+            raise ContractViolation(
+                "a style_transfer card must list its characters (signature.chars)"
+            )
+        want = {
+            "encoder": ({"refs", "ref_content"}, "style"),
+            "generator": ({"content", "struct", "style"}, "glyph"),
+        }
+        for role, (inputs, output) in want.items():
+            graph = graphs[role]
+            if {i.name for i in graph.inputs} != inputs or output not in {
+                o.name for o in graph.outputs
+            }:
+                raise ContractViolation(
+                    f"the {role} graph must take {sorted(inputs)} and give {output!r}"
+                )
+        atlas = graphs.get("atlas")
+        if not isinstance(atlas, Atlas):
+            raise ContractViolation("the atlas is missing")
+        missing = [c for c in signature["chars"] if ord(c) not in atlas.index]
+        if missing:
+            raise ContractViolation(
+                f"{len(missing)} characters of signature.chars are not in the atlas"
+            )
+        size = int(signature["size"])
+        if atlas.content.shape[1:] != (size, size):
+            raise ContractViolation(
+                f"atlas glyphs are {atlas.content.shape[1:]}, the card says {size}"
+            )
+        try:
+            for rows in (1, 3):
+                out = self.run(signature, graphs, self.example(signature, rows))["glyph"]
+                if out.shape != (rows, size, size) or not np.isfinite(out).all():
+                    raise ContractViolation(f"{rows} rows gave glyphs of shape {out.shape}")
+                enc = self.run(signature, graphs, self.encode_example(signature, rows))
+                if enc["style"].shape != (1, int(signature["style_dim"])):
+                    raise ContractViolation(f"the encoder gave style of shape {enc['style'].shape}")
+        except ContractViolation:
+            raise
+        except Exception as exc:
+            raise ContractViolation(f"the style graphs failed on example inputs: {exc}") from exc
+
+    def example(self, signature: dict[str, Any], rows: int) -> Tensors:
+        first = ord(signature["chars"][0])
+        return {
+            "codepoint": np.full(rows, first, np.int64),
+            "style": np.zeros((rows, int(signature["style_dim"])), np.float32),
+        }
+
+    def encode_example(self, signature: dict[str, Any], k: int) -> Tensors:
+        size = int(signature["size"])
+        first = ord(signature["chars"][0])
+        refs = np.zeros((1, k, size, size), np.float32)
+        refs[..., size // 4 : -size // 4, size // 4 : -size // 4] = 1.0
+        return {"refs": refs, "ref_codepoint": np.full((1, k), first, np.int64)}
+
+    def run(self, signature: dict[str, Any], graphs: dict[str, Graph], inputs: Tensors) -> Tensors:
+        if "refs" in inputs:
+            return self._encode(graphs, inputs)
+        if "font_codepoints" in inputs:
+            return self._font(signature, graphs, inputs)
+        return {"glyph": self._generate(graphs, inputs["codepoint"].reshape(-1), inputs["style"])}
+
+    def _generate(
+        self, graphs: dict[str, Graph], codepoints: np.ndarray, style: np.ndarray
+    ) -> np.ndarray:
+        looked = graphs["atlas"].run({"codepoint": codepoints})
+        feeds = {
+            "content": looked["content"],
+            "struct": looked["struct"],
+            "style": style.astype(np.float32),
+        }
+        return graphs["generator"].run(feeds)["glyph"].astype(np.float32, copy=False)
+
+    def _encode(self, graphs: dict[str, Graph], inputs: Tensors) -> Tensors:
+        refs = inputs["refs"].astype(np.float32)
+        codepoints = inputs["ref_codepoint"]
+        content = graphs["atlas"].run({"codepoint": codepoints})["content"]
+        style = graphs["encoder"].run({"refs": refs, "ref_content": content})["style"]
+        b, k = codepoints.shape
+        redrawn = self._generate(graphs, codepoints.reshape(-1), np.repeat(style, k, axis=0))
+        confidence = (
+            ink_iou(redrawn, refs.reshape(b * k, *refs.shape[2:])).reshape(b, k).mean(axis=1)
+        )
+        return {"style": style.astype(np.float32), "confidence": confidence.astype(np.float32)}
+
+    def _font(
+        self, signature: dict[str, Any], graphs: dict[str, Graph], inputs: Tensors
+    ) -> Tensors:
+        from app.fonts import build_ttf
+
+        blobs = []
+        for codepoints, style in zip(inputs["font_codepoints"], inputs["font_style"], strict=True):
+            glyphs = []
+            total = len(codepoints)
+            for start in range(0, total, CHUNK):
+                part = codepoints[start : start + CHUNK]
+                glyphs.append(
+                    self._generate(graphs, part, np.repeat(style[None], len(part), axis=0))
+                )
+                progress.report(0.8 * min(start + CHUNK, total) / total)
+            family = str(signature.get("font_family", "hanmo"))
+            blobs.append(
+                build_ttf(
+                    np.concatenate(glyphs),
+                    codepoints,
+                    family,
+                    progress=lambda f: progress.report(0.8 + 0.2 * f),
+                )
+            )
+        width = max(len(b) for b in blobs)
+        ttf = np.zeros((len(blobs), width), np.uint8)
+        for i, blob in enumerate(blobs):
+            ttf[i, : len(blob)] = np.frombuffer(blob, np.uint8)
+        return {"ttf": ttf, "ttf_size": np.array([len(b) for b in blobs], np.int64)}
+
+
+def ink_iou(a: np.ndarray, b: np.ndarray, level: float = 0.5) -> np.ndarray:
+    p, t = a >= level, b >= level
+    union = (p | t).sum(axis=(1, 2))
+    return np.where(union > 0, (p & t).sum(axis=(1, 2)) / np.maximum(union, 1), 1.0)
