@@ -41,6 +41,7 @@ typecheck: install-dev
 bench: install-dev
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.predictive
+	$(BIN)/python -m bench.style
 
 # The serving smoke model that `make up` ships (seeded, untrained); byte-reproducible.
 train-tiny: install-dev
@@ -59,8 +60,9 @@ train-bayesian: install-dev
 fonts:
 	training/data/fetch_fonts.sh
 
-# glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about two
-# hours on 2 cores: rendering, 1,800 steps, evaluation). Rewrites models/glyph-style and
+# glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about 70 min
+# on 2 free cores: rendering 3 min, 5,000 steps at ~0.65 s, evaluation). Keep the cores free:
+# two torch threads sharing one core run several times slower. Rewrites models/glyph-style and
 # docs/models/glyph-style-*.png. On a GPU: add ARGS="--device cuda --size 128".
 train-style: install-dev fonts
 	$(BIN)/python -m training.style --out models --docs docs/models $(ARGS)

@@ -24,14 +24,12 @@ class GlyphClassifier(nn.Module):
 
         self.net = nn.Sequential(
             nn.AvgPool2d(2),  # 64 → 32: content survives, compute drops 4×
-            blk(1, 48),
-            blk(48, 96),
-            blk(96, 192),  # 16, 8, 4
+            blk(1, 24),  # 16
+            blk(24, 48),  # 8
+            blk(48, 96),  # 4
             nn.Flatten(),
             nn.Dropout(0.2),
-            nn.Linear(192 * 4 * 4, 512),
-            nn.ReLU(),
-            nn.Linear(512, classes),
+            nn.Linear(96 * 4 * 4, classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -136,7 +136,7 @@ def finish(
     )
     t0 = time.time()
     judge = clf.train_classifier(
-        bank, epochs=1 if args.smoke else 4, seed=args.seed, log=lambda r: print(r, flush=True)
+        bank, epochs=1 if args.smoke else 2, seed=args.seed, log=lambda r: print(r, flush=True)
     )
     classify = lambda g: clf.predict(judge, g)  # noqa: E731
     results, sheets = evaluate(
@@ -144,8 +144,8 @@ def finish(
         OnnxStyle(directory, bank, args.threads),
         classify,
         ks=(1, 4, 8) if not args.smoke else (1, 4),
-        n_seen_fonts=8 if not args.smoke else 2,
-        n_seen_chars=400 if not args.smoke else 40,
+        n_seen_fonts=5 if not args.smoke else 2,
+        n_seen_chars=200 if not args.smoke else 40,
         seed=args.seed,
         log=lambda r: print(r, flush=True),
     )

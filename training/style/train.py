@@ -17,7 +17,7 @@ from training.style.model import StyleTransfer
 
 @dataclass
 class TrainConfig:
-    steps: int = 1800
+    steps: int = 5000
     batch: int = 32
     lr: float = 2e-3
     k_max: int = 8
