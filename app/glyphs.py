@@ -228,7 +228,7 @@ def upscale(ink: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-CRISP_GAIN = 12.0
+CRISP_GAIN = 40.0
 
 
 def crisp(ink: np.ndarray, size: int) -> np.ndarray:

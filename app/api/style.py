@@ -169,6 +169,14 @@ def render(
     assert outcome.tensors is not None
     if meta.get("op") == "font":
         return _render_font(meta, job_id, outcome, accept)
+    if meta.get("op") == "encode":  # a style-transfer request's first job
+        return {
+            "job_id": job_id,
+            "model": meta["model"],
+            "version": meta["version"],
+            "style": outcome.tensors["style"][0].tolist(),
+            "confidence": confidence_of(float(outcome.tensors["confidence"][0])),
+        }
     glyph = outcome.tensors["glyph"]
     chars: list[str] = meta["chars"]
     by_char = {ch: glyph[i] for i, ch in enumerate(chars)}
@@ -209,9 +217,8 @@ def _render_font(
 ) -> dict[str, Any] | tuple[bytes, str]:
     assert outcome.tensors is not None
     size = int(outcome.tensors["ttf_size"][0])
-    data = outcome.tensors["ttf"][0, :size].tobytes()
     if accept and ("font/ttf" in accept or "application/octet-stream" in accept):
-        return data, "font/ttf"
+        return outcome.tensors["ttf"][0, :size].tobytes(), "font/ttf"
     return {
         "job_id": job_id,
         "model": meta["model"],
@@ -220,8 +227,7 @@ def _render_font(
         "family": meta["family"],
         "chars": meta["n_chars"],
         "bytes": size,
-        "download": f"/v1/jobs/{job_id} with `Accept: font/ttf`",
-        "ttf": base64.b64encode(data).decode(),
+        "download": f"GET /v1/jobs/{job_id} with Accept: font/ttf",
     }
 
 
