@@ -130,9 +130,7 @@ def evaluate(
                 copy = bank.content[targets].astype(np.float32) / 255.0
                 # a seen font is its own nearest training font: rank the others instead
                 others = [t for t in train_fonts if t != f]
-                near = font_glyphs(
-                    bank, nearest_font(bank, refs, ref_chars, others)[:3], targets
-                )
+                near = font_glyphs(bank, nearest_font(bank, refs, ref_chars, others)[:3], targets)
                 preds.append(pred)
                 truths.append(truth)
                 copies.append(copy)
