@@ -189,7 +189,9 @@ class StyleCreate(InferenceOptions):
     model: str = Field(
         pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$", description="a style_transfer model"
     )
-    references: list[Reference] = Field(min_length=1, max_length=MAX_REFERENCES)
+    references: list[Reference] | None = Field(
+        default=None, min_length=1, max_length=MAX_REFERENCES, description="or multipart images"
+    )
     ttl_s: StrictInt | None = Field(
         default=None,
         ge=60,

@@ -96,8 +96,15 @@ def test_multipart_upload_matches_json(served: Settings) -> None:
     with worker_thread(served), live_api(served) as client:
         as_json = client.post(URL, json={"references": references(), "text": text}).json()
         as_form = client.post(URL, data={"text": text, "chars": "".join(REFS)}, files=files)
+        style = client.post(
+            "/v1/styles", data={"model": "glyph-style", "chars": "".join(REFS)}, files=files
+        )
+        empty = client.post("/v1/styles", json={"model": "glyph-style"})
     assert as_form.status_code == 200, as_form.text
     assert [g["png"] for g in as_form.json()["glyphs"]] == [g["png"] for g in as_json["glyphs"]]
+    assert style.status_code == 201, style.text
+    assert style.json()["chars"] == "".join(REFS)
+    assert empty.status_code == 422
 
 
 def test_saved_style_is_reused_and_deleted(served: Settings) -> None:

@@ -266,6 +266,11 @@ async def create_style(request: Request, state: StateDep) -> Response:
     the request resolves to and tied to it; kept for `ttl_s` (default 30 days) or until
     deleted. The normalised references are kept too, so a later version can recompute it."""
     body, uploads = await _parse(request, StyleCreate)
+    if not (uploads or body.references):
+        raise InvalidInput(
+            "give 1–16 references (JSON `references`, or multipart `images` with `chars`)",
+            errors=[{"field": "references"}],
+        )
     served = await _resolve(state, body.model, body)
     refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
     style, confidence = await _encode(state, served, refs, chars, body)
