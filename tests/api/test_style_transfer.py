@@ -327,3 +327,17 @@ def test_rows_batched_across_requests_match_a_lone_request(served: Settings) -> 
     first = crowd[0].json()
     assert [g["char"] for g in first["glyphs"]] == [g["char"] for g in alone["glyphs"]]
     assert np.abs(pixels(first).astype(int) - pixels(alone).astype(int)).max() <= 1
+
+
+def test_openapi_describes_both_body_formats(settings: Settings) -> None:
+    import re
+
+    from app.api.main import create_app
+
+    spec = create_app(settings).openapi()
+    body = spec["paths"]["/v1/models/{name}/style-transfer"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/json", "multipart/form-data"}
+    text = json.dumps(spec)
+    refs = set(re.findall(r"#/components/schemas/([A-Za-z0-9_]+)", text))
+    assert refs <= set(spec["components"]["schemas"]), refs - set(spec["components"]["schemas"])
+    assert "StyleTransferRequest" in refs

@@ -35,33 +35,45 @@ ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 StyleId = Path(pattern=r"^st_[0-9a-f]{24}$")
 M = TypeVar("M", bound=BaseModel)
 MAX_UPLOAD_BYTES = 3 * 1024 * 1024
-REFERENCE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/StyleTransferRequest"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "images": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
+
+
+def reference_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body of a route that takes JSON (the model) or a multipart form."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "images": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                            "chars": {
+                                "type": "string",
+                                "description": "one character per image, in order",
+                            },
                         },
-                        "chars": {
-                            "type": "string",
-                            "description": "one character per image, in order",
-                        },
-                        "text": {"type": "string"},
-                        "formats": {"type": "string", "description": "png, svg or png,svg"},
-                        "size": {"type": "integer"},
-                        "sheet": {"type": "boolean"},
-                    },
-                }
+                        "additionalProperties": {"type": "string"},
+                        "description": "the JSON fields as form fields, images as files",
+                    }
+                },
             },
-        },
+        }
     }
-}
+
+
+def openapi_schemas() -> dict[str, Any]:
+    """Component schemas of the bodies these routes parse themselves (JSON or multipart)."""
+    out: dict[str, Any] = {}
+    for model in (StyleTransferRequest, StyleCreate):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        out[model.__name__] = schema
+    return out
 
 
 class RemoteProblem(HanmoError):
@@ -202,7 +214,7 @@ async def _saved_style(
     return style, confidence, info
 
 
-@router.post("/v1/models/{name}/style-transfer", openapi_extra=REFERENCE_BODY)
+@router.post("/v1/models/{name}/style-transfer", openapi_extra=reference_body(StyleTransferRequest))
 async def style_transfer(
     request: Request,
     state: StateDep,
@@ -260,7 +272,7 @@ async def style_transfer(
     )
 
 
-@router.post("/v1/styles", status_code=201, openapi_extra=REFERENCE_BODY)
+@router.post("/v1/styles", status_code=201, openapi_extra=reference_body(StyleCreate))
 async def create_style(request: Request, state: StateDep) -> Response:
     """Save a style: the references' pooled style code, computed once by the model version
     the request resolves to and tied to it; kept for `ttl_s` (default 30 days) or until
