@@ -25,7 +25,12 @@ SEED = 0
 HIDDEN = 100
 SIZES = [64, HIDDEN, 10]
 CLASSES = [str(i) for i in range(10)]
-PRIOR_SHAPE, PRIOR_RATE = 1.0, 1.0
+# Prior N(0, PRIOR_VARIANCE / fan_in) on every weight and bias of a layer, and a tempered
+# (cold) posterior p(θ|D)^(1/TEMPERATURE). Both chosen on a validation cut of the training
+# digits (fit_valid(1500, 0.1, seed=100)): lowest validation NLL with per-draw max |logit| <= 250;
+# (128, 0.05) and (256, 0.1) tied on NLL (0.0493 / 0.0496), the lower validation ECE decided.
+PRIOR_VARIANCE = 256.0
+TEMPERATURE = 0.1
 VALID_FRACTION = 0.1
 TARGETS = {"accuracy_min": 0.97, "ece_max": 0.03, "ood_auroc_min": 0.8}
 
@@ -33,9 +38,9 @@ TARGETS = {"accuracy_min": 0.97, "ece_max": 0.03, "ood_auroc_min": 0.8}
 def config(smoke: bool) -> tuple[sghmc.Config, int, int, ensemble.Recipe]:
     """(sampler, chains, minibatch, ensemble recipe)."""
     if smoke:
-        cfg = sghmc.Config(lr=3e-4, alpha=0.05, burn_in=150, thin=10, draws=1, hyper_every=50)
+        cfg = sghmc.Config(lr=3e-4, alpha=0.05, burn_in=150, thin=10, draws=1)
         return cfg, 4, 128, ensemble.Recipe(HIDDEN, 6, 128, 3e-3, 1e-4, 3)
-    cfg = sghmc.Config(lr=3e-4, alpha=0.05, burn_in=4000, thin=200, draws=16, hyper_every=100)
+    cfg = sghmc.Config(lr=3e-4, alpha=0.05, burn_in=4000, thin=200, draws=16)
     return cfg, 4, 128, ensemble.Recipe(HIDDEN, 500, 64, 1e-3, 1e-4, 30)
 
 
@@ -55,7 +60,7 @@ def run_sghmc(d: data.Digits, smoke: bool) -> tuple[Predictive, dict[str, Any]]:
     y = torch.as_tensor(d.y_train).expand(chains, -1)
     n = x.shape[1]
     generator = torch.Generator().manual_seed(SEED)
-    precision = torch.ones(len(SIZES) - 1, chains)
+    precision = [SIZES[i] / PRIOR_VARIANCE for i in range(len(SIZES) - 1)]  # fan_in / σ²
     rows = torch.arange(chains)[:, None]
 
     def potential(theta: list[Tensor], step: int) -> Tensor:
@@ -65,13 +70,10 @@ def run_sghmc(d: data.Digits, smoke: bool) -> tuple[Predictive, dict[str, Any]]:
         prior = sum(
             0.5 * precision[i] * nets.l2(theta[2 * i : 2 * i + 2]) for i in range(len(precision))
         )
-        return (nll + prior).sum()
-
-    def hyper(theta: list[Tensor], step: int) -> None:
-        precision.copy_(sghmc.gibbs_precisions(theta, PRIOR_SHAPE, PRIOR_RATE, generator))
+        return ((nll + prior) / TEMPERATURE).sum()
 
     start = nets.init_mlp(chains, SIZES, generator)
-    draws = sghmc.sample(start, potential, cfg, generator, hyper, desc="digits sghmc")
+    draws = sghmc.sample(start, potential, cfg, generator, desc="digits sghmc")
     params = [t.flatten(0, 1) for t in draws]
     record = {
         "sampler": cfg.describe(),
@@ -79,10 +81,22 @@ def run_sghmc(d: data.Digits, smoke: bool) -> tuple[Predictive, dict[str, Any]]:
         "draws": params[0].shape[0],
         "minibatch": batch,
         "prior": (
-            "Gaussian N(0, 1/λ_l) on every weight and bias of layer l; λ_l hyper-sampled by "
-            f"Gibbs every {cfg.hyper_every} steps from Gamma({PRIOR_SHAPE}, {PRIOR_RATE})"
+            f"Gaussian N(0, {PRIOR_VARIANCE:g} / fan_in_l) on every weight and bias of layer l "
+            f"(precision per layer {[round(p, 4) for p in precision]})"
         ),
-        "final_precision_mean_per_layer": precision.mean(1).tolist(),
+        "temperature": TEMPERATURE,
+        "posterior": f"tempered (cold): draws target p(θ | data)^(1/{TEMPERATURE:g}), "
+        "prior and likelihood both tempered",
+        "selection": (
+            "prior variance σ² in {16..512} and temperature in {1, 0.7, 0.5, 0.2, 0.1, 0.05} "
+            "(plus the Gibbs Gamma(1,1) hyperprior, larger steps, minibatch 512, gradient-noise "
+            "correction) compared on a validation cut of the training digits "
+            "(fit_valid(1500, 0.1, seed=100): 1350 fit / 150 validation), never on the test "
+            "split; rule: lowest validation NLL among settings whose per-draw max |logit| on "
+            "the validation digits is <= 250. σ²=256, T=0.1: validation NLL 0.0496, ECE 0.029, "
+            "max |logit| 177 (Gibbs prior at T=1: NLL 0.081, ECE 0.049); σ²=128, T=0.05 tied "
+            "on NLL (0.0493) with ECE 0.035, so the lower ECE decided"
+        ),
     }
     return make(params, params[0].shape[0], shift, scale), record
 
