@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from app.glyphs import simplify, trace, upscale
+from app.glyphs import outlines
 
 UPM = 1000
 ASCENT, DESCENT = 880, -120
@@ -19,11 +19,10 @@ TRACE_SIZE = 128  # glyphs are traced at this size (bicubic upscale of the model
 
 def glyph_contours(ink: np.ndarray, level: float = 0.5) -> list[list[tuple[int, int]]]:
     """Outlines in font units (y up), clockwise outer contours as TrueType wants."""
-    big = upscale(ink, max(TRACE_SIZE, ink.shape[0]))
-    scale = UPM / big.shape[0]
+    traced = max(TRACE_SIZE, ink.shape[0])
+    scale = UPM / traced
     contours = []
-    for outline in trace(big, level):
-        pts = simplify(outline, 0.2)
+    for pts in outlines(ink, traced, level, tolerance=0.2):
         xs = np.rint(pts[:, 0] * scale).astype(int)
         ys = np.rint(ASCENT - pts[:, 1] * scale).astype(int)
         points = list(zip(xs.tolist(), ys.tolist(), strict=True))[::-1]  # y flip reverses turning

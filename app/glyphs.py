@@ -244,13 +244,20 @@ def _curve(x: np.ndarray | float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-CRISP_GAIN * (np.asarray(x, np.float64) - 0.5)))
 
 
+def outlines(
+    ink: np.ndarray, trace_size: int, level: float = 0.5, tolerance: float = 0.15
+) -> list[np.ndarray]:
+    """The glyph upscaled to ``trace_size``, traced at ``level`` and simplified: outlines in
+    pixels of that size (what SVGs and fonts are drawn from)."""
+    return [simplify(o, tolerance) for o in trace(upscale(ink, trace_size), level)]
+
+
 def svg(ink: np.ndarray, size: int) -> str:
     """The glyph's outlines as an SVG document of ``size`` px (black ink, nonzero fill)."""
-    big = upscale(ink, max(size, 2 * ink.shape[0]))
-    scale = size / big.shape[0]
+    traced = max(size, 2 * ink.shape[0])
     parts = []
-    for outline in trace(big):
-        pts = simplify(outline) * scale
+    for outline in outlines(ink, traced):
+        pts = outline * (size / traced)
         parts.append("M" + "L".join(f"{x:.2f} {y:.2f}" for x, y in pts) + "Z")
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '

@@ -14,13 +14,13 @@ import numpy as np
 
 from app import glyphs
 from app.api.schemas import Reference
+from app.charsets import gb2312
 from app.errors import InvalidInput
 from app.images import png_bytes, to_uint8
 from app.queue.results import Outcome
 from app.registry.service import ServedVersion
 
 Inputs = dict[str, np.ndarray]
-LEVEL1_ROWS = range(0xB0, 0xD8)
 
 
 def signature(served: ServedVersion) -> dict[str, Any]:
@@ -122,16 +122,7 @@ def generate_inputs(chars: list[str], style: np.ndarray) -> Inputs:
 def default_font_chars(served: ServedVersion) -> list[str]:
     """GB2312 level 1 (3,755 characters), as far as the model covers it."""
     supported = charset(served)
-    out = []
-    for hi in LEVEL1_ROWS:
-        for lo in range(0xA1, 0xFF):
-            try:
-                ch = bytes([hi, lo]).decode("gb2312")
-            except UnicodeDecodeError:
-                continue
-            if ch in supported:
-                out.append(ch)
-    return out
+    return [ch for ch in gb2312((1,)) if ch in supported]
 
 
 def glyph_png(ink: np.ndarray, size: int) -> bytes:

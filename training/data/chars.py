@@ -9,19 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from app.charsets import gb2312
 
-def gb2312(levels: tuple[int, ...] = (1,)) -> list[str]:
-    """Level 1 (3,755 characters, rows 0xB0–0xD7) and/or level 2 (3,008, rows 0xD8–0xF7)."""
-    rows = {1: range(0xB0, 0xD8), 2: range(0xD8, 0xF8)}
-    out = []
-    for level in levels:
-        for hi in rows[level]:
-            for lo in range(0xA1, 0xFF):
-                try:
-                    out.append(bytes([hi, lo]).decode("gb2312"))
-                except UnicodeDecodeError:
-                    continue
-    return out
+__all__ = ["by_frequency", "frequencies", "gb2312", "split"]
 
 
 @functools.cache

@@ -126,7 +126,6 @@ CATALOGUE: list[FontSpec] = [
 # one representative. Near-duplicates of held-out groups that must never reach training:
 # WDXL Lubrifont (≈ QingKe HuangYou), the other LXGW WenKai weights and Klee One. They are not
 # in CATALOGUE at all.
-EXCLUDED = ["wdxl-lubrifont-sc", "klee-one", "LXGWWenKai-Light", "LXGWWenKai-Bold", "KleeOne"]
 
 CONTENT = "noto-sans-sc-regular"
 EM_KEY = "v1"  # bump when rendering changes, so cached banks are rebuilt

@@ -4,7 +4,6 @@ baselines, contact sheets, the atlas and the card."""
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -241,7 +240,3 @@ def _sha(path: Path) -> str:
     from app.registry.cards import sha256_file
 
     return sha256_file(path)
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=float)
