@@ -1,4 +1,4 @@
-"""The `hanmo` command: api, worker, migrate, models, up."""
+"""The `hanmo` command: api, worker, migrate, models, keys, up."""
 
 from __future__ import annotations
 
@@ -58,6 +58,35 @@ def _parser() -> argparse.ArgumentParser:
     register.set_defaults(run=_register)
     listing = models.add_parser("list", help="list registered models")
     listing.set_defaults(run=_list_models)
+    promote = models.add_parser(
+        "promote", help="point an alias at a version (workers load it before it is routed)"
+    )
+    promote.add_argument("name")
+    promote.add_argument("version", type=int)
+    promote.add_argument("--alias", default="production")
+    promote.add_argument("--canary", type=int, help="a canary version for part of the traffic")
+    promote.add_argument("--weight", type=float, default=0.1, help="the canary's share")
+    promote.add_argument(
+        "--now", action="store_true", help="route at once, without waiting for a worker"
+    )
+    promote.set_defaults(run=_promote)
+    rollback = models.add_parser("rollback", help="move an alias back to its previous version")
+    rollback.add_argument("name")
+    rollback.add_argument("--alias", default="production")
+    rollback.add_argument("--now", action="store_true")
+    rollback.set_defaults(run=_rollback)
+
+    keys = commands.add_parser("keys", help="API keys").add_subparsers()
+    create = keys.add_parser("create", help="create a key; its secret is printed once")
+    create.add_argument("--scope", choices=["admin", "infer"], default="infer")
+    create.add_argument("--name", default="")
+    create.add_argument("--expires-in", type=int, default=None, help="seconds")
+    create.set_defaults(run=_keys_create)
+    revoke = keys.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(run=_keys_revoke)
+    key_list = keys.add_parser("list", help="list keys (never their secrets)")
+    key_list.set_defaults(run=_keys_list)
 
     up = commands.add_parser("up", help="everything on one machine with embedded defaults")
     _worker_args(up)
@@ -154,6 +183,102 @@ def _list_models(_: argparse.Namespace) -> int:
     return 0
 
 
+def _transaction(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Run a registry service function in one transaction against the configured database,
+    then tell workers and api replicas that the registry changed."""
+    from app.registry.db import make_engine, make_sessionmaker
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            result = fn(session, *args, **kwargs)
+    finally:
+        engine.dispose()
+    _bump_generation(settings)
+    return result
+
+
+def _bump_generation(settings: Settings) -> None:
+    from app.queue import keys
+    from app.redis_conn import sync_client
+
+    try:
+        client = sync_client(settings.resolved_redis_url())
+        client.incr(keys.REGISTRY_GENERATION)
+        client.close()
+    except Exception:  # no Redis reachable: workers notice at their next registry poll
+        pass
+
+
+def _report(call, *args, **kwargs) -> int:  # type: ignore[no-untyped-def]
+    from app.errors import HanmoError
+
+    try:
+        result = call(*args, **kwargs)
+    except HanmoError as error:
+        print(f"error: {error.detail}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from app.registry import admin
+
+    target = admin.Target(args.version, args.canary, args.weight if args.canary else 0.0)
+    return _report(
+        _transaction,
+        admin.request_alias,
+        "cli",
+        args.name,
+        args.alias,
+        target,
+        immediate=args.now,
+        action="canary" if args.canary else "move",
+    )
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from app.registry import admin
+
+    return _report(_transaction, admin.rollback, "cli", args.name, args.alias, immediate=args.now)
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from app.registry import apikeys
+
+    return _report(_transaction, apikeys.create, "cli", args.scope, args.name, args.expires_in)
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from app.registry import apikeys
+
+    return _report(_transaction, apikeys.revoke, "cli", args.key_id)
+
+
+def _keys_list(_: argparse.Namespace) -> int:
+    from app.registry import apikeys
+
+    return _report(_transaction, apikeys.list_keys)
+
+
+def bootstrap_admin_key(settings: Settings) -> str | None:
+    """On first start (no admin key yet), create one and return its secret to print once."""
+    from app.registry import apikeys
+    from app.registry.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            if apikeys.count_admin(session) > 0:
+                return None
+            created = apikeys.create(session, "bootstrap", "admin", "bootstrap (hanmo up)")
+    finally:
+        engine.dispose()
+    return str(created["key"])
+
+
 def shipped_model_dirs(models_dir: Path) -> list[list[Path]]:
     """models/<name>/<version>/card.json grouped by model, oldest version first."""
     dirs = sorted(
@@ -182,6 +307,13 @@ def _up(args: argparse.Namespace) -> int:
                 f"model {served.model} v{served.version} registered"
                 + (f" as {alias}" if alias else "")
             )
+    admin_key = bootstrap_admin_key(settings)
+    if admin_key:
+        print(
+            f"\nadmin API key (shown once, stored hashed; keep it): {admin_key}\n"
+            f"  e.g. curl -H 'Authorization: Bearer {admin_key}' "
+            f"http://{settings.host}:{settings.port}/admin/models"
+        )
     children = _start_children(args, settings)
     base = f"http://{settings.host}:{settings.port}"
     print(

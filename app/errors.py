@@ -69,6 +69,18 @@ class JobNotCancellable(Conflict):
     title, slug = "Job cannot be cancelled", "job-not-cancellable"
 
 
+class Unauthorized(HanmoError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+
+class Forbidden(HanmoError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class RateLimited(HanmoError):
+    status, title, slug = 429, "Too many requests", "rate-limited"
+
+
 class QueueFull(HanmoError):
     status, title, slug = 429, "Queue full", "queue-full"
 

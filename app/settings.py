@@ -31,6 +31,22 @@ class Settings(BaseSettings):
     registry_cache_ttl_s: float = Field(default=2.0, ge=0)
     max_sample_rows: int = Field(default=1024, ge=1)
 
+    # Keys and admin. With require_api_key, inference needs an `infer` or `admin` key, and a
+    # job or saved style is visible only to the key that made it (and to admins). /admin
+    # always needs an `admin` key. Each key gets a token bucket: rate per second, burst.
+    require_api_key: bool = False
+    rate_limit_per_s: float = Field(default=100.0, gt=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    api_key_cache_ttl_s: float = Field(default=5.0, ge=0)
+    max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    # Roots that `POST /admin/models/{name}/versions` may register by URI: local directories
+    # (file://) and remote prefixes (s3://bucket/prefix). Empty: `models` beside `home`.
+    register_roots: list[str] = Field(default_factory=list)
+    # A worker keeps a version it no longer serves loaded this long (and until its stream is
+    # empty), so requests routed just before an alias move still find it.
+    drain_s: float = Field(default=10.0, ge=0)
+    check_timeout_s: float = Field(default=120.0, gt=0)
+
     # Queue.
     max_queue_depth: int = Field(default=10_000, ge=1)
     result_ttl_s: int = Field(default=3600, ge=1)
@@ -64,6 +80,9 @@ class Settings(BaseSettings):
     def resolved_artifact_root(self) -> str:
         """Where registered artifacts are copied; a local directory under `home` by default."""
         return self.artifact_root or str((self.home / "artifacts").resolve())
+
+    def resolved_register_roots(self) -> list[str]:
+        return self.register_roots or [str(Path("models").resolve())]
 
     def resolved_cache_dir(self) -> Path:
         """Local cache of remote artifacts on a worker."""

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api import predictive, samplers, style
+from app.api.auth import owner_of
 from app.api.problems import problem_response
 from app.api.schemas import InferenceOptions
 from app.api.state import State
@@ -81,7 +82,9 @@ async def infer(
 ) -> Response:
     """What every inference route does: resolve the version (by alias or pin), check its kind,
     turn the request into job inputs (off the event loop when large), run the job."""
-    served = await state.registry.resolve(name, body.alias, body.version)
+    seed = getattr(body, "seed", None)
+    key = body.routing_key or (None if seed is None else f"seed:{seed}")
+    served = await state.registry.resolve(name, body.alias, body.version, key)
     if served.kind != kind:
         raise InvalidInput(f"model {name!r} is a {served.kind}, not a {KIND_NOUNS[kind]}")
     inputs, meta = await off_loop(rows, prepare, served)
@@ -95,6 +98,7 @@ async def infer(
         prefer=prefer,
         idempotency_key=idempotency_key,
         accept=accept,
+        owner=owner_of(request, state),
     )
 
 
@@ -109,10 +113,15 @@ async def run_job(
     prefer: str | None,
     idempotency_key: str | None,
     accept: str | None,
+    owner: str | None = None,
 ) -> Response:
     """Enqueue one job; answer 202 for async requests, else wait and render the outcome."""
     is_async = wants_async(prefer)
     deadline = deadline_ms(state, timeout_ms, is_async)
+    if owner:
+        meta = {**meta, "owner": owner}
+        if idempotency_key:  # one key's Idempotency-Key never names another key's job
+            idempotency_key = f"{owner}:{idempotency_key}"
     try:
         stream = keys.stream(served.model, served.version)
         submitted = await state.queue.submit(

@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from app import __version__
 from app.api import problems
+from app.api.auth import inference_guard
 from app.api.limits import BodyLimit
 from app.api.metrics import Metrics, RequestMetrics
 from app.api.registry_cache import RegistryCache
-from app.api.routes import feedback, health, jobs, models, predict, sampling, style
+from app.api.routes import admin, feedback, health, jobs, models, predict, sampling, style
 from app.api.state import State
 from app.queue.client import JobQueue
 from app.redis_conn import async_client
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions,
             redis,
             queue,
-            RegistryCache(sessions, settings.registry_cache_ttl_s),
+            RegistryCache(sessions, settings.registry_cache_ttl_s, redis),
             metrics,
         )
         try:
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "Chinese-character style transfer, served.",
     )
     problems.install(app)
+    guarded = [Depends(inference_guard)]  # keys (when required) and per-key rate limits
     for router in (
         models.router,
         sampling.router,
@@ -72,9 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         style.router,
         feedback.router,
         jobs.router,
-        health.router,
     ):
-        app.include_router(router)
+        app.include_router(router, dependencies=guarded)
+    app.include_router(admin.router)
+    app.include_router(health.router)
 
     default_openapi = app.openapi
 
@@ -88,5 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(RequestMetrics, metrics=metrics)
-    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=settings.max_body_bytes,
+        overrides={"/admin/": settings.max_upload_bytes},
+    )
     return app

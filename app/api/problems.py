@@ -46,7 +46,8 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _hanmo_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HanmoError)
-    return problem_response(exc.problem(), request.url.path)
+    headers = {"WWW-Authenticate": 'Bearer realm="hanmo"'} if exc.status == 401 else None
+    return problem_response(exc.problem(), request.url.path, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -1,5 +1,7 @@
-"""The api's view of the registry: resolutions cached for a short TTL, served stale while the
-database is unreachable, so inference keeps going through a database outage."""
+"""The api's view of the registry: alias routes cached for a short TTL, served stale while the
+database is unreachable, so inference keeps going through a database outage. Every registry
+change bumps a generation counter in Redis; a changed generation empties the cache at once,
+so an alias move is routed within `GENERATION_CHECK_S` rather than a whole TTL."""
 
 from __future__ import annotations
 
@@ -11,35 +13,67 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import DatabaseUnavailable
+from app.queue import keys
+from app.queue.client import REDIS_ERRORS
 from app.registry import service
-from app.registry.service import ServedVersion
+from app.registry.service import Route, ServedVersion
 
 Key = tuple[str, str | None, int | None]
+GENERATION_CHECK_S = 0.25
 
 
 class RegistryCache:
-    def __init__(self, sessions: sessionmaker[Session], ttl_s: float) -> None:
+    def __init__(self, sessions: sessionmaker[Session], ttl_s: float, redis: Any = None) -> None:
         self.sessions = sessions
         self.ttl_s = ttl_s
-        self._entries: dict[Key, tuple[float, ServedVersion]] = {}
+        self.redis = redis
+        self._entries: dict[Key, tuple[float, Route]] = {}
+        self._generation: bytes | None = None
+        self._checked = 0.0
 
-    async def resolve(self, name: str, alias: str | None, version: int | None) -> ServedVersion:
+    async def resolve(
+        self, name: str, alias: str | None, version: int | None, key: str | None = None
+    ) -> ServedVersion:
+        """The version that serves this request: pinned, or the alias's route picked by key."""
+        route = await self.route(name, alias, version)
+        return route.pick(key)
+
+    async def route(self, name: str, alias: str | None, version: int | None) -> Route:
+        await self._check_generation()
         key = (name, None if version is not None else (alias or "production"), version)
         hit = self._entries.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
             return hit[1]
         try:
-            served = await anyio.to_thread.run_sync(self._resolve, name, key[1], version)
+            found = await anyio.to_thread.run_sync(self._route, name, key[1], version)
         except (OperationalError, SQLAlchemyError) as exc:
             if hit is not None:
                 return hit[1]  # stale beats down
             raise DatabaseUnavailable("the model registry cannot be reached") from exc
-        self._entries[key] = (time.monotonic(), served)
-        return served
+        self._entries[key] = (time.monotonic(), found)
+        return found
 
-    def _resolve(self, name: str, alias: str | None, version: int | None) -> ServedVersion:
+    def invalidate(self) -> None:
+        self._entries.clear()
+
+    async def _check_generation(self) -> None:
+        if self.redis is None or not self._entries:
+            return
+        now = time.monotonic()
+        if now - self._checked < GENERATION_CHECK_S:
+            return
+        self._checked = now
+        try:
+            generation = await self.redis.get(keys.REGISTRY_GENERATION)
+        except REDIS_ERRORS:
+            return
+        if generation != self._generation:
+            self._generation = generation
+            self._entries.clear()
+
+    def _route(self, name: str, alias: str | None, version: int | None) -> Route:
         with self.sessions() as session:
-            return service.resolve(session, name, alias, version)
+            return service.route(session, name, alias, version)
 
     async def call(self, fn: Any, *args: Any) -> Any:
         """Run a read-only registry function in a thread with its own session."""

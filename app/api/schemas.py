@@ -25,6 +25,13 @@ class InferenceOptions(BaseModel):
     timeout_ms: StrictInt | None = Field(
         default=None, ge=1, le=3_600_000, description="deadline for the result"
     )
+    routing_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description="keeps a caller on one side of a canary split (default: the seed)",
+    )
 
 
 class SampleRequest(InferenceOptions):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.keycache import KeyCache
 from app.api.metrics import Metrics
 from app.api.registry_cache import RegistryCache
 from app.queue.client import JobQueue
@@ -23,3 +24,4 @@ class State:
     queue: JobQueue
     registry: RegistryCache
     metrics: Metrics
+    keys: KeyCache = field(default_factory=KeyCache)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ class StyleRecord:
     confidence: float
     created_ms: int
     expires_ms: int
+    owner: str = ""  # the API key id that saved it, when keys are required
 
     def public(self) -> dict[str, object]:
         return {
@@ -73,6 +75,7 @@ async def save(redis: Redis, record: StyleRecord, ttl_s: int) -> None:
                     "confidence": record.confidence,
                     "created_ms": record.created_ms,
                     "expires_ms": record.expires_ms,
+                    "owner": record.owner,
                 },
             )
             pipe.expire(keys.style(record.style_id), ttl_s)
@@ -81,7 +84,10 @@ async def save(redis: Redis, record: StyleRecord, ttl_s: int) -> None:
         raise RedisUnavailable("the style store cannot be reached; retry shortly") from exc
 
 
-async def load(redis: Redis, style_id: str) -> StyleRecord:
+async def load(
+    redis: Redis, style_id: str, visible: Callable[[str], bool] | None = None
+) -> StyleRecord:
+    """A saved style; StyleNotFound when unknown, expired, or not `visible` to the caller."""
     try:
         fields: dict[bytes, bytes] = await redis.hgetall(keys.style(style_id))  # type: ignore[assignment]
     except REDIS_ERRORS as exc:
@@ -89,6 +95,8 @@ async def load(redis: Redis, style_id: str) -> StyleRecord:
     if not fields:
         raise StyleNotFound(f"no style {style_id!r} (unknown, expired or deleted)")
     f = {k.decode(): v for k, v in fields.items()}
+    if visible is not None and not visible(f.get("owner", b"").decode()):
+        raise StyleNotFound(f"no style {style_id!r} (unknown, expired or deleted)")
     shape = tuple(int(x) for x in f["shape"].decode().split(","))
     return StyleRecord(
         style_id=style_id,
@@ -101,6 +109,7 @@ async def load(redis: Redis, style_id: str) -> StyleRecord:
         confidence=float(f["confidence"]),
         created_ms=int(f["created_ms"]),
         expires_ms=int(f["expires_ms"]),
+        owner=f.get("owner", b"").decode(),
     )
 
 

@@ -6,6 +6,7 @@ PREFIX = "hanmo"
 GROUP = "hanmo-workers"
 WORKERS = f"{PREFIX}:workers"  # zset: worker id -> last heartbeat (epoch s)
 REGISTRY_GENERATION = f"{PREFIX}:registry:generation"  # INCR on every registry change
+CHECKS = f"{PREFIX}:checks"  # stream of uploaded versions waiting for a worker's check
 DEAD_LETTER = f"{PREFIX}:dead-letter"  # stream of jobs failed for too many deliveries
 
 

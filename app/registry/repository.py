@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
 from app.registry.tables import (
-    AliasEvent,
     ModelAlias,
     ModelVersion,
     PredictionFeedback,
@@ -69,6 +68,12 @@ def get_alias(session: Session, model_id: int, alias: str) -> ModelAlias | None:
     return session.scalars(query.with_for_update()).first()
 
 
+def get_alias_row(session: Session, model_id: int, alias: str) -> ModelAlias | None:
+    """The alias row without a lock (reads on the request path)."""
+    query = select(ModelAlias).where(ModelAlias.model_id == model_id, ModelAlias.alias == alias)
+    return session.scalars(query).first()
+
+
 def list_aliases(session: Session, model_id: int) -> dict[str, int]:
     """alias -> version number, for one model."""
     query = (
@@ -80,39 +85,19 @@ def list_aliases(session: Session, model_id: int) -> dict[str, int]:
     return dict(session.execute(query).all())
 
 
-def put_alias(
-    session: Session, model: RegisteredModel, alias: str, target: ModelVersion, actor: str
-) -> None:
-    """Point `alias` at `target` and append the move to the alias history."""
-    row = get_alias(session, model.id, alias)
-    previous = None
-    if row is None:
-        session.add(ModelAlias(model_id=model.id, alias=alias, version_id=target.id))
-    else:
-        previous = session.get(ModelVersion, row.version_id)
-        row.version_id = target.id
-    session.add(
-        AliasEvent(
-            model_id=model.id,
-            alias=alias,
-            action="set",
-            actor=actor,
-            from_version=previous.version if previous else None,
-            to_version=target.version,
-        )
-    )
-    session.flush()
-
-
-def served_versions(session: Session) -> Sequence[tuple[RegisteredModel, ModelVersion]]:
-    """Every READY version that holds at least one alias: what workers load."""
+def served_versions(
+    session: Session, include_pending: bool = True
+) -> Sequence[tuple[RegisteredModel, ModelVersion]]:
+    """Every READY version an alias routes to (main or canary) and, with `include_pending`,
+    every version a requested alias move needs: what workers load."""
+    columns = [ModelAlias.version_id, ModelAlias.canary_version_id]
+    if include_pending:
+        columns += [ModelAlias.pending_version_id, ModelAlias.pending_canary_version_id]
+    held = union(*(select(c).where(c.is_not(None)) for c in columns))
     query = (
         select(RegisteredModel, ModelVersion)
         .join(ModelVersion, ModelVersion.model_id == RegisteredModel.id)
-        .where(
-            ModelVersion.status == VersionStatus.READY,
-            ModelVersion.id.in_(select(ModelAlias.version_id)),
-        )
+        .where(ModelVersion.status == VersionStatus.READY, ModelVersion.id.in_(held))
         .order_by(RegisteredModel.name, ModelVersion.version)
     )
     return [(m, v) for m, v in session.execute(query).all()]

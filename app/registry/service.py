@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from app.errors import (
     ModelNotFound,
     ModelVersionNotFound,
 )
-from app.registry import artifacts, repository
+from app.registry import admin, artifacts, repository
 from app.registry.cards import Card, read_card
 from app.registry.tables import ModelVersion, RegisteredModel, VersionStatus
 
@@ -91,7 +93,9 @@ def register_directory(
                 ),
             )
         if alias and repository.list_aliases(session, model.id).get(alias) != version.version:
-            repository.put_alias(session, model, alias, version, actor)
+            admin.request_alias(
+                session, actor, model.name, alias, admin.Target(version.version), immediate=True
+            )
         return snapshot(model, version)
 
 
@@ -111,9 +115,53 @@ def resolve(session: Session, name: str, alias: str | None, version: int | None)
     return snapshot(model, row)
 
 
-def served(session: Session) -> list[ServedVersion]:
-    """Every aliased READY version."""
-    return [snapshot(m, v) for m, v in repository.served_versions(session)]
+def served(session: Session, include_pending: bool = True) -> list[ServedVersion]:
+    """Every READY version an alias routes to, plus (by default) those a pending move needs."""
+    return [snapshot(m, v) for m, v in repository.served_versions(session, include_pending)]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where an alias sends a request: `main`, or `canary` for a `weight` share of keys."""
+
+    main: ServedVersion
+    canary: ServedVersion | None = None
+    weight: float = 0.0
+
+    def pick(self, key: str | None) -> ServedVersion:
+        """Sticky by key (a seed or a routing key): the same key always gets the same version;
+        without one, a random share goes to the canary."""
+        if self.canary is None or self.weight <= 0:
+            return self.main
+        if key is None:
+            point = secrets.randbelow(1 << 32) / (1 << 32)
+        else:
+            digest = hashlib.sha256(f"{self.main.model}\0{key}".encode()).digest()
+            point = int.from_bytes(digest[:4], "big") / (1 << 32)
+        return self.canary if point < self.weight else self.main
+
+
+def route(session: Session, name: str, alias: str | None, version: int | None) -> Route:
+    """The versions a request may go to: a pinned version (bypassing any canary split), or
+    what the alias routes to now (a requested move is not routed until a worker commits it)."""
+    if version is not None:
+        return Route(resolve(session, name, None, version))
+    model = repository.get_model(session, name)
+    if model is None:
+        raise ModelNotFound(f"no model named {name!r}")
+    alias = alias or "production"
+    row = repository.get_alias_row(session, model.id, alias)
+    if row is None:
+        raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
+    main = session.get(ModelVersion, row.version_id)
+    if main is None or main.status != VersionStatus.READY:
+        raise ModelVersionNotFound(f"{name}@{alias} routes to no ready version")
+    canary = None
+    if row.canary_version_id is not None:
+        found = session.get(ModelVersion, row.canary_version_id)
+        if found is not None and found.status == VersionStatus.READY:
+            canary = snapshot(model, found)
+    return Route(snapshot(model, main), canary, row.canary_weight if canary else 0.0)
 
 
 def describe(session: Session, name: str) -> dict[str, Any]:

@@ -98,6 +98,22 @@ class ModelAlias(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
     alias: Mapped[str] = mapped_column(String(64))
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="RESTRICT"))
+    # A canary: this share of the alias's traffic goes to canary_version_id.
+    canary_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT"), nullable=True
+    )
+    canary_weight: Mapped[float] = mapped_column(Float, default=0.0)
+    # A requested move, not yet routed: workers load and warm these versions, and the first
+    # worker that has them all commits the move (zero-downtime swap).
+    pending_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT"), nullable=True
+    )
+    pending_canary_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="RESTRICT"), nullable=True
+    )
+    pending_canary_weight: Mapped[float] = mapped_column(Float, default=0.0)
+    pending_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -113,6 +129,25 @@ class AliasEvent(Base):
     to_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     action: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(128), default="")
+    canary_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    canary_weight: Mapped[float | None] = mapped_column(Float, nullable=True)
+    from_canary_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    from_canary_weight: Mapped[float | None] = mapped_column(Float, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only record of every admin action: who (key id), what, on what, before/after."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(256), default="")
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.errors import DeadlineExceeded, HanmoError, JobFailed
 from app.queue import codec, keys, scripts
 from app.queue.results import pack_done, pack_failed
-from app.registry import service
+from app.registry import admin, service
+from app.registry.check import run_check
 from app.registry.service import ServedVersion
 from app.runtime import progress
 from app.runtime.models import LoadedModel, concat_rows, load_model, split_rows
@@ -30,6 +31,7 @@ from app.worker.heartbeat import Heartbeat
 from app.worker.jobs import Job, group_by_inputs, parse_entry
 
 log = logging.getLogger("hanmo.worker")
+GENERATION_CHECK_S = 0.2
 REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
@@ -65,6 +67,11 @@ class Worker:
         self._finish = redis.register_script(scripts.FINISH)
         self._next_refresh = 0.0
         self._next_reclaim = 0.0
+        self._next_generation = 0.0
+        self._generation: bytes | None = None
+        self._unwanted_since: dict[str, float] = {}  # stream -> when it stopped being served
+        self._checks_ready = False
+        self._stale_failures: set[str] = set()  # failed versions no longer asked for
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -96,6 +103,12 @@ class Worker:
     def step(self) -> bool:
         """One turn of the loop; True when it handled any job."""
         now = time.monotonic()
+        if now >= self._next_generation:
+            self._next_generation = now + GENERATION_CHECK_S
+            generation = self.redis.get(keys.REGISTRY_GENERATION)
+            if generation != self._generation:
+                self._generation = generation
+                self._next_refresh = now  # the registry changed: look now, not at the poll
         if now >= self._next_refresh:
             self.refresh_models()
             self._next_refresh = now + self.settings.registry_poll_s
@@ -106,15 +119,21 @@ class Worker:
         if not self.models:
             self.stopping.wait(min(1.0, self.settings.block_ms / 1000))
             return worked
+        streams = dict.fromkeys(self.models, ">")
+        if self._checks_ready:
+            streams[keys.CHECKS] = ">"
         reply = self.redis.xreadgroup(
             keys.GROUP,
             self.id,
-            dict.fromkeys(self.models, ">"),
+            streams,
             count=self.settings.max_batch_rows,
             block=self.settings.block_ms,
         )
         for stream, entries in reply or []:
-            self.handle(stream.decode(), entries)
+            if stream.decode() == keys.CHECKS:
+                self.run_checks(entries)
+            else:
+                self.handle(stream.decode(), entries)
             worked = True
         return worked
 
@@ -133,13 +152,81 @@ class Worker:
             log.warning("worker.registry_unavailable error=%s", exc)
             return
         wanted_streams = {keys.stream(v.model, v.version): v for v in wanted}
+        wanted_keys = {v.key for v in wanted}
+        for key in list(self.failed_loads):  # kept visible; retried when asked for again
+            if key not in wanted_keys:
+                self._stale_failures.add(key)
+            elif key in self._stale_failures:
+                self._stale_failures.discard(key)
+                del self.failed_loads[key]
         for stream, served in wanted_streams.items():
+            self._unwanted_since.pop(stream, None)
             if stream not in self.models and served.key not in self.failed_loads:
                 self._load(stream, served)
+        now = time.monotonic()
         for stream in [s for s in self.models if s not in wanted_streams]:
-            if self.redis.xlen(stream) == 0:
+            since = self._unwanted_since.setdefault(stream, now)
+            # keep draining: requests routed just before a move still arrive for a while
+            if now - since >= self.settings.drain_s and self.redis.xlen(stream) == 0:
                 log.info("worker.unloaded version=%s", self.models[stream].served.key)
                 del self.models[stream]
+                del self._unwanted_since[stream]
+        self._settle_moves()
+        if not self._checks_ready:
+            self._ensure_group(keys.CHECKS)
+            self._checks_ready = True
+
+    def _settle_moves(self) -> None:
+        """Commit each requested alias move whose versions this worker has loaded and warmed
+        (then the api routes to them), or fail it when one of them would not load."""
+        try:
+            with self.sessions() as session:
+                moves = admin.pending_moves(session)
+        except Exception as exc:  # the registry is down: try again at the next refresh
+            log.warning("worker.registry_unavailable error=%s", exc)
+            return
+        loaded = {m.served.key for m in self.models.values()}
+        settled = False
+        for move in moves:
+            if self.only is not None and move.model not in self.only:
+                continue
+            needed = [f"{move.model}:{v}" for v in move.versions]
+            errors = [f"{k}: {self.failed_loads[k]}" for k in needed if k in self.failed_loads]
+            if not errors and not all(k in loaded for k in needed):
+                continue
+            error = f"worker {self.id} could not load " + "; ".join(errors) if errors else ""
+            with self.sessions.begin() as session:
+                done = admin.settle_move(session, move, f"worker:{self.id}", error)
+            if done:
+                settled = True
+                log.info(
+                    "worker.alias_%s model=%s alias=%s versions=%s",
+                    "failed" if error else "moved",
+                    move.model,
+                    move.alias,
+                    needed,
+                )
+        if settled:
+            self.redis.incr(keys.REGISTRY_GENERATION)
+
+    def run_checks(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Check uploaded versions: load each in a separate process (a graph that crashes
+        takes only that process down), then mark it READY or FAILED."""
+        for entry_id, fields in entries:
+            model = fields.get(b"model", b"").decode()
+            version = int(fields.get(b"version", b"0"))
+            uri = fields.get(b"uri", b"").decode()
+            ok, message = run_check(uri, self.settings, self.device)
+            try:
+                with self.sessions.begin() as session:
+                    admin.finish_check(session, model, version, ok, message)
+            except Exception as exc:  # leave the entry pending: another worker retries it
+                log.warning("worker.check_unrecorded version=%s:%s error=%s", model, version, exc)
+                continue
+            log.info("worker.checked version=%s:%s ok=%s %s", model, version, ok, message)
+            self.redis.xack(keys.CHECKS, keys.GROUP, entry_id)
+            self.redis.xdel(keys.CHECKS, entry_id)
+            self.redis.incr(keys.REGISTRY_GENERATION)
 
     def _load(self, stream: str, served: ServedVersion) -> None:
         try:

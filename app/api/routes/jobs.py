@@ -7,9 +7,11 @@ import json
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
+from app.api.auth import may_see
 from app.api.deps import AcceptDep, StateDep
 from app.api.inference import json_response, render_outcome
 from app.api.schemas import JobRead
+from app.errors import JobNotFound
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobId = Path(pattern=r"^[0-9a-f]{24}$")
@@ -22,6 +24,8 @@ async def get_job(
     """A job's status; with status `done` its result, with `failed` its problem."""
     fields, outcome = await state.queue.status(job_id)
     meta = json.loads(fields["meta"])
+    if not may_see(request, state, meta.get("owner")):
+        raise JobNotFound(f"no job {job_id!r} (unknown or expired)")
     body = {
         "job_id": job_id,
         "status": fields["status"],
@@ -44,8 +48,10 @@ async def get_job(
 
 
 @router.delete("/{job_id}", status_code=204)
-async def cancel_job(state: StateDep, job_id: str = JobId) -> Response:
+async def cancel_job(request: Request, state: StateDep, job_id: str = JobId) -> Response:
     """Cancel a job no worker has started; 409 once it runs or has finished."""
     fields, _ = await state.queue.status(job_id)
+    if not may_see(request, state, json.loads(fields["meta"]).get("owner")):
+        raise JobNotFound(f"no job {job_id!r} (unknown or expired)")
     await state.queue.cancel(job_id, fields["stream"])
     return Response(status_code=204)

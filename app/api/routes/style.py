@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -15,6 +16,7 @@ from starlette.responses import Response
 
 from app.api import style as st
 from app.api import styles_store as store
+from app.api.auth import may_see, owner_of
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import deadline_ms, json_response, off_loop, run_job
 from app.api.schemas import (
@@ -183,10 +185,18 @@ async def _encode(
     return out["style"][0], st.confidence_of(float(out["confidence"][0]))
 
 
+def _visible(request: Request, state: State) -> Callable[[str], bool]:
+    return lambda owner: may_see(request, state, owner)
+
+
 async def _saved_style(
-    state: State, served: ServedVersion, style_id: str, body: StyleTransferRequest
+    request: Request,
+    state: State,
+    served: ServedVersion,
+    style_id: str,
+    body: StyleTransferRequest,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
-    record = await store.load(state.redis, style_id)
+    record = await store.load(state.redis, style_id, _visible(request, state))
     if record.model != served.model:
         raise Conflict(f"style {style_id} belongs to model {record.model!r}, not {served.model!r}")
     info: dict[str, Any] = {"style_id": style_id, "version": record.version, "recomputed": False}
@@ -242,7 +252,7 @@ async def style_transfer(
             errors=[{"field": "text"}],
         )
     if body.style_id is not None:
-        style, confidence, info = await _saved_style(state, served, body.style_id, body)
+        style, confidence, info = await _saved_style(request, state, served, body.style_id, body)
     else:
         refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
         style, confidence = await _encode(state, served, refs, chars, body)
@@ -269,6 +279,7 @@ async def style_transfer(
         prefer=prefer,
         idempotency_key=idempotency_key,
         accept=accept,
+        owner=owner_of(request, state),
     )
 
 
@@ -299,6 +310,7 @@ async def create_style(request: Request, state: StateDep) -> Response:
         confidence=confidence,
         created_ms=created,
         expires_ms=created + ttl * 1000,
+        owner=owner_of(request, state) or "",
     )
     await store.save(state.redis, record, ttl)
     return json_response(
@@ -307,14 +319,15 @@ async def create_style(request: Request, state: StateDep) -> Response:
 
 
 @router.get("/v1/styles/{style_id}")
-async def read_style(state: StateDep, style_id: str = StyleId) -> Response:
+async def read_style(request: Request, state: StateDep, style_id: str = StyleId) -> Response:
     """A saved style: its model and version, references and expiry."""
-    record = await store.load(state.redis, style_id)
+    record = await store.load(state.redis, style_id, _visible(request, state))
     return json_response(record.public())
 
 
 @router.delete("/v1/styles/{style_id}", status_code=204)
-async def delete_style(state: StateDep, style_id: str = StyleId) -> Response:
+async def delete_style(request: Request, state: StateDep, style_id: str = StyleId) -> Response:
+    await store.load(state.redis, style_id, _visible(request, state))
     await store.delete(state.redis, style_id)
     return Response(status_code=204)
 
@@ -326,7 +339,7 @@ async def create_font(
     """Write a TrueType font in a saved style (default: GB2312 level 1, 3,755 characters) as an
     async job run by the workers: poll GET /v1/jobs/{id} for `progress`, then fetch the
     font from the same URL with `Accept: font/ttf`."""
-    record = await store.load(state.redis, style_id)
+    record = await store.load(state.redis, style_id, _visible(request, state))
     served = await state.registry.resolve(record.model, None, record.version)
     if body.chars is None:
         chars = st.default_font_chars(served)
@@ -362,4 +375,5 @@ async def create_font(
         prefer="respond-async",
         idempotency_key=None,
         accept=None,
+        owner=owner_of(request, state),
     )
