@@ -165,8 +165,11 @@ class Admin:
     def delete_model(self, name: str) -> None:
         self._json("DELETE", f"/admin/models/{name}")
 
-    def upload_version(self, name: str, directory: Path, sha256: str | None = None) -> VersionInfo:
-        """Upload a model directory (its card and every file the card names)."""
+    def upload_version(
+        self, name: str, directory: Path, sha256: str | None = None, wait_s: float = 30.0
+    ) -> VersionInfo:
+        """Upload a model directory (its card and every file the card names); waits up to
+        `wait_s` for a worker's check (READY, or ApiError 422 when it fails)."""
         card = read_card(directory)
         handles = [(directory / f).open("rb") for f in card.checksums()]
         try:
@@ -176,16 +179,29 @@ class Admin:
             binary = "application/octet-stream"
             files += [("files", (Path(h.name).name, h, binary)) for h in handles]
             data = {"sha256": sha256} if sha256 else None
-            view = self._json("POST", f"/admin/models/{name}/versions", files=files, data=data)
+            view = self._json(
+                "POST",
+                f"/admin/models/{name}/versions",
+                files=files,
+                data=data,
+                params={"wait_s": wait_s},
+            )
         finally:
             for handle in handles:
                 handle.close()
         return VersionInfo.model_validate(view)
 
-    def register_uri(self, name: str, uri: str, sha256: str | None = None) -> VersionInfo:
+    def register_uri(
+        self, name: str, uri: str, sha256: str | None = None, wait_s: float = 30.0
+    ) -> VersionInfo:
         body = RegisterByUri(uri=uri, sha256=sha256)
         return VersionInfo.model_validate(
-            self._json("POST", f"/admin/models/{name}/versions", json=_body(body))
+            self._json(
+                "POST",
+                f"/admin/models/{name}/versions",
+                json=_body(body),
+                params={"wait_s": wait_s},
+            )
         )
 
     def version(self, name: str, version: int) -> VersionInfo:

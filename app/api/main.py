@@ -84,9 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = default_openapi()
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(
-                style.openapi_schemas()
-            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(style.openapi_schemas())
+            components.update(admin.openapi_schemas())
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -33,6 +33,19 @@ def store(directory: Path, card: Card, root: str, version: int) -> str:
     return url
 
 
+def remove(uri: str, root: str) -> None:
+    """Remove an artifact directory, only ever one inside the artifact root (best effort)."""
+    root = root.rstrip("/")
+    if not uri or not uri.startswith(root + "/") or ".." in uri.split("/"):
+        return
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+    except Exception:  # a leftover directory is harmless; never fail the caller for it
+        pass
+
+
 def local_path(url: str, card: Card, cache_dir: Path) -> Path:
     """A local directory holding the artifact: in place when local, else a verified cache copy."""
     fs, path = fsspec.core.url_to_fs(url)

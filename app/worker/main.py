@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.errors import DeadlineExceeded, HanmoError, JobFailed
 from app.queue import codec, keys, scripts
 from app.queue.results import pack_done, pack_failed
-from app.registry import admin, service
+from app.registry import admin, artifacts, service
 from app.registry.check import run_check
 from app.registry.service import ServedVersion
 from app.runtime import progress
@@ -224,6 +224,8 @@ class Worker:
                 log.warning("worker.check_unrecorded version=%s:%s error=%s", model, version, exc)
                 continue
             log.info("worker.checked version=%s:%s ok=%s %s", model, version, ok, message)
+            if not ok:  # a FAILED version keeps its row (and reason), not its files
+                artifacts.remove(uri, self.settings.resolved_artifact_root())
             self.redis.xack(keys.CHECKS, keys.GROUP, entry_id)
             self.redis.xdel(keys.CHECKS, entry_id)
             self.redis.incr(keys.REGISTRY_GENERATION)

@@ -174,6 +174,11 @@ def test_models_crud_paging_and_delete_refused_while_aliased(tiny: Settings) -> 
         with pytest.raises(ApiError) as aliased:
             hanmo.admin.delete_model("tiny-sampler")
         assert aliased.value.status == 409
+        for refused_call in (hanmo.admin.delete_version, hanmo.admin.archive_version):
+            with pytest.raises(ApiError) as held:
+                refused_call("tiny-sampler", 1)
+            assert held.value.status == 409
+            assert "production" in held.value.problem["detail"]
         hanmo.admin.delete_model("m2")
         with pytest.raises(ApiError) as gone:
             hanmo.admin.delete_model("m2")
@@ -194,7 +199,7 @@ def test_upload_check_promote_and_serve(tiny: Settings, tiny_v2: Path) -> None:
     key = new_key(tiny, "admin")
     with worker_thread(tiny), live_api(tiny) as http:
         hanmo = client_for(http, key)
-        pending = hanmo.admin.upload_version("tiny-sampler", tiny_v2)
+        pending = hanmo.admin.upload_version("tiny-sampler", tiny_v2, wait_s=0)
         assert (pending.version, pending.status) == (2, "PENDING")
         ready = hanmo.admin.wait_ready("tiny-sampler", 2)
         assert ready.status == "READY", ready.status_message
@@ -281,7 +286,7 @@ def test_bad_uploads_and_uris_leave_nothing_behind(
         assert sorted(p.name for p in store.iterdir()) == ["1"]  # only the registered v1
         shutil.copytree(tiny_v2, tmp_path / "allowed" / "v2")
         inside = http.post(
-            "/admin/models/tiny-sampler/versions",
+            "/admin/models/tiny-sampler/versions?wait_s=0",
             json={"uri": f"file://{tmp_path}/allowed/v2"},
             headers=auth,
         )
@@ -304,18 +309,49 @@ def test_graphs_that_do_not_load_or_break_the_contract_end_failed(
     card["signature"]["z_dim"] = 3
     (contract / "card.json").write_text(json.dumps(card))
     key = new_key(tiny, "admin")
+    store = Path(tiny.resolved_artifact_root()) / "tiny-sampler"
     with worker_thread(tiny), live_api(tiny) as http:
         hanmo = client_for(http, key)
         for directory, words in ((junk, "ContractViolation"), (contract, "3")):
             response = upload(http, key, directory)
-            assert response.status_code == 202, response.text
-            checked = hanmo.admin.wait_ready("tiny-sampler", response.json()["version"])
+            assert response.status_code == 422, response.text
+            assert response.headers["content-type"].startswith(PROBLEM)
+            assert words in response.json()["detail"]
+            number = response.json()["version"]["version"]
+            checked = hanmo.admin.version("tiny-sampler", number)
             assert checked.status == "FAILED"
             assert words in checked.status_message
+            assert not (store / str(number)).exists()  # its files are gone
             with pytest.raises(ApiError) as refused:
-                hanmo.admin.set_alias("tiny-sampler", "production", checked.version)
+                hanmo.admin.set_alias("tiny-sampler", "production", number)
             assert refused.value.status == 409
         assert hanmo.admin.alias("tiny-sampler", "production").version == 1
+        assert [v.status for v in map(hanmo.admin.version, ["tiny-sampler"] * 3, [1, 2, 3])] == [
+            "READY",
+            "FAILED",
+            "FAILED",
+        ]
+
+
+def test_jobs_queued_on_the_old_version_finish_on_it(tiny: Settings, tiny_v2: Path) -> None:
+    register_directory(tiny, tiny_v2, None)
+    key = new_key(tiny, "admin")
+    with live_api(tiny) as http:  # no worker yet: jobs wait in v1's stream
+        hanmo = client_for(http, key)
+        jobs = [
+            http.post(
+                "/v1/models/tiny-sampler/sample",
+                json={"n": 1, "seed": s},
+                headers={"Prefer": "respond-async"},
+            ).json()["job_id"]
+            for s in range(6)
+        ]
+        assert hanmo.admin.set_alias("tiny-sampler", "production", 2, wait_s=0).state == "pending"
+        with worker_thread(tiny):
+            wait_until(lambda: all(hanmo.job(j).status == "done" for j in jobs), timeout_s=20)
+            assert {hanmo.job(j).version for j in jobs} == {1}
+            assert hanmo.admin.alias("tiny-sampler", "production").version == 2
+            assert hanmo.sample("tiny-sampler", n=1, seed=1).version == 2
 
 
 def test_a_version_that_fails_to_load_leaves_the_alias(tiny: Settings, tiny_v2: Path) -> None:

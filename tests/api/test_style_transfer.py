@@ -341,3 +341,27 @@ def test_openapi_describes_both_body_formats(settings: Settings) -> None:
     refs = set(re.findall(r"#/components/schemas/([A-Za-z0-9_]+)", text))
     assert refs <= set(spec["components"]["schemas"]), refs - set(spec["components"]["schemas"])
     assert "StyleTransferRequest" in refs
+
+
+def test_with_keys_required_a_saved_style_is_its_keys_own(served: Settings) -> None:
+    from tests.api.test_admin import new_key
+
+    settings = served.model_copy(update={"require_api_key": True})
+    alice, bob, boss = (new_key(settings, s) for s in ("infer", "infer", "admin"))
+
+    def auth(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    with worker_thread(settings), live_api(settings) as client:
+        body = {"model": "glyph-style", "references": references(2), "ttl_s": 600}
+        assert client.post("/v1/styles", json=body).status_code == 401
+        created = client.post("/v1/styles", json=body, headers=auth(alice))
+        assert created.status_code == 201, created.text
+        href = created.headers["location"]
+        use = {"style_id": created.json()["style_id"], "text": supported_text(1)}
+        assert client.get(href, headers=auth(bob)).status_code == 404
+        assert client.post(URL, json=use, headers=auth(bob)).status_code == 404
+        assert client.delete(href, headers=auth(bob)).status_code == 404
+        assert client.get(href, headers=auth(boss)).status_code == 200
+        assert client.post(URL, json=use, headers=auth(alice)).status_code == 200
+        assert client.delete(href, headers=auth(alice)).status_code == 204

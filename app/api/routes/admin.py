@@ -43,6 +43,7 @@ from app.api.state import State
 from app.errors import (
     ArtifactCorrupt,
     Conflict,
+    ContractViolation,
     DatabaseUnavailable,
     HanmoError,
     InvalidInput,
@@ -50,7 +51,7 @@ from app.errors import (
 )
 from app.queue import keys
 from app.queue.client import REDIS_ERRORS
-from app.registry import admin, apikeys, service
+from app.registry import admin, apikeys, artifacts, service
 from app.registry.cards import NAME_PATTERN, Card
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -150,6 +151,12 @@ async def delete_model(state: StateDep, who: AdminDep, name: str = ModelName) ->
 # -- versions ----------------------------------------------------------------------------------
 
 
+def openapi_schemas() -> dict[str, Any]:
+    """Component schemas of the bodies the upload route parses itself."""
+    schema = RegisterByUri.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"RegisterByUri": schema}
+
+
 UPLOAD_DOC = {
     "requestBody": {
         "required": True,
@@ -182,12 +189,19 @@ UPLOAD_DOC = {
     openapi_extra=UPLOAD_DOC,
 )
 async def add_version(
-    request: Request, state: StateDep, who: AdminDep, name: str = ModelName
+    request: Request,
+    state: StateDep,
+    who: AdminDep,
+    name: str = ModelName,
+    wait_s: float = Query(
+        default=30.0, ge=0, le=120, description="wait this long for a worker's check"
+    ),
 ) -> Response:
     """Add a version: upload its files and card (multipart, streamed to the artifact store,
     each file's sha256 checked against the card), or register an artifact directory by URI
     (JSON `{"uri": …}`). It is PENDING until a worker has loaded it in a separate process and
-    checked it against its kind: then READY, or FAILED with the reason."""
+    checked it against its kind: then READY (201), or FAILED with the reason (422; its files
+    are removed). Still PENDING after `wait_s`: 202, poll the `Location`."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         card, expected, files = await _read_upload(request)
@@ -231,14 +245,24 @@ async def add_version(
         await anyio.to_thread.run_sync(_remove_artifact, state, uri)
         await db(state, admin.discard_version, who.key_id, name, number, str(exc)[:500])
         raise
+    href = f"/admin/models/{name}/versions/{number}"
     try:
         await state.redis.xadd(
             keys.CHECKS, {"model": name, "version": number, "uri": uri}, maxlen=100_000
         )
     except REDIS_ERRORS:
-        view["status_message"] = "queued check failed (Redis away): POST …/check to retry"
-    href = f"/admin/models/{name}/versions/{number}"
-    return json_response(view, status=202, headers={"Location": href})
+        view["status_message"] = "queueing its check failed (Redis away): POST …/check"
+        return json_response(view, status=202, headers={"Location": href})
+    deadline = time.monotonic() + wait_s
+    while view["status"] == "PENDING" and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        view = await db(state, admin.get_version, name, number)
+    if view["status"] == "FAILED":
+        raise ContractViolation(
+            f"{name} v{number} failed its check: {view['status_message']}", version=view
+        )
+    status = 201 if view["status"] == "READY" else 202
+    return json_response(view, status=status, headers={"Location": href})
 
 
 async def _read_upload(request: Request) -> tuple[Card, str | None, list[UploadFile]]:
@@ -374,16 +398,7 @@ def _copy_files(source: str) -> Callable[[str, Card], Any]:
 
 
 def _remove_artifact(state: State, uri: str) -> None:
-    """Remove an artifact directory, only ever inside the artifact root."""
-    root = state.settings.resolved_artifact_root().rstrip("/")
-    if not uri or not uri.startswith(root + "/"):
-        return
-    try:
-        fs, path = fsspec.core.url_to_fs(uri)
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
-    except Exception:  # best effort: a leftover directory is harmless
-        pass
+    artifacts.remove(uri, state.settings.resolved_artifact_root())
 
 
 @router.get("/models/{name}/versions", response_model=list[VersionInfo])
