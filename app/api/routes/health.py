@@ -36,7 +36,7 @@ async def readyz(state: StateDep) -> Response:
     checks["redis"], workers = await _live_workers(state)
     missing: list[str] = []
     if checks["database"]:
-        served = await state.registry.call(service.served)
+        served = await state.registry.call(service.served, False)  # routed, not pending
         missing = [v.key for v in served if v.key not in workers]
     checks["versions_without_worker"] = missing
     if checks["database"] and checks["redis"] and not missing:
