@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from redis import Redis
@@ -72,6 +73,7 @@ class Worker:
         self._unwanted_since: dict[str, float] = {}  # stream -> when it stopped being served
         self._checks_ready = False
         self._stale_failures: set[str] = set()  # failed versions no longer asked for
+        self._checker = ThreadPoolExecutor(1, thread_name_prefix="hanmo-check")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -98,6 +100,8 @@ class Worker:
                 if burst and not worked:
                     break
         finally:
+            # a check still running is left unacked: POST …/versions/{v}/check queues it again
+            self._checker.shutdown(wait=False, cancel_futures=True)
             self.heartbeat.stop()
 
     def step(self) -> bool:
@@ -130,8 +134,8 @@ class Worker:
             block=self.settings.block_ms,
         )
         for stream, entries in reply or []:
-            if stream.decode() == keys.CHECKS:
-                self.run_checks(entries)
+            if stream.decode() == keys.CHECKS:  # off the job loop: a check takes seconds
+                self._checker.submit(self.run_checks, entries)
             else:
                 self.handle(stream.decode(), entries)
             worked = True
@@ -211,7 +215,14 @@ class Worker:
 
     def run_checks(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         """Check uploaded versions: load each in a separate process (a graph that crashes
-        takes only that process down), then mark it READY or FAILED."""
+        takes only that process down), then mark it READY or FAILED. Runs on the checker
+        thread, so the job loop keeps serving meanwhile."""
+        try:
+            self._check_entries(entries)
+        except Exception as exc:  # never lose the thread's error silently
+            log.error("worker.check_failed error=%r", exc)
+
+    def _check_entries(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         for entry_id, fields in entries:
             model = fields.get(b"model", b"").decode()
             version = int(fields.get(b"version", b"0"))

@@ -459,3 +459,26 @@ def test_cli_keys_promote_and_rollback(tiny: Settings, tiny_v2: Path) -> None:
     with live_api(tiny) as http:
         refused = http.get("/admin/keys", headers={"Authorization": f"Bearer {created['key']}"})
     assert refused.status_code == 401
+
+
+def test_register_by_remote_uri_inside_a_root(tiny: Settings, tiny_v2: Path) -> None:
+    import fsspec
+
+    settings = tiny.model_copy(update={"register_roots": ["memory://imports"]})
+    memory = fsspec.filesystem("memory")
+    for path in tiny_v2.iterdir():
+        memory.pipe(f"/imports/tiny/{path.name}", path.read_bytes())
+    memory.pipe("/imports-evil/tiny/card.json", (tiny_v2 / "card.json").read_bytes())
+    key = new_key(settings, "admin")
+    with worker_thread(settings), live_api(settings) as http:
+        hanmo = client_for(http, key)
+        for uri in ("memory://imports-evil/tiny", "memory://imports/../imports-evil/tiny"):
+            with pytest.raises(ApiError) as refused:
+                hanmo.admin.register_uri("tiny-sampler", uri)
+            assert refused.value.status == 422
+        version = hanmo.admin.register_uri("tiny-sampler", "memory://imports/tiny")
+    assert (version.version, version.status) == (2, "READY")
+    assert version.artifact_uri.startswith(settings.resolved_artifact_root())
+    assert (Path(version.artifact_uri) / "model.onnx").read_bytes() == (
+        tiny_v2 / "model.onnx"
+    ).read_bytes()
