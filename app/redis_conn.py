@@ -106,3 +106,8 @@ class EmbeddedRedis:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+def as_text(value: object) -> str:
+    """A Redis reply (bytes, or str with decode_responses) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)

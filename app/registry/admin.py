@@ -276,12 +276,18 @@ def _aliases_holding(session: Session, row: ModelVersion) -> list[str]:
     return sorted(session.scalars(query).all())
 
 
-def archive_version(session: Session, key_id: str, name: str, number: int) -> dict[str, Any]:
+def _unaliased(session: Session, name: str, number: int) -> tuple[RegisteredModel, ModelVersion]:
+    """The model and version, refused (409) while any alias routes to or is moving to it."""
     model = _model(session, name)
     row = _version(session, model, number)
     held = _aliases_holding(session, row)
     if held:
         raise Conflict(f"{name} v{number} is aliased ({', '.join(held)}); move them first")
+    return model, row
+
+
+def archive_version(session: Session, key_id: str, name: str, number: int) -> dict[str, Any]:
+    model, row = _unaliased(session, name, number)
     before = version_view(model, row)
     row.status = VersionStatus.ARCHIVED
     row.status_message = "archived"
@@ -293,11 +299,7 @@ def archive_version(session: Session, key_id: str, name: str, number: int) -> di
 
 def delete_version(session: Session, key_id: str, name: str, number: int) -> str:
     """Delete an unaliased version; returns its artifact URI to remove after commit."""
-    model = _model(session, name)
-    row = _version(session, model, number)
-    held = _aliases_holding(session, row)
-    if held:
-        raise Conflict(f"{name} v{number} is aliased ({', '.join(held)}); move them first")
+    model, row = _unaliased(session, name, number)
     before = version_view(model, row)
     uri = row.artifact_uri
     shared = session.scalar(

@@ -48,9 +48,11 @@ from app.errors import (
     HanmoError,
     InvalidInput,
     PayloadTooLarge,
+    RedisUnavailable,
 )
 from app.queue import keys
 from app.queue.client import REDIS_ERRORS
+from app.redis_conn import as_text
 from app.registry import admin, apikeys, artifacts, service
 from app.registry.cards import NAME_PATTERN, Card
 
@@ -89,6 +91,22 @@ async def changed(state: State) -> None:
         await state.redis.incr(keys.REGISTRY_GENERATION)
     except REDIS_ERRORS:
         pass
+
+
+async def _poll(
+    state: State,
+    wait_s: float,
+    settled: Callable[[dict[str, Any]], bool],
+    view: dict[str, Any],
+    read: Callable[..., dict[str, Any]],
+    *args: Any,
+) -> dict[str, Any]:
+    """Re-read `view` until `settled` (a worker finished with it) or `wait_s` has passed."""
+    deadline = time.monotonic() + wait_s
+    while not settled(view) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        view = await db(state, read, *args)
+    return view
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -253,10 +271,8 @@ async def add_version(
     except REDIS_ERRORS:
         view["status_message"] = "queueing its check failed (Redis away): POST …/check"
         return json_response(view, status=202, headers={"Location": href})
-    deadline = time.monotonic() + wait_s
-    while view["status"] == "PENDING" and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        view = await db(state, admin.get_version, name, number)
+    view = await _poll(state, wait_s, lambda v: v["status"] != "PENDING", view,
+                       admin.get_version, name, number)  # fmt: skip
     if view["status"] == "FAILED":
         raise ContractViolation(
             f"{name} v{number} failed its check: {view['status_message']}", version=view
@@ -455,10 +471,8 @@ async def _settled(
     state: State, name: str, alias: str, view: dict[str, Any], wait_s: float
 ) -> Response:
     """Wait (up to wait_s) for a requested move to be committed or failed by a worker."""
-    deadline = time.monotonic() + wait_s
-    while view["state"] == "pending" and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        view = await db(state, admin.get_alias, name, alias)
+    view = await _poll(state, wait_s, lambda v: v["state"] != "pending", view,
+                       admin.get_alias, name, alias)  # fmt: skip
     if view["state"] == "failed":
         raise Conflict(
             f"the move of {name}@{alias} failed; it still routes to v{view['version']}: "
@@ -544,11 +558,11 @@ async def workers(state: StateDep, who: AdminDep) -> Any:
         )
         out = []
         for worker_id in ids:
-            wid = _text(worker_id)
+            wid = as_text(worker_id)
             fields = await state.redis.hgetall(keys.worker(wid))
             if not fields:
                 continue
-            beat = {_text(k): _text(v) for k, v in fields.items()}
+            beat = {as_text(k): as_text(v) for k, v in fields.items()}
             out.append(
                 {
                     "id": beat.get("id", wid),
@@ -562,14 +576,8 @@ async def workers(state: StateDep, who: AdminDep) -> Any:
                 }
             )
     except REDIS_ERRORS as exc:
-        from app.errors import RedisUnavailable
-
         raise RedisUnavailable("worker heartbeats cannot be read: Redis is away") from exc
     return {"workers": out}
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @router.get("/queues")
@@ -593,8 +601,6 @@ async def queues(state: StateDep, who: AdminDep) -> Any:
             )  # fmt: skip
         checks = await state.redis.xlen(keys.CHECKS)
     except REDIS_ERRORS as exc:
-        from app.errors import RedisUnavailable
-
         raise RedisUnavailable("queue depths cannot be read: Redis is away") from exc
     return {"queues": out, "checks": checks}
 

@@ -18,6 +18,7 @@ from app.api.problems import problem_response
 from app.api.state import State
 from app.queue import keys
 from app.queue.client import REDIS_ERRORS
+from app.redis_conn import as_text
 from app.registry import service
 
 router = APIRouter(tags=["health"])
@@ -83,16 +84,12 @@ async def _live_workers(state: State) -> tuple[bool, set[str]]:
         )
         loaded: set[str] = set()
         for worker_id in ids:
-            models = await state.redis.hget(keys.worker(_text(worker_id)), "models")
+            models = await state.redis.hget(keys.worker(as_text(worker_id)), "models")
             if models:
                 loaded.update(json.loads(models))
     except REDIS_ERRORS:
         return False, set()
     return True, loaded
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @router.get("/metrics")
