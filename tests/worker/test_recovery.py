@@ -25,6 +25,9 @@ from tests.helpers import (
 )
 
 SLOW = "/v1/models/slow-sampler/sample"
+# Heavy enough that a batch is still running when the test looks (a job of 32 rows takes
+# about 0.1 s here; at width 512 and 8 rows, 20 jobs could all finish between two looks).
+SLOW_WIDTH, SLOW_ROWS = 1024, 32
 ASYNC = {"Prefer": "respond-async"}
 
 
@@ -41,7 +44,7 @@ def count_replies(settings: Settings, stop: threading.Event, seen: Counter[str])
 
 def submit(client: httpx.Client, count: int) -> list[str]:
     return [
-        client.post(SLOW, json={"n": 8, "seed": s}, headers=ASYNC).json()["job_id"]
+        client.post(SLOW, json={"n": SLOW_ROWS, "seed": s}, headers=ASYNC).json()["job_id"]
         for s in range(count)
     ]
 
@@ -50,18 +53,35 @@ def statuses(client: httpx.Client, job_ids: list[str]) -> Counter[str]:
     return Counter(client.get(f"/v1/jobs/{j}").json()["status"] for j in job_ids)
 
 
-def running_worker_pid(settings: Settings, job_ids: list[str]) -> int | None:
+def running_jobs(settings: Settings, job_ids: list[str]) -> dict[str, int]:
+    """job id -> pid of the worker running it, read in one pipeline (one instant)."""
     redis = sync_client(settings.redis_url)
-    for job_id in job_ids:
-        fields = redis.hgetall(keys.job(job_id))
-        if fields.get(b"status") == b"running":
-            return int(fields[b"worker"].decode().rsplit("-", 1)[1])
-    return None
+    with redis.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hmget(keys.job(job_id), "status", "worker")
+        replies = pipe.execute()
+    return {
+        job_id: int(worker.decode().rsplit("-", 1)[1])
+        for job_id, (status, worker) in zip(job_ids, replies, strict=True)
+        if status == b"running"
+    }
+
+
+def wait_for_running(settings: Settings, job_ids: list[str]) -> dict[str, int]:
+    """The jobs running at the first instant any is (job id -> its worker's pid)."""
+    found: dict[str, int] = {}
+
+    def any_running() -> bool:
+        found.update(running_jobs(settings, job_ids))
+        return bool(found)
+
+    wait_until(any_running, 30, 0.01)
+    return found
 
 
 def test_worker_killed_mid_batch_loses_no_job(settings: Settings, tmp_path: Path) -> None:
     settings = settings.model_copy(update={"visibility_timeout_ms": 3000})
-    register_directory(settings, slow_sampler(tmp_path / "slow"), "production")
+    register_directory(settings, slow_sampler(tmp_path / "slow", width=SLOW_WIDTH), "production")
     workers = [start_worker_process(settings) for _ in range(2)]
     stop, seen = threading.Event(), Counter[str]()
     listener = threading.Thread(target=count_replies, args=(settings, stop, seen))
@@ -70,10 +90,12 @@ def test_worker_killed_mid_batch_loses_no_job(settings: Settings, tmp_path: Path
         with live_api(settings) as client:
             wait_until(lambda: client.get("/readyz").status_code == 200, timeout_s=60)
             job_ids = submit(client, 40)
-            wait_until(lambda: running_worker_pid(settings, job_ids) is not None, 30)
-            victim = running_worker_pid(settings, job_ids)
-            assert victim is not None
-            os.kill(victim, signal.SIGKILL)
+            victims: list[int] = []
+            wait_until(
+                lambda: bool(victims.extend(running_jobs(settings, job_ids).values()) or victims),
+                30,
+            )
+            os.kill(victims[0], signal.SIGKILL)
             wait_until(lambda: statuses(client, job_ids)["done"] == len(job_ids), 120, 0.2)
             results = [client.get(f"/v1/jobs/{j}").json()["result"] for j in job_ids]
     finally:
@@ -82,21 +104,24 @@ def test_worker_killed_mid_batch_loses_no_job(settings: Settings, tmp_path: Path
         for process in workers:
             process.terminate()
             process.wait(timeout=30)
-    assert all(r is not None and len(r["samples"]) == 8 for r in results)
+    assert all(r is not None and len(r["samples"]) == SLOW_ROWS for r in results)
     assert {j: seen[j] for j in job_ids} == dict.fromkeys(job_ids, 1)  # one answer each
 
 
 def test_sigterm_finishes_the_batch_then_exits(settings: Settings, tmp_path: Path) -> None:
-    register_directory(settings, slow_sampler(tmp_path / "slow"), "production")
+    register_directory(settings, slow_sampler(tmp_path / "slow", width=SLOW_WIDTH), "production")
     worker = start_worker_process(settings)
-    with live_api(settings) as client:
-        wait_until(lambda: client.get("/readyz").status_code == 200, timeout_s=60)
-        job_ids = submit(client, 20)
-        wait_until(lambda: running_worker_pid(settings, job_ids) is not None, 30)
-        running = [j for j in job_ids if client.get(f"/v1/jobs/{j}").json()["status"] == "running"]
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=60) == 0
-        after = {j: client.get(f"/v1/jobs/{j}").json()["status"] for j in job_ids}
+    try:
+        with live_api(settings) as client:
+            wait_until(lambda: client.get("/readyz").status_code == 200, timeout_s=60)
+            job_ids = submit(client, 20)
+            running = list(wait_for_running(settings, job_ids))  # the batch in hand
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=60) == 0
+            after = {j: client.get(f"/v1/jobs/{j}").json()["status"] for j in job_ids}
+    finally:
+        if worker.poll() is None:
+            worker.kill()
     assert running
     assert all(after[j] == "done" for j in running)
     assert set(after.values()) <= {"done", "queued"}  # nothing half-done is left behind
