@@ -6,10 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas import ALIAS_PATTERN
+from app.api.schemas import ALIAS_PATTERN, MAX_VERSION
 from app.registry.cards import NAME_PATTERN
 
-TagKey = Field(max_length=64)
 MAX_TAGS = 32
 
 
@@ -77,14 +76,14 @@ class VersionInfo(BaseModel):
 class Canary(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     weight: float = Field(gt=0.0, lt=1.0, description="share of the alias's traffic")
 
 
 class AliasPut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     canary: Canary | None = None
 
 

@@ -11,6 +11,7 @@ from app.noise import MAX_SEED
 StrictInt = Annotated[int, Strict()]
 ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_SAMPLE_ROWS = 1024
+MAX_VERSION = 2**31 - 1  # versions and ids fit a 32-bit SQL INTEGER
 
 
 class InferenceOptions(BaseModel):
@@ -18,7 +19,9 @@ class InferenceOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: StrictInt | None = Field(default=None, ge=1, description="pin a version")
+    version: StrictInt | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="pin a version"
+    )
     alias: str | None = Field(
         default=None, pattern=ALIAS_PATTERN, description="route by alias (default `production`)"
     )
@@ -135,7 +138,7 @@ class PredictRequest(InferenceOptions):
         default=0.9, description="central interval level(s), each in (0, 1)"
     )
     draws: StrictInt | None = Field(
-        default=None, ge=1, description="use the first draws (<= S) of the posterior"
+        default=None, ge=1, le=1_000_000, description="use the first draws (<= S) of the posterior"
     )
     return_draws: bool = Field(default=False, description="include each draw's outputs")
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.registry.admin import audit
 from app.registry.tables import ApiKey, utcnow
 
@@ -115,6 +115,10 @@ def revoke(session: Session, actor: str, key_id: str) -> dict[str, Any]:
     if row is None:
         raise KeyNotFound(f"no API key {key_id!r}")
     before = key_view(row)
+    if row.revoked_at is None and row.scope == "admin" and count_admin(session) <= 1:
+        raise Conflict(
+            f"{key_id} is the last admin key: create another admin key before revoking it"
+        )
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.flush()

@@ -100,6 +100,18 @@ def test_admin_needs_an_admin_key_and_refusals_change_nothing(tiny: Settings) ->
     assert "key.revoke" in actions
 
 
+def test_the_last_admin_key_cannot_be_revoked(settings: Settings) -> None:
+    only = new_key(settings, "admin")
+    with live_api(settings) as http:
+        hanmo = client_for(http, only)
+        with pytest.raises(ApiError) as refused:
+            hanmo.admin.revoke_key(only.split("_")[1])
+        assert refused.value.status == 409
+        other = hanmo.admin.create_key("admin", "second")
+        assert hanmo.admin.revoke_key(only.split("_")[1]).revoked_at is not None
+        assert client_for(http, other.key).admin.list_keys()[0].key_id == only.split("_")[1]
+
+
 def test_keys_are_stored_hashed(settings: Settings) -> None:
     key = new_key(settings, "infer")
     key_id, secret = key.split("_")[1:]
@@ -179,6 +191,17 @@ def test_models_crud_paging_and_delete_refused_while_aliased(tiny: Settings) -> 
                 refused_call("tiny-sampler", 1)
             assert held.value.status == 409
             assert "production" in held.value.problem["detail"]
+        huge = 2**40  # found by schemathesis: once a 500 (SQLite INTEGER overflow)
+        for method, path, body in (
+            ("PUT", "/admin/models/tiny-sampler/aliases/production", {"version": huge}),
+            ("GET", f"/admin/models/tiny-sampler/versions/{huge}", None),
+            ("GET", f"/admin/audit?before={huge}", None),
+            ("POST", "/v1/models/tiny-sampler/sample", {"n": 1, "version": huge}),
+        ):
+            answer = http.request(
+                method, path, json=body, headers={"Authorization": f"Bearer {key}"}
+            )
+            assert answer.status_code == 422, (path, answer.text)
         hanmo.admin.delete_model("m2")
         with pytest.raises(ApiError) as gone:
             hanmo.admin.delete_model("m2")
@@ -450,6 +473,7 @@ def test_cli_keys_promote_and_rollback(tiny: Settings, tiny_v2: Path) -> None:
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)  # type: ignore[no-any-return]
 
+    new_key(tiny, "admin")  # the last admin key cannot be revoked: keep another one
     created = hanmo("keys", "create", "--scope", "admin", "--name", "ops")
     assert created["key"].startswith("hm_")
     assert created["scope"] == "admin"

@@ -38,7 +38,7 @@ from app.api.admin_schemas import (
 from app.api.auth import AdminDep
 from app.api.deps import StateDep
 from app.api.inference import json_response
-from app.api.schemas import ALIAS_PATTERN
+from app.api.schemas import ALIAS_PATTERN, MAX_VERSION
 from app.api.state import State
 from app.errors import (
     ArtifactCorrupt,
@@ -59,7 +59,7 @@ from app.registry.cards import NAME_PATTERN, Card
 router = APIRouter(prefix="/admin", tags=["admin"])
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 AliasName = Path(pattern=ALIAS_PATTERN, max_length=64)
-VersionNumber = Path(ge=1, le=1_000_000)
+VersionNumber = Path(ge=1, le=MAX_VERSION)
 KeyId = Path(pattern=r"^[0-9a-f]{12}$")
 WaitS = Query(default=30.0, ge=0, le=120, description="wait this long for the swap to commit")
 T = TypeVar("T")
@@ -633,7 +633,7 @@ async def audit_log(
     state: StateDep,
     who: AdminDep,
     limit: int = Query(default=100, ge=1, le=admin.MAX_PAGE),
-    before: int | None = Query(default=None, ge=1),
+    before: int | None = Query(default=None, ge=1, le=MAX_VERSION),
     action: str | None = Query(default=None, max_length=64, pattern=r"^[a-z.-]+$"),
 ) -> Any:
     """Admin actions, newest first: key id, action, target, before/after, time."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from app.api import feedback
 from app.api.deps import StateDep
-from app.api.schemas import ALIAS_PATTERN, FeedbackRequest
+from app.api.schemas import ALIAS_PATTERN, MAX_VERSION, FeedbackRequest
 from app.api.state import State
 from app.errors import InvalidInput
 from app.registry.cards import NAME_PATTERN
@@ -36,7 +36,7 @@ async def create_feedback(
 async def get_calibration(
     state: StateDep,
     name: str = ModelName,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
     alias: Annotated[str | None, Query(pattern=ALIAS_PATTERN)] = None,
 ) -> dict[str, Any]:
     """Running calibration of a version from all its feedback: coverage per interval level
