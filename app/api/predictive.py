@@ -58,14 +58,31 @@ def _rows(inputs: list[Any], width: int, features: list[str] | None) -> np.ndarr
                     f"row {i}: unknown features {sorted(unknown)}, missing {sorted(missing)}",
                     errors=[{"field": f"inputs.{i}"}],
                 )
-        return np.asarray([[row[f] for f in features] for row in inputs], dtype=np.float32)
+        return _float32([[row[f] for f in features] for row in inputs])
     for i, row in enumerate(inputs):
         if len(row) != width:
             raise InvalidInput(
                 f"row {i} has {len(row)} values; the model takes {width}",
                 errors=[{"field": f"inputs.{i}"}],
             )
-    return np.asarray(inputs, dtype=np.float32)
+    return _float32(inputs)
+
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _float32(rows: list[list[float]]) -> np.ndarray:
+    """Rows as float32; a value beyond float32's range is refused (it would become inf and
+    every summary NaN), found by schemathesis."""
+    values = np.asarray(rows, dtype=np.float64)
+    outside = np.argwhere(np.abs(values) > F32_MAX)
+    if outside.size:
+        i, j = (int(v) for v in outside[0])
+        raise InvalidInput(
+            f"row {i}, value {j} is outside float32's range (|x| <= {F32_MAX:.3g})",
+            errors=[{"field": f"inputs.{i}"}],
+        )
+    return values.astype(np.float32)
 
 
 def render(

@@ -74,3 +74,117 @@ def test_job_expired_in_queue_is_dropped_not_run(tiny: Settings) -> None:
         job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["problem"]["title"] == "Deadline exceeded"
     assert next(iter(worker.models.values())).stats["rows"] == 0
+
+
+def test_postgres_outage_serves_from_cache_refuses_admin_writes_and_recovers(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A throwaway cluster the test owns is stopped under a live api and worker: inference
+    keeps answering (registry cache, loaded models), admin writes answer 503, and both recover
+    by themselves when the database is back."""
+    from app.cli import register_directory
+    from app.registry.db import upgrade
+    from tests.api.test_admin import new_key
+    from tests.helpers import ThrowawayPostgres
+    from training import tiny_sampler
+
+    postgres = ThrowawayPostgres()
+    try:
+        postgres.start()
+        upgrade(postgres.url)
+        own = settings.model_copy(update={"database_url": postgres.url})
+        register_directory(own, tiny_sampler.build(tmp_path / "tiny"), "production")
+        key = {"Authorization": f"Bearer {new_key(own, 'admin')}"}
+        with worker_thread(own), live_api(own) as client:
+            assert client.post(SAMPLE, json={"seed": 1}).status_code == 200
+            assert client.get("/admin/models", headers=key).status_code == 200
+            postgres.stop()
+            during = [client.post(SAMPLE, json={"seed": s}) for s in range(20)]
+            write = client.post("/admin/models", json={"name": "x", "kind": "sampler"}, headers=key)
+            ready = client.get("/readyz")
+            postgres.start()
+            wait_until(
+                lambda: client.post("/admin/models", json={"name": "y", "kind": "sampler"},
+                                    headers=key).status_code == 201,
+                timeout_s=15,
+                interval_s=0.2,
+            )  # fmt: skip
+            after = client.post(SAMPLE, json={"seed": 99})
+    finally:
+        postgres.remove()
+    assert [r.status_code for r in during] == [200] * 20
+    assert write.status_code == 503
+    assert write.headers["content-type"] == "application/problem+json"
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] is False
+    assert after.status_code == 200
+
+
+def raising_sampler(directory: Path) -> Path:
+    """A sampler whose graph runs for fewer than 32 rows and raises for more (a Gather out of
+    bounds), so it passes the contract check and fails only at serving time."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from training.export import write_card
+
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.standard_normal((16, 784)).astype(np.float32), "w")
+    table = numpy_helper.from_array(np.zeros(32, np.float32), "table")
+    shape = numpy_helper.from_array(np.array([-1, 28, 28], np.int64), "shape")
+    zero = numpy_helper.from_array(np.array(0, np.int64), "zero")
+    nodes = [
+        helper.make_node("MatMul", ["z", "w"], ["h"]),
+        helper.make_node("Sigmoid", ["h"], ["s"]),
+        helper.make_node("Reshape", ["s", "shape"], ["img"]),
+        helper.make_node("Shape", ["z"], ["zshape"]),
+        helper.make_node("Gather", ["zshape", "zero"], ["rows"]),
+        helper.make_node("Gather", ["table", "rows"], ["offset"]),  # raises for rows >= 32
+        helper.make_node("Add", ["img", "offset"], ["x"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "raising",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 16])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 28, 28])],
+        [weights, table, shape, zero],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    directory.mkdir(parents=True)
+    onnx.save(model, directory / "model.onnx")
+    write_card(
+        directory,
+        name="raising-sampler",
+        kind="sampler",
+        fmt="onnx",
+        graphs={"sample": ("model.onnx", ["z"], ["x"])},
+        signature={"z_dim": 16, "num_labels": None, "sample_shape": [28, 28], "image": True},
+        code_revision="test",
+    )
+    return directory
+
+
+def test_a_graph_that_raises_fails_its_jobs_and_nothing_else(
+    tiny: Settings, tmp_path: Path
+) -> None:
+    from app.cli import register_directory
+
+    register_directory(tiny, raising_sampler(tmp_path / "raising"), "production")
+    with worker_thread(tiny) as worker, live_api(tiny) as client:
+        wait_until(lambda: len(worker.models) == 2)
+        small = client.post("/v1/models/raising-sampler/sample", json={"n": 4, "seed": 1})
+        broken = client.post("/v1/models/raising-sampler/sample", json={"n": 40, "seed": 1})
+        other = client.post(SAMPLE, json={"n": 40, "seed": 1})
+        again = client.post("/v1/models/raising-sampler/sample", json={"n": 4, "seed": 2})
+        alive = worker.heartbeat.last_error
+    assert small.status_code == 200
+    assert broken.status_code == 500
+    assert broken.headers["content-type"] == "application/problem+json"
+    problem = broken.json()
+    assert problem["type"].endswith("/job-failed")
+    assert "raised" in problem["detail"]
+    assert "Traceback" not in broken.text
+    assert (other.status_code, again.status_code) == (200, 200)
+    assert "raising-sampler:1" in alive
