@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev fuzz-tools up test fuzz lint typecheck bench fonts train-tiny train-generative train-bayesian train-style clean
+.PHONY: install install-dev fuzz-tools peer-tools up test fuzz lint typecheck bench bench-peer chaos fonts train-tiny train-generative train-bayesian train-style clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ $(FUZZ_VENV)/bin/st:
 	$(FUZZ_VENV)/bin/pip install -q "$(SCHEMATHESIS)"
 fuzz-tools: $(FUZZ_VENV)/bin/st
 
+# LitServe, the peer of bench/peer.py, in a venv of its own (benchmarks only, never tests).
+PEER_VENV ?= .venv-peer
+$(PEER_VENV)/bin/python:
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q --upgrade pip
+	$(PEER_VENV)/bin/pip install -q "litserve==0.2.19" onnxruntime numpy
+peer-tools: $(PEER_VENV)/bin/python
+
 up: install
 	$(BIN)/hanmo up
 
@@ -57,6 +65,13 @@ bench: install-dev
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.predictive
 	$(BIN)/python -m bench.style
+
+# hanmo against LitServe under hey (bench/peer.py), and the fault runs (bench/chaos.py).
+bench-peer: install-dev peer-tools
+	$(BIN)/python -m bench.peer
+chaos: install-dev
+	$(BIN)/python -m bench.chaos kill
+	$(BIN)/python -m bench.chaos flips
 
 # The serving smoke model that `make up` ships (seeded, untrained); byte-reproducible.
 train-tiny: install-dev

@@ -338,14 +338,15 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def serving(settings: Settings, logs: Path) -> Iterator[str]:
-    """Start `hanmo api` and `hanmo worker --device cpu`; yield the base URL once /readyz
-    says 200; stop both."""
+def serving(settings: Settings, logs: Path, replicas: int = 1) -> Iterator[str]:
+    """Start `hanmo api` and `hanmo worker --device cpu [--replicas N]`; yield the base URL
+    once /readyz says 200; stop both."""
     logs.mkdir(parents=True, exist_ok=True)
     env = child_env(settings)
+    worker = ["worker", "--device", "cpu", "--replicas", str(replicas)]
     children = {
         name: _spawn(args, env, logs / f"{name}.log")
-        for name, args in (("api", ["api"]), ("worker", ["worker", "--device", "cpu"]))
+        for name, args in (("api", ["api"]), ("worker", worker))
     }
     try:
         base_url = f"http://{settings.host}:{settings.port}"
