@@ -61,14 +61,22 @@ class RegistryCache:
         this, 64 concurrent misses every 2 s were the api's p99 (found by bench/peer.py)."""
         pending = self._inflight.get(key)
         if pending is not None:
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request itself was cancelled
+                return await self._lookup(key)  # the leading request was: look up anew
         future: asyncio.Future[Route] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             found = await anyio.to_thread.run_sync(self._route, key[0], key[1], key[2])
-        except BaseException as exc:
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here: waiters re-raise it, none is left unread
+            raise
+        except BaseException:  # cancelled (its client went away): waiters look up anew
+            future.cancel()
             raise
         else:
             future.set_result(found)
