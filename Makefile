@@ -72,6 +72,7 @@ bench-peer: install-dev peer-tools
 chaos: install-dev
 	$(BIN)/python -m bench.chaos kill
 	$(BIN)/python -m bench.chaos flips
+	$(BIN)/python -m bench.chaos redis
 
 # The serving smoke model that `make up` ships (seeded, untrained); byte-reproducible.
 train-tiny: install-dev

@@ -6,9 +6,13 @@ processes), recorded in bench/README.md:
   with a clear error, and none may be lost. Replies are counted on the reply channels.
 * `flips`: 200 moves of `production` between two versions on one worker (each a load and an
   unload); the worker's resident memory after the last flip against after the first.
+* `redis`: a steady stream of sample requests while Redis (a server this run owns) is
+  stopped for 3 s and started again; what the requests got during the gap, and how long after
+  Redis returned the first request was answered again (api and worker, neither restarted).
 
     .venv/bin/python -m bench.chaos kill
     .venv/bin/python -m bench.chaos flips
+    .venv/bin/python -m bench.chaos redis
 """
 
 from __future__ import annotations
@@ -203,6 +207,75 @@ def run_flips(flips: int) -> dict[str, Any]:
     }
 
 
+def run_redis(gap_s: float) -> dict[str, Any]:
+    from app.redis_conn import EmbeddedRedis
+    from app.registry.db import upgrade
+    from bench.serving import DefaultSettings, free_port
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        redis = EmbeddedRedis(tmp / "redis", port=free_port())
+        redis.start()
+        try:
+            settings = DefaultSettings(
+                home=tmp / "home",
+                redis_url=redis.url,
+                database_url=f"sqlite:///{tmp / 'registry.db'}",
+                port=free_port(),
+            )
+            upgrade(settings.database_url)
+            register_directory(settings, export_model(tmp / "model"), "production")
+            calls: list[tuple[float, int]] = []
+            stop = threading.Event()
+            with serving(settings, tmp / "logs") as base:
+                pids = sorted(worker_pids(sync_client(settings.redis_url)))
+
+                def load() -> None:
+                    with httpx.Client(base_url=base, timeout=10) as http:
+                        seed = 0
+                        while not stop.is_set():
+                            seed += 1
+                            try:
+                                status = http.post(
+                                    "/v1/models/tiny-sampler/sample",
+                                    json={"n": 1, "seed": seed, "timeout_ms": 2000},
+                                ).status_code
+                            except httpx.HTTPError:
+                                status = 0
+                            calls.append((time.monotonic(), status))
+                            stop.wait(0.02)
+
+                thread = threading.Thread(target=load, daemon=True)
+                thread.start()
+                time.sleep(5)
+                down_at = time.monotonic()
+                redis.stop()
+                time.sleep(gap_s)
+                redis.start()
+                back_at = time.monotonic()
+                time.sleep(10)
+                stop.set()
+                thread.join()
+                pids_after = sorted(worker_pids(sync_client(settings.redis_url)))
+                with httpx.Client(base_url=base, timeout=10) as http:
+                    ready = http.get("/readyz").status_code
+        finally:
+            redis.stop()
+    during = Counter(status for t, status in calls if down_at <= t < back_at)
+    after_ok = [t for t, status in calls if t >= back_at and status == 200]
+    after = Counter(status for t, status in calls if t >= back_at)
+    return {
+        "gap_seconds": gap_s,
+        "requests": len(calls),
+        "before": dict(Counter(status for t, status in calls if t < down_at)),
+        "during_gap": dict(during),
+        "after_return": dict(after),
+        "first_200_after_return_s": round(after_ok[0] - back_at, 3) if after_ok else None,
+        "same_worker_processes": pids == pids_after,
+        "readyz_at_end": ready,
+    }
+
+
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -212,7 +285,7 @@ def _rss_kb(pid: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.chaos", description=__doc__)
-    parser.add_argument("run", choices=["kill", "flips"])
+    parser.add_argument("run", choices=["kill", "flips", "redis"])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--every", type=float, default=5.0, help="seconds between kills")
@@ -220,8 +293,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.run == "kill":
         result = run_kill(args.jobs, args.seconds, args.every)
-    else:
+    elif args.run == "flips":
         result = run_flips(args.flips)
+    else:
+        result = run_redis(3.0)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"chaos-{args.run}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
