@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from redis import Redis
 
 from app.cli import register_directory
 from app.queue import keys
@@ -54,7 +55,8 @@ def worker_pids(redis: Any) -> list[int]:
 
 
 def count_replies(redis_url: str, stop: threading.Event, seen: Counter[str]) -> None:
-    pubsub = sync_client(redis_url).pubsub(ignore_subscribe_messages=True)
+    # a plain client (no socket timeout, no health-check PING): quiet spells cannot kill it
+    pubsub = Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
     pubsub.psubscribe(keys.reply_channel("*"))
     while not stop.is_set():
         message = pubsub.get_message(timeout=0.1)

@@ -33,7 +33,9 @@ ASYNC = {"Prefer": "respond-async"}
 
 def count_replies(settings: Settings, stop: threading.Event, seen: Counter[str]) -> None:
     """Count every answer published on any api's reply channel, per job."""
-    pubsub = sync_client(settings.redis_url).pubsub(ignore_subscribe_messages=True)
+    # A plain client: no socket timeout and no health-check PING, so a quiet spell while a
+    # killed worker is replaced (CI once saw 10 s) cannot kill this listener mid-test.
+    pubsub = Redis.from_url(settings.redis_url).pubsub(ignore_subscribe_messages=True)
     pubsub.psubscribe(keys.reply_channel("*"))
     while not stop.is_set():
         message = pubsub.get_message(timeout=0.1)
