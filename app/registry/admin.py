@@ -30,6 +30,7 @@ from app.errors import (
     ModelVersionNotFound,
 )
 from app.registry import repository
+from app.registry.cards import Card
 from app.registry.tables import (
     AliasEvent,
     AuditEvent,
@@ -171,38 +172,32 @@ def delete_model(session: Session, key_id: str, name: str) -> list[str]:
 # -- versions ----------------------------------------------------------------------------------
 
 
-def add_version(
-    session: Session,
-    key_id: str,
-    name: str,
-    card: dict[str, Any],
-    kind: str,
-    fmt: str,
-    digest: str,
-    artifact_uri: str,
-    number: int,
-) -> dict[str, Any]:
-    """A PENDING version (a worker loads and checks it, then marks it READY or FAILED)."""
-    model = _model(session, name)
-    if model.kind != kind:
-        raise InvalidInput(f"model {name!r} is a {model.kind}; the card says {kind}")
+def add_version(session: Session, key_id: str, card: Card, artifact_root: str) -> dict[str, Any]:
+    """A PENDING version of the card's model, numbered next, its artifact to be stored under
+    `artifact_root` (a worker then loads and checks it, and marks it READY or FAILED). The
+    row's unique (model, version) claims the number and the directory, so two concurrent
+    uploads never write into the same place."""
+    model = _model(session, card.name)
+    if model.kind != card.kind:
+        raise InvalidInput(f"model {card.name!r} is a {model.kind}; the card says {card.kind}")
+    number = repository.next_version_number(session, model.id)
     row = repository.add_version(
         session,
         ModelVersion(
             model_id=model.id,
             version=number,
-            kind=kind,
-            format=fmt,
-            artifact_uri=artifact_uri,
-            sha256=digest,
-            signature=card.get("signature", {}),
-            card=card,
+            kind=card.kind,
+            format=card.format,
+            artifact_uri=f"{artifact_root.rstrip('/')}/{card.name}/{number}",
+            sha256=card.digest(),
+            signature=card.signature,
+            card=card.model_dump(mode="json"),
             status=VersionStatus.PENDING,
             status_message="waiting for a worker to load and check the graph",
         ),
     )
     view = version_view(model, row)
-    audit(session, key_id, "version.create", f"{name}:{number}", None, view)
+    audit(session, key_id, "version.create", f"{card.name}:{number}", None, view)
     return view
 
 
@@ -214,13 +209,6 @@ def discard_version(session: Session, key_id: str, name: str, number: int, reaso
         session.delete(row)
         session.flush()
         audit(session, key_id, "version.discard", f"{name}:{number}", None, {"reason": reason})
-
-
-def reserve_version_number(session: Session, name: str, kind: str) -> int:
-    model = _model(session, name)
-    if model.kind != kind:
-        raise InvalidInput(f"model {name!r} is a {model.kind}; the card says {kind}")
-    return repository.next_version_number(session, model.id)
 
 
 def get_version(session: Session, name: str, number: int) -> dict[str, Any]:
@@ -333,21 +321,40 @@ def _number(session: Session, version_id: int | None) -> int | None:
     return row.version if row else None
 
 
+def _routed(session: Session, row: ModelAlias) -> Target:
+    """What the alias routes to now."""
+    canary = _number(session, row.canary_version_id)
+    weight = row.canary_weight if row.canary_version_id is not None else 0.0
+    return Target(_number(session, row.version_id) or 0, canary, weight)
+
+
+def _pending(session: Session, row: ModelAlias) -> Target | None:
+    """The requested move no worker has committed yet, if any."""
+    if row.pending_version_id is None:
+        return None
+    canary = _number(session, row.pending_canary_version_id)
+    weight = row.pending_canary_weight if row.pending_canary_version_id is not None else 0.0
+    return Target(_number(session, row.pending_version_id) or 0, canary, weight)
+
+
+def _clear_pending(row: ModelAlias) -> None:
+    row.pending_version_id = row.pending_canary_version_id = None
+    row.pending_canary_weight = 0.0
+    row.pending_since = None
+
+
 def alias_view(session: Session, model: RegisteredModel, row: ModelAlias) -> dict[str, Any]:
+    routed, wanted = _routed(session, row), _pending(session, row)
     pending = None
-    if row.pending_version_id is not None:
+    if wanted is not None:
         pending = {
-            "version": _number(session, row.pending_version_id),
-            "canary": _number(session, row.pending_canary_version_id),
-            "canary_weight": row.pending_canary_weight if row.pending_canary_version_id else 0.0,
+            **wanted.view(),
             "since": row.pending_since.isoformat() if row.pending_since else None,
         }
     return {
         "model": model.name,
         "alias": row.alias,
-        "version": _number(session, row.version_id),
-        "canary": _number(session, row.canary_version_id),
-        "canary_weight": row.canary_weight if row.canary_version_id else 0.0,
+        **routed.view(),
         "pending": pending,
         "state": "pending" if pending else ("failed" if row.last_error else "ready"),
         "last_error": row.last_error,
@@ -398,18 +405,13 @@ def request_alias(
         row = ModelAlias(model_id=model.id, alias=alias, version_id=main.id)
         session.add(row)
         immediate = True
-    current = Target(
-        _number(session, row.version_id) or target.version,
-        _number(session, row.canary_version_id),
-        row.canary_weight if row.canary_version_id else 0.0,
-    )
+    current = _routed(session, row)
     row.last_error = ""
     if before is not None and target == current and row.pending_version_id is None:
         immediate = True  # already routed there: nothing to load
     if immediate:
         _commit(row, main.id, canary.id if canary else None, target.weight)
-        row.pending_version_id = row.pending_canary_version_id = None
-        row.pending_since = None
+        _clear_pending(row)
         event = "set" if before is None else action
     else:
         row.pending_version_id = main.id
@@ -506,16 +508,8 @@ def settle_move(session: Session, move: PendingMove, actor: str, error: str = ""
     model = session.get(RegisteredModel, row.model_id)
     assert model is not None
     before = alias_view(session, model, row)
-    current = Target(
-        _number(session, row.version_id) or 0,
-        _number(session, row.canary_version_id),
-        row.canary_weight if row.canary_version_id else 0.0,
-    )
-    wanted = Target(
-        _number(session, row.pending_version_id) or 0,
-        _number(session, row.pending_canary_version_id),
-        row.pending_canary_weight if row.pending_canary_version_id else 0.0,
-    )
+    current, wanted = _routed(session, row), _pending(session, row)
+    assert wanted is not None  # checked above: the move is still the pending one
     if error:
         row.last_error = error
         action = "failed"
@@ -523,9 +517,7 @@ def settle_move(session: Session, move: PendingMove, actor: str, error: str = ""
         _commit(row, row.pending_version_id, row.pending_canary_version_id, wanted.weight)
         row.last_error = ""
         action = "moved"
-    row.pending_version_id = row.pending_canary_version_id = None
-    row.pending_canary_weight = 0.0
-    row.pending_since = None
+    _clear_pending(row)
     row.updated_at = utcnow()
     session.flush()
     _event(session, model, row.alias, action, actor, current, wanted, error)
@@ -542,7 +534,7 @@ def delete_alias(session: Session, key_id: str, name: str, alias: str) -> None:
     if row is None:
         raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
     before = alias_view(session, model, row)
-    current = Target(before["version"], before["canary"], before["canary_weight"])
+    current = _routed(session, row)
     session.delete(row)
     session.flush()
     _event(session, model, alias, "deleted", key_id, current, None)
