@@ -9,8 +9,9 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path as FsPath
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import anyio
@@ -223,7 +224,7 @@ async def add_version(
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         card, expected, files = await _read_upload(request)
-        stage = _upload_files(files)
+        open_source = _uploaded(files)
     elif content_type.startswith("application/json"):
         try:
             body = RegisterByUri.model_validate_json(await request.body())
@@ -232,7 +233,7 @@ async def add_version(
         uri = _allowed_uri(state, body.uri)
         card = await anyio.to_thread.run_sync(_remote_card, uri)
         expected = body.sha256
-        stage = _copy_files(uri)
+        open_source = _remote(uri)
     else:
         raise InvalidInput("send multipart/form-data (card + files) or JSON {uri}")
     if card.name != name:
@@ -240,34 +241,19 @@ async def add_version(
     digest = card.digest()
     if expected is not None and expected != digest:
         raise ArtifactCorrupt(f"the version's sha256 is {digest}; the request says {expected}")
-    number = await db(state, admin.reserve_version_number, name, card.kind)
+    # The row first: it claims the version number and the artifact's directory.
     root = state.settings.resolved_artifact_root()
-    uri = f"{root.rstrip('/')}/{name}/{number}"
-    # The row first: its unique (model, version) claims the number and the directory, so two
-    # concurrent uploads can never write into the same place.
-    view = await db(
-        state,
-        admin.add_version,
-        who.key_id,
-        name,
-        card.model_dump(mode="json"),
-        card.kind,
-        card.format,
-        digest,
-        uri,
-        number,
-    )
+    view = await db(state, admin.add_version, who.key_id, card, root)
+    number, uri = view["version"], view["artifact_uri"]
     try:
-        await stage(uri, card)
+        await anyio.to_thread.run_sync(_store_checked, uri, card, open_source)
     except BaseException as exc:
         await anyio.to_thread.run_sync(_remove_artifact, state, uri)
         await db(state, admin.discard_version, who.key_id, name, number, str(exc)[:500])
         raise
     href = f"/admin/models/{name}/versions/{number}"
     try:
-        await state.redis.xadd(
-            keys.CHECKS, {"model": name, "version": number, "uri": uri}, maxlen=100_000
-        )
+        await _queue_check(state, name, number, uri)
     except REDIS_ERRORS:
         view["status_message"] = "queueing its check failed (Redis away): POST …/check"
         return json_response(view, status=202, headers={"Location": href})
@@ -324,26 +310,35 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
 
 
-def _upload_files(files: list[UploadFile]) -> Callable[[str, Card], Any]:
-    async def stage(uri: str, card: Card) -> None:
-        fs, path = fsspec.core.url_to_fs(uri)
-        await anyio.to_thread.run_sync(lambda: fs.makedirs(path, exist_ok=True))
-        checksums = card.checksums()
-        for upload in files:
-            name = upload.filename or ""
-            digest = hashlib.sha256()
-            with fs.open(f"{path}/{name}", "wb") as out:
-                while chunk := await upload.read(CHUNK):
-                    digest.update(chunk)
-                    await anyio.to_thread.run_sync(out.write, chunk)
-            if digest.hexdigest() != checksums[name]:
-                raise ArtifactCorrupt(
-                    f"{name}: sha256 is {digest.hexdigest()}, the card says {checksums[name]}"
-                )
-        with fs.open(f"{path}/card.json", "wb") as out:
-            out.write(card.model_dump_json(indent=2).encode())
+Opener = Callable[[str], AbstractContextManager[IO[bytes]]]
 
-    return stage
+
+def _store_checked(uri: str, card: Card, open_source: Opener) -> None:
+    """Stream every file the card names from `open_source` into the artifact store at `uri`,
+    hashing as it goes (ArtifactCorrupt on the first sha256 that differs from the card's),
+    then write the card. Uploads and registrations by URI both store through here."""
+    fs, path = fsspec.core.url_to_fs(uri)
+    fs.makedirs(path, exist_ok=True)
+    for name, expected in card.checksums().items():
+        if "/" in name or name in ("", ".", ".."):
+            raise InvalidInput(f"the card names a file outside its directory: {name!r}")
+        digest = hashlib.sha256()
+        with open_source(name) as source, fs.open(f"{path}/{name}", "wb") as out:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != expected:
+            raise ArtifactCorrupt(
+                f"{name}: sha256 is {digest.hexdigest()}, the card says {expected}"
+            )
+    with fs.open(f"{path}/card.json", "wb") as out:
+        out.write(card.model_dump_json(indent=2).encode())
+
+
+def _uploaded(files: list[UploadFile]) -> Opener:
+    """The upload's file parts by name (their spooled files, rewound by the form parser)."""
+    by_name = {upload.filename or "": upload.file for upload in files}
+    return lambda name: nullcontext(by_name[name])
 
 
 def _allowed_uri(state: State, uri: str) -> str:
@@ -383,34 +378,23 @@ def _remote_card(uri: str) -> Card:
         raise InvalidInput(f"card.json is not a valid card: {exc.errors()[0]['msg']}") from exc
 
 
-def _copy_files(source: str) -> Callable[[str, Card], Any]:
-    async def stage(uri: str, card: Card) -> None:
-        def copy() -> None:
-            src_fs, src = fsspec.core.url_to_fs(source)
-            fs, path = fsspec.core.url_to_fs(uri)
-            fs.makedirs(path, exist_ok=True)
-            for name, expected in card.checksums().items():
-                if "/" in name or name in ("", ".", ".."):
-                    raise InvalidInput(f"the card names a file outside its directory: {name!r}")
-                digest = hashlib.sha256()
-                with src_fs.open(f"{src.rstrip('/')}/{name}", "rb") as fin:
-                    with fs.open(f"{path}/{name}", "wb") as fout:
-                        while chunk := fin.read(CHUNK):
-                            digest.update(chunk)
-                            fout.write(chunk)
-                if digest.hexdigest() != expected:
-                    raise ArtifactCorrupt(
-                        f"{name}: sha256 is {digest.hexdigest()}, the card says {expected}"
-                    )
-            with fs.open(f"{path}/card.json", "wb") as out:
-                out.write(card.model_dump_json(indent=2).encode())
+def _remote(source: str) -> Opener:
+    """The files of an artifact directory named by URI; one that cannot be read is a 422."""
+    fs, path = fsspec.core.url_to_fs(source)
 
+    def open_source(name: str) -> AbstractContextManager[IO[bytes]]:
         try:
-            await anyio.to_thread.run_sync(copy)
-        except (FileNotFoundError, OSError) as exc:
+            return fs.open(f"{path.rstrip('/')}/{name}", "rb")  # type: ignore[no-any-return]
+        except OSError as exc:
             raise InvalidInput(f"a file the card names cannot be read: {exc}") from exc
 
-    return stage
+    return open_source
+
+
+async def _queue_check(state: State, name: str, version: int, uri: str) -> None:
+    """Ask the workers to load and check a PENDING version (the `hanmo:checks` stream)."""
+    fields = {"model": name, "version": version, "uri": uri}
+    await state.redis.xadd(keys.CHECKS, fields, maxlen=100_000)  # type: ignore[arg-type]
 
 
 def _remove_artifact(state: State, uri: str) -> None:
@@ -437,9 +421,7 @@ async def recheck_version(
     view = await db(state, admin.get_version, name, version)
     if view["status"] != "PENDING":
         raise Conflict(f"{name} v{version} is {view['status']}, not PENDING")
-    await state.redis.xadd(
-        keys.CHECKS, {"model": name, "version": version, "uri": view["artifact_uri"]}
-    )
+    await _queue_check(state, name, version, view["artifact_uri"])
     return view
 
 
