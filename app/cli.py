@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings, get_settings
 
@@ -183,18 +183,22 @@ def _list_models(_: argparse.Namespace) -> int:
     return 0
 
 
-def _transaction(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """Run a registry service function in one transaction against the configured database,
-    then tell workers and api replicas that the registry changed."""
+def _in_transaction(settings: Settings, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Run a registry service function in one transaction against the configured database."""
     from app.registry.db import make_engine, make_sessionmaker
 
-    settings = get_settings()
     engine = make_engine(settings.resolved_database_url())
     try:
         with make_sessionmaker(engine).begin() as session:
-            result = fn(session, *args, **kwargs)
+            return fn(session, *args, **kwargs)
     finally:
         engine.dispose()
+
+
+def _transaction(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """A registry change: run it, then tell workers and api replicas the registry changed."""
+    settings = get_settings()
+    result = _in_transaction(settings, fn, *args, **kwargs)
     _bump_generation(settings)
     return result
 
@@ -260,23 +264,20 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 def _keys_list(_: argparse.Namespace) -> int:
     from app.registry import apikeys
 
-    return _report(_transaction, apikeys.list_keys)
+    return _report(_in_transaction, get_settings(), apikeys.list_keys)  # a read: no bump
 
 
 def bootstrap_admin_key(settings: Settings) -> str | None:
     """On first start (no admin key yet), create one and return its secret to print once."""
     from app.registry import apikeys
-    from app.registry.db import make_engine, make_sessionmaker
 
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        with make_sessionmaker(engine).begin() as session:
-            if apikeys.count_admin(session) > 0:
-                return None
-            created = apikeys.create(session, "bootstrap", "admin", "bootstrap (hanmo up)")
-    finally:
-        engine.dispose()
-    return str(created["key"])
+    def create_first(session: Any) -> str | None:
+        if apikeys.count_admin(session) > 0:
+            return None
+        return str(apikeys.create(session, "bootstrap", "admin", "bootstrap (hanmo up)")["key"])
+
+    key: str | None = _in_transaction(settings, create_first)
+    return key
 
 
 def shipped_model_dirs(models_dir: Path) -> list[list[Path]]:
