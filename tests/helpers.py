@@ -134,6 +134,11 @@ def slow_sampler(
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 28, 28])],
         [w_in, w, w_out, shape],
     )
+    return save_sampler(graph, directory, name)
+
+
+def save_sampler(graph: onnx.GraphProto, directory: Path, name: str) -> Path:
+    """A hand-built graph (z [n, 16] -> x [n, 28, 28]) saved as a sampler with its card."""
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     directory.mkdir(parents=True, exist_ok=True)

@@ -124,10 +124,9 @@ def raising_sampler(directory: Path) -> Path:
     """A sampler whose graph runs for fewer than 32 rows and raises for more (a Gather out of
     bounds), so it passes the contract check and fails only at serving time."""
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from training.export import write_card
+    from tests.helpers import save_sampler
 
     rng = np.random.default_rng(0)
     weights = numpy_helper.from_array(rng.standard_normal((16, 784)).astype(np.float32), "w")
@@ -150,20 +149,7 @@ def raising_sampler(directory: Path) -> Path:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 28, 28])],
         [weights, table, shape, zero],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    directory.mkdir(parents=True)
-    onnx.save(model, directory / "model.onnx")
-    write_card(
-        directory,
-        name="raising-sampler",
-        kind="sampler",
-        fmt="onnx",
-        graphs={"sample": ("model.onnx", ["z"], ["x"])},
-        signature={"z_dim": 16, "num_labels": None, "sample_shape": [28, 28], "image": True},
-        code_revision="test",
-    )
-    return directory
+    return save_sampler(graph, directory, "raising-sampler")
 
 
 def test_a_graph_that_raises_fails_its_jobs_and_nothing_else(
