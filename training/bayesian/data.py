@@ -65,6 +65,19 @@ def load_diabetes_xy() -> tuple[np.ndarray, np.ndarray]:
     return bunch.data.astype(np.float64), bunch.target.astype(np.float64)
 
 
+def feature_summary(x: np.ndarray, features: list[str]) -> dict[str, dict[str, float]]:
+    """Per feature, in its original units: min, median and max over the dataset's rows. Cards
+    carry it so a client can pick a typical base row and a slice range without the data."""
+    return {
+        name: {
+            "min": round(float(np.min(column)), 4),
+            "median": round(float(np.median(column)), 4),
+            "max": round(float(np.max(column)), 4),
+        }
+        for name, column in zip(features, np.asarray(x, np.float64).T, strict=True)
+    }
+
+
 def uci_splits(n: int, count: int, seed: int = SPLIT_SEED) -> list[tuple[np.ndarray, np.ndarray]]:
     """`count` random 90/10 splits of n rows: (train indices, test indices), split i seeded
     by (seed, i)."""

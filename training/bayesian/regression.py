@@ -469,6 +469,9 @@ def write(
             "rows": len(split0.y_train) + len(split0.y_test),
             "features": ds.features,
             "target": ds.target,
+            "feature_summary": data.feature_summary(
+                np.concatenate([split0.x_train, split0.x_test]), ds.features
+            ),
         },
         metrics=card_metrics,
         command=report.COMMAND,
