@@ -15,7 +15,17 @@ from app.api.auth import inference_guard
 from app.api.limits import BodyLimit
 from app.api.metrics import Metrics, RequestMetrics
 from app.api.registry_cache import RegistryCache
-from app.api.routes import admin, feedback, health, jobs, models, predict, sampling, style
+from app.api.routes import (
+    admin,
+    feedback,
+    health,
+    jobs,
+    models,
+    predict,
+    sampling,
+    style,
+    web,
+)
 from app.api.state import State
 from app.queue.client import JobQueue
 from app.redis_conn import async_client
@@ -78,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, dependencies=guarded)
     app.include_router(admin.router)
     app.include_router(health.router)
+    app.include_router(web.router)
+    app.mount("/ui", web.files(), name="ui")
 
     default_openapi = app.openapi
 

@@ -1,0 +1,153 @@
+// The page's only way to the server: the public HTTP API, with its problem+json errors.
+
+const KEY = "hanmo-api-key";
+
+/** An API answer that was not a success: the RFC 9457 problem object it carried. */
+export class ApiProblem extends Error {
+  constructor(problem) {
+    super(problem.detail || problem.title);
+    this.problem = problem;
+  }
+}
+
+export function setKey(value) {
+  if (value) sessionStorage.setItem(KEY, value);
+  else sessionStorage.removeItem(KEY);
+}
+
+export function getKey() {
+  return sessionStorage.getItem(KEY) || "";
+}
+
+/** fetch `path`; JSON in, JSON (or a Blob for image/* and font/*) out; ApiProblem otherwise. */
+export async function api(path, { method = "GET", body, accept = "application/json", signal } = {}) {
+  const headers = { accept };
+  const key = getKey();
+  if (key) headers.authorization = `Bearer ${key}`;
+  const init = { method, headers, signal };
+  if (body !== undefined) {
+    headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiProblem({ title: "Network error", detail: `the api did not answer: ${error.message}` });
+  }
+  if (!response.ok) throw new ApiProblem(await problemOf(response));
+  if (response.status === 204) return null;
+  if (!accept.includes("json")) return response.blob();
+  return response.json();
+}
+
+async function problemOf(response) {
+  const type = response.headers.get("content-type") || "";
+  if (type.includes("json")) {
+    try {
+      const problem = await response.json();
+      return { status: response.status, ...problem };
+    } catch {
+      // not JSON after all: fall through to the status line
+    }
+  }
+  return { status: response.status, title: response.statusText || `HTTP ${response.status}`, detail: "" };
+}
+
+/** Show an error in `box`: a problem's title, detail and field errors; anything else as text. */
+export function showProblem(box, error) {
+  box.replaceChildren();
+  const problem = error instanceof ApiProblem ? error.problem : { title: "Error", detail: String(error.message || error) };
+  const title = document.createElement("strong");
+  title.className = "problem-title";
+  title.textContent = problem.status ? `${problem.title} (${problem.status})` : problem.title;
+  const detail = document.createElement("span");
+  detail.className = "problem-detail";
+  detail.textContent = problem.detail || "";
+  box.append(title, detail);
+  if (Array.isArray(problem.errors) && problem.errors.length) {
+    const list = document.createElement("ul");
+    for (const item of problem.errors.slice(0, 8)) {
+      const li = document.createElement("li");
+      li.textContent = [item.field, item.message].filter(Boolean).join(": ");
+      list.append(li);
+    }
+    box.append(list);
+  }
+  box.hidden = false;
+}
+
+export function clearProblem(box) {
+  box.hidden = true;
+  box.replaceChildren();
+}
+
+/** Run `task`; its errors land in `box` (and nowhere else is silent about them). */
+export async function guarded(box, task) {
+  clearProblem(box);
+  try {
+    return await task();
+  } catch (error) {
+    if (error.name === "AbortError") return undefined;
+    showProblem(box, error);
+    return undefined;
+  }
+}
+
+let modelsPromise = null;
+
+/** GET /v1/models once per page load (the Models tab refreshes it). */
+export function models(refresh = false) {
+  if (refresh || !modelsPromise) {
+    modelsPromise = api("/v1/models").then((body) => body.models);
+    modelsPromise.catch(() => { modelsPromise = null; });
+  }
+  return modelsPromise;
+}
+
+/** The served version's signature and card: the one the `production` alias (else the newest) names. */
+export function served(model) {
+  const version = model.aliases.production ?? Math.max(...model.versions.map((v) => v.version));
+  return model.versions.find((v) => v.version === version) || model.versions[0];
+}
+
+export function pngSrc(base64) {
+  return `data:image/png;base64,${base64}`;
+}
+
+/** A File or Blob as base64 (no data: prefix). */
+export function base64Of(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",", 2)[1]);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
+/** Fill a <select> with `items` ([value, label] pairs), keeping the current choice when it is still there. */
+export function fillSelect(select, items) {
+  const keep = select.value;
+  select.replaceChildren(...items.map(([value, label]) => new Option(label, value)));
+  if (items.some(([value]) => String(value) === keep)) select.value = keep;
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+export function debounce(fn, ms) {
+  let timer;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}

@@ -1,0 +1,96 @@
+// Sample: a seeded grid that re-renders on every change, and an interpolation strip.
+
+import { api, debounce, el, fillSelect, guarded, models, pngSrc, served } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+let samplers = [];
+let drawn = 0; // the latest grid request; older answers are dropped
+
+export async function start() {
+  const box = $("sample-problem");
+  await guarded(box, async () => {
+    samplers = (await models()).filter((m) => m.kind === "sampler");
+    if (!samplers.length) throw new Error("no sampler model is registered");
+    fillSelect($("sample-model"), samplers.map((m) => [m.name, m.name]));
+  });
+  const later = debounce(render, 120);
+  $("sample-model").addEventListener("change", () => { labelsFor(); render(); });
+  for (const id of ["sample-seed", "sample-n", "sample-label"]) $(id).addEventListener("change", render);
+  $("sample-seed").addEventListener("input", later);
+  $("sample-temp").addEventListener("input", () => {
+    $("sample-temp-out").textContent = Number($("sample-temp").value).toFixed(1);
+    later();
+  });
+  $("sample-reseed").addEventListener("click", () => {
+    $("sample-seed").value = String(Math.floor(Math.random() * 1e6));
+    render();
+  });
+  $("interp-go").addEventListener("click", interpolate);
+  labelsFor();
+  await render();
+}
+
+function current() {
+  return samplers.find((m) => m.name === $("sample-model").value);
+}
+
+function classes() {
+  return Number(served(current())?.signature?.num_labels || 0);
+}
+
+function labelsFor() {
+  const count = classes();
+  $("sample-label-box").hidden = count === 0;
+  if (count) {
+    fillSelect($("sample-label"), [["all", `all (0–${count - 1} in turn)`], ...Array.from({ length: count }, (_, i) => [String(i), String(i)])]);
+  }
+}
+
+function labels(n) {
+  const count = classes();
+  if (!count) return undefined;
+  const chosen = $("sample-label").value;
+  return chosen === "all" ? Array.from({ length: n }, (_, i) => i % count) : Number(chosen);
+}
+
+function seedOf(input) {
+  const seed = Number(input.value);
+  return Number.isInteger(seed) ? seed : input.value; // the api says what is wrong with the rest
+}
+
+export async function render() {
+  const mine = ++drawn;
+  const model = $("sample-model").value;
+  if (!model) return;
+  const n = Number($("sample-n").value);
+  const body = {
+    n,
+    seed: seedOf($("sample-seed")),
+    temperature: Number($("sample-temp").value),
+    format: "grid",
+    labels: labels(n),
+  };
+  const answer = await guarded($("sample-problem"), () => api(`/v1/models/${model}/sample`, { method: "POST", body }));
+  if (mine !== drawn || !answer) return;
+  $("sample-grid").src = pngSrc(answer.grid);
+  $("sample-grid").dataset.seed = String(answer.seed);
+  $("sample-caption").textContent =
+    `${answer.model} v${answer.version} · seed ${answer.seed} · temperature ${answer.temperature} · ` +
+    `${answer.provider} · sha256 ${answer.sha256.slice(0, 12)}…`;
+}
+
+async function interpolate() {
+  const model = $("sample-model").value;
+  const count = classes();
+  const body = {
+    seeds: [seedOf($("interp-a")), seedOf($("interp-b"))],
+    steps: Number($("interp-steps").value),
+    format: "png",
+  };
+  if (count) body.labels = $("sample-label").value === "all" ? 0 : Number($("sample-label").value);
+  const answer = await guarded($("interp-problem"), () => api(`/v1/models/${model}/interpolate`, { method: "POST", body }));
+  if (!answer) return;
+  $("interp-strip").replaceChildren(
+    ...answer.frames.map((frame, i) => el("img", { src: pngSrc(frame), alt: `frame ${i + 1} of ${answer.frames.length}` })),
+  );
+}
