@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev fuzz-tools peer-tools up test fuzz lint typecheck bench bench-peer chaos fonts train-tiny train-generative train-bayesian train-style clean
+.PHONY: install install-dev fuzz-tools peer-tools up test fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny train-generative train-bayesian train-style clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ fuzz: install-dev fuzz-tools
 	HANMO_SCHEMATHESIS=$(abspath $(FUZZ_VENV))/bin/st HANMO_FUZZ_EXAMPLES=200 \
 		$(BIN)/python -m pytest -s tests/api/test_fuzz.py
 
+# The web page's screenshots in docs/web (the README shows them): the browser test's own run.
+screenshots: install-dev
+	HANMO_SCREENSHOT_DIR=$(abspath docs/web) $(BIN)/python -m pytest -q \
+		tests/web/test_page.py -k screenshot
+
 lint: install-dev
 	$(BIN)/ruff check app training tests bench
 	$(BIN)/ruff format --check app training tests bench
@@ -97,6 +102,10 @@ fonts:
 # docs/models/glyph-style-*.png. On a GPU: add ARGS="--device cuda --size 128".
 train-style: install-dev fonts
 	$(BIN)/python -m training.style --out models --docs docs/models $(ARGS)
+
+# The web page's demo styles (app/web/demo): reference glyphs of the held-out fonts.
+demo-styles: install-dev fonts
+	$(BIN)/python -m training.data.demo_styles app/web/demo
 
 clean:
 	rm -rf .hanmo bench/out

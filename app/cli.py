@@ -318,7 +318,8 @@ def _up(args: argparse.Namespace) -> int:
     children = _start_children(args, settings)
     base = f"http://{settings.host}:{settings.port}"
     print(
-        f"\nhanmo is up\n  api      {base}\n  docs     {base}/docs\n  metrics  {base}/metrics\n"
+        f"\nhanmo is up\n  page     {base}/\n  api      {base}\n  docs     {base}/docs\n"
+        f"  metrics  {base}/metrics\n"
         f"  registry {settings.resolved_database_url()}\n"
         f"  redis    {settings.resolved_redis_url()}\nCtrl-C stops everything.",
         flush=True,

@@ -13,10 +13,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.cli import register_directory
-from app.redis_conn import EmbeddedRedis, sync_client
-from app.registry.db import make_engine, upgrade
-from app.registry.tables import Base
+from app.redis_conn import EmbeddedRedis
+from app.registry.db import upgrade
 from app.settings import Settings
+from tests.helpers import fresh_settings
 from training import tiny_sampler
 
 
@@ -57,26 +57,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
     """Settings for one test: clean Redis, empty registry, fast timeouts."""
-    client = sync_client(redis_url)
-    client.flushdb()
-    client.close()
-    engine = make_engine(database_url)
-    with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
-    engine.dispose()
-    return Settings(
-        home=tmp_path / "home",
-        database_url=database_url,
-        redis_url=redis_url,
-        registry_cache_ttl_s=0,
-        block_ms=100,
-        visibility_timeout_ms=1500,
-        heartbeat_s=0.3,
-        heartbeat_ttl_s=3,
-        registry_poll_s=0.3,
-        default_timeout_ms=20_000,
-    )
+    return fresh_settings(tmp_path, redis_url, database_url)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 from app.api.main import create_app
 from app.redis_conn import sync_client
 from app.registry.db import make_engine, make_sessionmaker
+from app.registry.tables import Base
 from app.settings import Settings
 from app.worker.main import Worker
 from training.export import write_card
@@ -82,6 +83,31 @@ def worker_thread(settings: Settings, worker_id: str = "test-worker") -> Iterato
         worker.stopping.set()
         thread.join(timeout=15)
         engine.dispose()
+
+
+def fresh_settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
+    """Flush the test Redis database, empty every registry table, and return fast settings
+    with `home` under `tmp_path` (for fixtures of a wider scope than one test)."""
+    client = sync_client(redis_url)
+    client.flushdb()
+    client.close()
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    engine.dispose()
+    return Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        redis_url=redis_url,
+        registry_cache_ttl_s=0,
+        block_ms=100,
+        visibility_timeout_ms=1500,
+        heartbeat_s=0.3,
+        heartbeat_ttl_s=3,
+        registry_poll_s=0.3,
+        default_timeout_ms=20_000,
+    )
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -1,0 +1,233 @@
+"""The web page in a real browser: Playwright drives Debian's Chromium against a live uvicorn
+api and a real worker serving the shipped models (the `make up` stack, in one process).
+
+What the page shows is checked against what the API answers for the same request: glyphs and
+sample grids pixel for pixel, errors by the problem's own title and detail. With
+HANMO_SCREENSHOT_DIR set (`make screenshots`), the screenshot test writes the README's
+pictures there; otherwise into its temporary directory."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.cli import register_directory
+from tests.helpers import ROOT, fresh_settings, live_api, worker_thread
+
+MODELS = ("glyph-style", "cvae-digits", "vae-digits", "concrete-sghmc", "digits-sghmc")
+DEMO = ROOT / "app" / "web" / "demo" / "ma-shan-zheng"
+CHROMIUM = os.environ.get("HANMO_CHROMIUM") or shutil.which("chromium") or ""
+# pixels of an <img> as the page drew them: RGBA, row-major
+PIXELS = """(img) => {
+  const c = document.createElement("canvas");
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  return Array.from(ctx.getImageData(0, 0, c.width, c.height).data);
+}"""
+
+if not CHROMIUM:
+    if os.environ.get("CI"):  # .ci/run installs it: CI must never skip these silently
+        raise RuntimeError("no chromium on PATH: `apt-get install chromium` (see .ci/run)")
+    pytest.skip(
+        "no chromium on PATH: `apt-get install chromium` (.ci/run installs it)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="`make install-dev` installs it")
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, database_url: str
+) -> Iterator[httpx.Client]:
+    """A live api and worker with the shipped models the page uses, aliased `production`."""
+    settings = fresh_settings(tmp_path_factory.mktemp("web"), redis_url, database_url)
+    for name in MODELS:
+        register_directory(settings, ROOT / "models" / name / "1", "production")
+    with worker_thread(settings), live_api(settings) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: httpx.Client) -> Iterator[Any]:
+    """A fresh page on the live server; an uncaught script error fails the test."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(30_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    context.close()
+    assert not errors, errors
+
+
+def rgba(png: bytes) -> list[int]:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA")).ravel().tolist()
+
+
+def demo_references() -> list[dict[str, str]]:
+    return [
+        {"image": base64.b64encode((DEMO / f"{i}.png").read_bytes()).decode(), "char": ch}
+        for i, ch in enumerate("永和书法")
+    ]
+
+
+def write(page: Any, base: str, text: str) -> None:
+    page.goto(f"{base}/")
+    page.locator("#refs li img").nth(3).wait_for()
+    page.fill("#write-text", text)
+    page.click("#write-go")
+    page.locator("#write-downloads:not([hidden])").wait_for()
+
+
+def test_written_glyphs_are_pixel_identical_to_the_api(page: Any, server: httpx.Client) -> None:
+    text = "王小明好"
+    write(page, str(server.base_url), text)
+    images = page.locator("#glyphs img")
+    assert images.count() == 4
+    shown = {img.get_attribute("data-char"): img.evaluate(PIXELS) for img in images.all()}
+
+    answer = server.post(
+        "/v1/models/glyph-style/style-transfer",
+        json={"references": demo_references(), "text": text},
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [g["char"] for g in body["glyphs"]] == list(text)
+    for glyph in body["glyphs"]:
+        assert shown[glyph["char"]] == rgba(base64.b64decode(glyph["png"])), glyph["char"]
+    captions = page.locator("#glyphs figcaption").all_inner_texts()
+    assert all(f"confidence {body['confidence']:.2f}" in c for c in captions), captions
+    assert page.locator("#download-png").get_attribute("href").startswith("blob:")
+
+
+def test_sample_grid_returns_to_identical_pixels(page: Any, server: httpx.Client) -> None:
+    page.goto(f"{server.base_url}/#sample")
+    grid = page.locator("#sample-grid[data-seed='7']")
+    grid.wait_for()
+    assert page.input_value("#sample-model") == "cvae-digits"
+    first = grid.evaluate(PIXELS)
+
+    page.fill("#sample-seed", "8")
+    page.locator("#sample-grid[data-seed='8']").wait_for()
+    other = page.locator("#sample-grid").evaluate(PIXELS)
+    assert other != first
+
+    page.fill("#sample-seed", "7")
+    page.locator("#sample-grid[data-seed='7']").wait_for()
+    assert page.locator("#sample-grid").evaluate(PIXELS) == first
+
+    # and it is the API's grid for the same request
+    body = {"n": 36, "seed": 7, "format": "grid", "labels": [i % 10 for i in range(36)]}
+    answer = server.post("/v1/models/cvae-digits/sample", json=body)
+    assert answer.status_code == 200, answer.text
+    assert first == rgba(base64.b64decode(answer.json()["grid"]))
+
+    page.click("#interp-go")
+    page.locator("#interp-strip img").nth(9).wait_for()
+    assert page.locator("#interp-strip img").count() == 10
+
+
+def test_api_errors_render_as_their_problem(
+    page: Any, server: httpx.Client, tmp_path: Path
+) -> None:
+    page.goto(f"{server.base_url}/#sample")
+    page.locator("#sample-grid[data-seed='7']").wait_for()
+    page.fill("#sample-seed", "-1")
+    problem = page.locator("#sample-problem")
+    problem.wait_for()
+    assert problem.locator(".problem-title").inner_text() == "Invalid input (422)"
+    assert "seed" in problem.inner_text()
+
+    # a reference that is not an image: the page shows the API's own title and detail
+    page.goto(f"{server.base_url}/")
+    page.locator("#refs li img").nth(3).wait_for()
+    page.click("#ref-clear")
+    fake = tmp_path / "永.png"
+    fake.write_bytes(b"not an image")
+    page.set_input_files("#ref-upload", str(fake))
+    page.locator("#refs li").nth(0).wait_for()
+    assert page.input_value("#refs li input") == "永"  # the file name says which character
+    page.click("#write-go")
+    problem = page.locator("#write-problem")
+    problem.wait_for()
+    want = server.post(
+        "/v1/styles",
+        json={
+            "model": "glyph-style",
+            "references": [{"image": base64.b64encode(b"not an image").decode(), "char": "永"}],
+        },
+    ).json()
+    assert problem.locator(".problem-title").inner_text() == f"{want['title']} ({want['status']})"
+    assert problem.locator(".problem-detail").inner_text() == want["detail"]
+    assert page.locator("#glyphs img").count() == 0
+
+
+def draw_digit(page: Any) -> None:
+    box = page.locator("#digit-pad").bounding_box()
+    x, y = box["x"], box["y"]
+    page.mouse.move(x + 60, y + 40)
+    page.mouse.down()
+    for dx, dy in ((130, 40), (120, 90), (85, 165)):
+        page.mouse.move(x + dx, y + dy, steps=8)
+    page.mouse.up()
+
+
+def test_every_tab_renders_and_is_saved_as_a_screenshot(
+    page: Any, server: httpx.Client, tmp_path: Path
+) -> None:
+    out = Path(os.environ.get("HANMO_SCREENSHOT_DIR") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    write(page, str(server.base_url), "翰墨飘香")
+    page.screenshot(path=out / "write.png", full_page=True)
+
+    page.click("#tab-sample")
+    page.locator("#sample-grid[src^='data:']").wait_for()
+    page.click("#interp-go")
+    page.locator("#interp-strip img").nth(9).wait_for()
+    page.screenshot(path=out / "sample.png", full_page=True)
+
+    page.click("#tab-uncertainty")
+    page.locator("#reg-plot svg path.mean").wait_for()
+    assert page.locator("#reg-plot svg path.epistemic").count() == 1
+    assert page.locator("#reg-plot svg path.total").count() == 1
+    draw_digit(page)
+    page.locator("#cls-facts").wait_for()
+    assert "mutual information" in page.inner_text("#cls-facts")
+    assert page.locator("#cls-result .probs .fill").count() == 10
+    page.screenshot(path=out / "uncertainty.png", full_page=True)
+
+    page.click("#tab-models")
+    cards = page.locator(".model")
+    cards.nth(len(MODELS) - 1).wait_for()
+    assert sorted(c.get_attribute("data-model") for c in cards.all()) == sorted(MODELS)
+    page.locator(".model img.samples[src^='data:']").nth(1).wait_for()  # both samplers drew
+    page.screenshot(path=out / "models.png", full_page=True)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click("#tab-write")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    page.screenshot(path=out / "phone.png")
+    for name in ("write", "sample", "uncertainty", "models", "phone"):
+        assert (out / f"{name}.png").stat().st_size > 10_000, name
