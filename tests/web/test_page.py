@@ -231,3 +231,31 @@ def test_every_tab_renders_and_is_saved_as_a_screenshot(
     page.screenshot(path=out / "phone.png")
     for name in ("write", "sample", "uncertainty", "models", "phone"):
         assert (out / f"{name}.png").stat().st_size > 10_000, name
+
+
+def test_a_drawn_reference_becomes_a_saved_style(page: Any, server: httpx.Client) -> None:
+    page.goto(f"{server.base_url}/")
+    page.locator("#refs li img").nth(3).wait_for()
+    page.click("#ref-clear")
+    page.click("#draw-box summary")
+    box = page.locator("#ref-pad").bounding_box()
+    x, y = box["x"], box["y"]
+    for stroke in (((60, 70), (200, 70)), ((130, 30), (130, 230)), ((70, 150), (190, 150))):
+        page.mouse.move(x + stroke[0][0], y + stroke[0][1])
+        page.mouse.down()
+        page.mouse.move(x + stroke[1][0], y + stroke[1][1], steps=10)
+        page.mouse.up()
+    page.fill("#ref-pad-char", "丰")
+    page.click("#ref-pad-add")
+    page.locator("#refs li img").wait_for()
+    assert page.locator("#refs li").count() == 1
+    assert page.input_value("#refs li input") == "丰"
+    assert page.inner_text("#ref-count") == "1 of 16"
+
+    page.click("#write-save")
+    style_id = page.locator("#saved-style-id").inner_text()
+    saved = server.get(f"/v1/styles/{style_id}")
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["model"] == "glyph-style"
+    assert saved.json()["chars"] == "丰"
+    assert saved.json()["references"] == 1
