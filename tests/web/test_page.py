@@ -259,3 +259,19 @@ def test_a_drawn_reference_becomes_a_saved_style(page: Any, server: httpx.Client
     assert saved.json()["model"] == "glyph-style"
     assert saved.json()["chars"] == "丰"
     assert saved.json()["references"] == 1
+
+
+def test_characters_the_model_cannot_write_are_listed_not_errors(
+    page: Any, server: httpx.Client
+) -> None:
+    text = "王Ω小"
+    write(page, str(server.base_url), text)
+    want = server.post(
+        "/v1/models/glyph-style/style-transfer",
+        json={"references": demo_references(), "text": text},
+    ).json()
+    assert want["unsupported"] == ["Ω"]
+    assert page.locator("#write-problem").is_hidden()
+    assert page.locator("#glyphs img").count() == 2
+    assert page.locator("#glyphs .cell.unsupported").inner_text() == "Ω"
+    assert page.inner_text("#write-unsupported") == "The model cannot write: Ω"

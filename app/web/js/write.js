@@ -148,10 +148,7 @@ async function write() {
     const worker = async () => {
       while (queue.length && mine === run) {
         const ch = queue.shift();
-        const answer = await api(`/v1/models/${model}/style-transfer`, {
-          method: "POST",
-          body: { style_id: styleId, text: ch, formats: ["png", "svg"] },
-        });
+        const answer = await glyphOf(model, styleId, ch);
         if (mine !== run) return;
         const glyph = answer.glyphs.find((g) => g.char === ch);
         if (glyph) glyphs.set(ch, glyph);
@@ -175,6 +172,23 @@ async function write() {
     $("write-unsupported").hidden = false;
   }
   if (done.glyphs.size) await downloads(model, done.styleId, text, done.glyphs);
+}
+
+/** One character in the saved style. A text of only unwritable characters is a 422 on `text`;
+ * for one character that is the answer "unsupported", as the whole text would have said. */
+async function glyphOf(model, styleId, ch) {
+  try {
+    return await api(`/v1/models/${model}/style-transfer`, {
+      method: "POST",
+      body: { style_id: styleId, text: ch, formats: ["png", "svg"] },
+    });
+  } catch (error) {
+    const fields = (error.problem?.errors || []).map((e) => e.field);
+    if (error.problem?.status === 422 && fields.length === 1 && fields[0] === "text") {
+      return { glyphs: [], unsupported: [ch] };
+    }
+    throw error;
+  }
 }
 
 function show(targets, ch, glyph) {
