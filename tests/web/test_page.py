@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +98,7 @@ def write(page: Any, base: str, text: str) -> None:
     page.goto(f"{base}/")
     page.locator("#refs li img").nth(3).wait_for()
     page.fill("#write-text", text)
+    assert page.locator("#write-downloads").is_hidden()  # [hidden] wins over the row's display
     page.click("#write-go")
     page.locator("#write-downloads:not([hidden])").wait_for()
 
@@ -147,6 +149,11 @@ def test_sample_grid_returns_to_identical_pixels(page: Any, server: httpx.Client
     page.click("#interp-go")
     page.locator("#interp-strip img").nth(9).wait_for()
     assert page.locator("#interp-strip img").count() == 10
+
+    assert page.locator("#sample-label-box").is_visible()  # cvae-digits is conditional
+    page.select_option("#sample-model", "vae-digits")
+    page.locator("#sample-caption", has_text=re.compile(r"^vae-digits v1")).wait_for()
+    assert page.locator("#sample-label-box").is_hidden()
 
 
 def test_api_errors_render_as_their_problem(
