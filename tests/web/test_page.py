@@ -23,6 +23,8 @@ import pytest
 from PIL import Image
 
 from app.cli import register_directory
+from app.settings import Settings
+from tests.api.test_admin import new_key
 from tests.helpers import ROOT, fresh_settings, live_api, worker_thread
 
 MODELS = ("glyph-style", "cvae-digits", "vae-digits", "concrete-sghmc", "digits-sghmc")
@@ -48,15 +50,20 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="`make install-dev`
 
 
 @pytest.fixture(scope="module")
-def server(
+def stack(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, database_url: str
-) -> Iterator[httpx.Client]:
+) -> Iterator[tuple[Settings, httpx.Client]]:
     """A live api and worker with the shipped models the page uses, aliased `production`."""
     settings = fresh_settings(tmp_path_factory.mktemp("web"), redis_url, database_url)
     for name in MODELS:
         register_directory(settings, ROOT / "models" / name / "1", "production")
     with worker_thread(settings), live_api(settings) as http:
-        yield http
+        yield settings, http
+
+
+@pytest.fixture
+def server(stack: tuple[Settings, httpx.Client]) -> httpx.Client:
+    return stack[1]
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +289,26 @@ def test_characters_the_model_cannot_write_are_listed_not_errors(
     assert page.locator("#glyphs img").count() == 2
     assert page.locator("#glyphs .cell.unsupported").inner_text() == "Ω"
     assert page.inner_text("#write-unsupported") == "The model cannot write: Ω"
+
+
+def test_a_key_typed_into_the_page_opens_a_server_that_requires_one(
+    page: Any, stack: tuple[Settings, httpx.Client]
+) -> None:
+    settings, _ = stack
+    key = new_key(settings, "infer")
+    with live_api(settings.model_copy(update={"require_api_key": True})) as keyed:
+        page.goto(f"{keyed.base_url}/")
+        problem = page.locator("#write-problem")
+        problem.wait_for()
+        want = keyed.get("/v1/models").json()
+        assert problem.locator(".problem-title").inner_text() == "Unauthorized (401)"
+        assert problem.locator(".problem-detail").inner_text() == want["detail"]
+
+        page.click(".key summary")
+        page.fill("#api-key", key)
+        page.press("#api-key", "Enter")  # the page starts again with the key
+        page.locator("#refs li img").nth(3).wait_for()
+        page.fill("#write-text", "王")
+        page.click("#write-go")
+        page.locator("#glyphs img").wait_for()
+        assert page.locator("#write-problem").is_hidden()

@@ -30,7 +30,14 @@ function init() {
   }
   const key = document.getElementById("api-key");
   key.value = getKey();
-  key.addEventListener("change", () => setKey(key.value.trim()));
+  const use = () => {
+    if (key.value.trim() === getKey()) return;
+    setKey(key.value.trim());
+    location.reload(); // every tab starts again with the key
+  };
+  key.addEventListener("change", use);
+  key.addEventListener("keydown", (e) => { if (e.key === "Enter") use(); });
+  document.getElementById("api-key-use").addEventListener("click", use);
   const first = location.hash.slice(1);
   show(first in TABS ? first : "write");
 }

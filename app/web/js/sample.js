@@ -8,11 +8,13 @@ let drawn = 0; // the latest grid request; older answers are dropped
 
 export async function start() {
   const box = $("sample-problem");
-  await guarded(box, async () => {
+  const ready = await guarded(box, async () => {
     samplers = (await models()).filter((m) => m.kind === "sampler");
     if (!samplers.length) throw new Error("no sampler model is registered");
     fillSelect($("sample-model"), samplers.map((m) => [m.name, m.name]));
+    return true;
   });
+  if (!ready) return;
   const later = debounce(render, 120);
   $("sample-model").addEventListener("change", () => { labelsFor(); render(); });
   for (const id of ["sample-seed", "sample-n", "sample-label"]) $(id).addEventListener("change", render);

@@ -14,13 +14,15 @@ let pad;
 let sliced = 0; // the latest slice request
 
 export async function start() {
-  await guarded($("reg-problem"), async () => {
+  const ready = await guarded($("reg-problem"), async () => {
     const predictive = (await models()).filter((m) => m.kind === "predictive");
     regressors = flagshipFirst(predictive.filter((m) => served(m).signature.task === "regression"));
     classifiers = flagshipFirst(predictive.filter((m) => served(m).signature.task === "classification"));
     fillSelect($("reg-model"), regressors.map((m) => [m.name, m.name]));
     fillSelect($("cls-model"), classifiers.map((m) => [m.name, m.name]));
+    return true;
   });
+  if (!ready) return;
   $("reg-model").addEventListener("change", () => { baseInputs(); slice(); });
   $("reg-feature").addEventListener("change", slice);
   $("reg-level").addEventListener("change", slice);

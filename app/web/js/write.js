@@ -25,11 +25,13 @@ export async function start() {
   $("write-save").addEventListener("click", save);
   $("write-text").addEventListener("keydown", (e) => { if (e.key === "Enter") write(); });
   const box = $("write-problem");
-  await guarded(box, async () => {
+  const ready = await guarded(box, async () => {
     const served = (await models()).filter((m) => m.kind === "style_transfer");
     fillSelect($("write-model"), served.map((m) => [m.name, m.name]));
     if (!served.length) throw new Error("no style-transfer model is registered");
+    return true;
   });
+  if (!ready) return; // the problem stays in view (a later step would clear it)
   demos = (await guarded(box, async () => (await api("/ui/demo/styles.json")).styles)) || [];
   if (demos.length) {
     fillSelect($("write-demo"), [["", "— none —"], ...demos.map((d) => [d.id, d.label])]);
