@@ -312,3 +312,41 @@ def test_a_key_typed_into_the_page_opens_a_server_that_requires_one(
         page.click("#write-go")
         page.locator("#glyphs img").wait_for()
         assert page.locator("#write-problem").is_hidden()
+
+
+def test_an_uploaded_digit_is_read_as_its_8x8_levels(
+    page: Any, server: httpx.Client, tmp_path: Path
+) -> None:
+    """The page crops a digit to its ink and centres it in 8x8, as the data were made: a digit
+    whose ink is already centred reads back as its own levels, every digit is classified as what
+    it is, and what the page shows is the API's answer for the levels it sent."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    page.goto(f"{server.base_url}/#uncertainty")
+    page.locator("#reg-plot svg").wait_for()
+    for i in (3, 5, 11):
+        levels = digits.images[i].astype(int)
+        ink = (255 - levels * 255 // 16).astype(np.uint8)  # dark ink on white paper
+        path = tmp_path / f"digit-{i}.png"
+        Image.fromarray(ink).resize((120, 120), Image.Resampling.NEAREST).save(path)
+        page.set_input_files("#digit-upload", str(path))
+        page.locator("#cls-facts dd", has_text=f"{digits.target[i]} (p = ").wait_for()
+        preview = np.asarray(
+            page.locator("#digit-preview").evaluate(
+                "(c) => Array.from(c.getContext('2d').getImageData(0, 0, 64, 64).data)"
+            )
+        ).reshape(64, 64, 4)[4::8, 4::8, 0]
+        sent = np.round(16 * (1 - preview / 255)).astype(int)
+        box = levels >= 4  # the page's ink: darker than 200 of 255; it crops to that box
+        cols = np.nonzero(box.any(axis=0))[0]
+        lo, hi = cols.min(), cols.max()
+        whole = not levels[:, :lo].any() and not levels[:, hi + 1 :].any()  # no faint ink outside
+        if box[0].any() and box[7].any() and lo + hi == 7 and whole:  # centred, full height
+            assert np.array_equal(sent, levels), i
+        want = server.post(
+            "/v1/models/digits-sghmc/predict", json={"inputs": [sent.ravel().tolist()]}
+        ).json()["predictions"][0]
+        assert want["class"] == str(digits.target[i])
+        shown = f"{want['class']} (p = {want['max_prob']:.3f})"
+        assert page.locator("#cls-facts dd").first.inner_text() == shown, i

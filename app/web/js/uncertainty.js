@@ -139,15 +139,16 @@ function drawSlice(answer, xs, s, feature, at, version) {
 
 let last = null; // the last 8x8 input, to re-ask another model
 
-/** The pad's ink, cropped to its box, fitted into 24x24 of a 32x32 square, then 4x4 block
- * means: 8x8 levels 0–16, the layout of scikit-learn's digits. */
+/** The pad's ink, cropped to its box, its longer side scaled to fill a 32x32 square (centred),
+ * then 4x4 block means: 8x8 levels 0–16, the layout of scikit-learn's digits (32x32 bitmaps
+ * the digit fills, counted in 4x4 blocks). */
 function pixels8(source) {
   const { width, height } = source;
   const data = source.getContext("2d").getImageData(0, 0, width, height).data;
   let [top, left, bottom, right] = [height, width, -1, -1];
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      if (data[(y * width + x) * 4] < 200) {
+      if (data[(y * width + x) * 4] < 200) { // ink: about level 4 of 16 and darker
         top = Math.min(top, y); bottom = Math.max(bottom, y);
         left = Math.min(left, x); right = Math.max(right, x);
       }
@@ -156,7 +157,7 @@ function pixels8(source) {
   if (bottom < 0) return null;
   const w = right - left + 1;
   const h = bottom - top + 1;
-  const fit = 24 / Math.max(w, h);
+  const fit = 32 / Math.max(w, h);
   const square = document.createElement("canvas");
   square.width = square.height = 32;
   const ctx = square.getContext("2d", { willReadFrequently: true });
