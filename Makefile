@@ -40,7 +40,7 @@ PEER_VENV ?= .venv-peer
 $(PEER_VENV)/bin/python:
 	$(PYTHON) -m venv $(PEER_VENV)
 	$(PEER_VENV)/bin/pip install -q --upgrade pip
-	$(PEER_VENV)/bin/pip install -q "litserve==0.2.19" onnxruntime numpy
+	$(PEER_VENV)/bin/pip install -q "litserve==0.2.19" onnxruntime numpy pillow
 peer-tools: $(PEER_VENV)/bin/python
 
 up: install

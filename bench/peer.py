@@ -53,9 +53,12 @@ OUT_JSON = ROOT / "bench" / "out" / "peer.json"
 CHART = ROOT / "docs" / "bench" / "peer.png"
 
 
-def start_peer(model: Path, port: int, batch: int, timeout: float) -> subprocess.Popen[bytes]:
+def start_peer(
+    model_dir: Path, port: int, batch: int, timeout: float, body: str = BODY
+) -> subprocess.Popen[bytes]:
+    """LitServe on `model_dir` (its card's kind picks the API), once it answers `body`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [str(model), str(port), str(batch), str(timeout), "1"]
+    args = [str(model_dir), str(port), str(batch), str(timeout), "1"]
     child = subprocess.Popen(
         [str(PEER_PYTHON), str(ROOT / "bench" / "litserve_app.py"), *args],
         env=env,
@@ -70,7 +73,7 @@ def start_peer(model: Path, port: int, batch: int, timeout: float) -> subprocess
             try:
                 answer = http.post(
                     f"http://127.0.0.1:{port}/predict",
-                    content=BODY,
+                    content=body,
                     headers={"Content-Type": "application/json"},
                 )
                 if answer.status_code == 200:
@@ -105,11 +108,13 @@ def same_answers(hanmo_url: str, peer_url: str) -> float:
     return worst
 
 
-def sweep(hey: str, url: str) -> list[LoadResult]:
-    with httpx.Client(timeout=30) as http:  # warm up
+def sweep(
+    hey: str, url: str, body: str = BODY, levels: tuple[int, ...] = LEVELS
+) -> list[LoadResult]:
+    with httpx.Client(timeout=60) as http:  # warm up
         for _ in range(20):
-            http.post(url, content=BODY, headers={"Content-Type": "application/json"})
-    return [run_hey(hey, url, BODY, level, SECONDS) for level in LEVELS]
+            http.post(url, content=body, headers={"Content-Type": "application/json"})
+    return [run_hey(hey, url, body, level, SECONDS) for level in levels]
 
 
 def main() -> None:
@@ -130,7 +135,7 @@ def main() -> None:
                     update={**knobs, "intra_op_threads": 1, "port": free_port()}
                 )
                 peer_port = free_port()
-                peer = start_peer(model_dir / "model.onnx", peer_port, batch, timeout)
+                peer = start_peer(model_dir, peer_port, batch, timeout)
                 peer_url = f"http://127.0.0.1:{peer_port}/predict"
                 try:
                     with serving(settings, tmp / "logs" / name.replace(" ", "-")) as base:
@@ -138,7 +143,7 @@ def main() -> None:
                         checks[name] = same_answers(hanmo_url, peer_url)
                         stop(peer)  # one system at a time under load
                         hanmo_runs = sweep(hey, hanmo_url)
-                    peer = start_peer(model_dir / "model.onnx", peer_port, batch, timeout)
+                    peer = start_peer(model_dir, peer_port, batch, timeout)
                     peer_runs = sweep(hey, peer_url)
                 finally:
                     stop(peer)
@@ -160,8 +165,8 @@ def main() -> None:
     print(f"figures: {OUT_JSON.relative_to(ROOT)}, chart: {CHART.relative_to(ROOT)}")
 
 
-def report(name: str, ours: list[LoadResult], theirs: list[LoadResult]) -> None:
-    print(f"\n{name} (hey {SECONDS:g} s per level, POST {BODY})")
+def report(name: str, ours: list[LoadResult], theirs: list[LoadResult], body: str = BODY) -> None:
+    print(f"\n{name} (hey {SECONDS:g} s per level, POST {body[:80]})")
     print("  c     hanmo req/s  p50 ms  p99 ms  errors   |  LitServe req/s  p50 ms  p99 ms  errors")
     for a, b in zip(ours, theirs, strict=True):
         print(
@@ -183,24 +188,29 @@ def chart(results: dict[str, dict[str, list[dict[str, Any]]]]) -> None:
 
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), sharey=True)
     for ax, (name, systems) in zip(axes, results.items(), strict=True):
-        for system, style in (("hanmo", "o-"), ("litserve", "s--")):
-            runs = systems[system]
-            xs = [r["ok_per_s"] for r in runs]
-            ys = [r["p99_ms"] or float("nan") for r in runs]
-            ax.plot(xs, ys, style, label="hanmo" if system == "hanmo" else "LitServe 0.2.19")
-            for r, x, y in zip(runs, xs, ys, strict=True):
-                ax.annotate(f"c={r['concurrency']}", (x, y), fontsize=7, xytext=(3, 3),
-                            textcoords="offset points")  # fmt: skip
-        ax.set_title(name)
-        ax.set_xlabel("requests/s (2xx)")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
+        panel(ax, name, systems)
     axes[0].set_ylabel("p99 latency, ms (log)")
     axes[0].legend()
     fig.suptitle("tiny MLP sampler, 1 ORT thread, hey: throughput against p99 (2 cores)")
     fig.tight_layout()
     CHART.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(CHART, dpi=110)
+
+
+def panel(ax: Any, title: str, systems: dict[str, list[dict[str, Any]]]) -> None:
+    """One chart panel: throughput against p99 for hanmo and the peer, levels annotated."""
+    for system, style in (("hanmo", "o-"), ("litserve", "s--")):
+        runs = systems[system]
+        xs = [r["ok_per_s"] for r in runs]
+        ys = [r["p99_ms"] or float("nan") for r in runs]
+        ax.plot(xs, ys, style, label="hanmo" if system == "hanmo" else "LitServe 0.2.19")
+        for r, x, y in zip(runs, xs, ys, strict=True):
+            ax.annotate(f"c={r['concurrency']}", (x, y), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")  # fmt: skip
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("requests/s (2xx)")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,185 @@
+"""hanmo side by side with LitServe on the shipped models beyond the tiny sampler (bench/peer.py
+does that one): `cvae-digits` sampling, `concrete-sghmc` posterior-predictive regression, and
+`glyph-style` writing 16 characters from 4 reference glyphs.
+
+The same conditions as bench/peer.py: the same model directory, one ONNX Runtime thread, one
+HTTP and one inference process each, no pinning, `hey` for PEER_SECONDS (8) s per level, the
+same request body for both. The peer (bench/litserve_app.py) runs the graphs through hanmo's
+session wrapper and hanmo's own NumPy post-processing (noise, posterior-predictive summaries,
+glyph PNGs), and its answers are checked equal to hanmo's before timing. Configurations: no
+batching; batch 16 / 5 ms; each system's defaults. Writes bench/out/peer-models.json and
+docs/bench/peer-models.png.
+
+    make peer-tools && .venv/bin/python -m bench.peer_models [MODEL ...]
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from bench.hey import INSTALL_HINT, find_hey
+from bench.peer import CONFIGS, PEER_PYTHON, SECONDS, panel, report, start_peer, stop, sweep
+from bench.serving import ROOT, free_port, private_hanmo, serving
+
+OUT_JSON = ROOT / "bench" / "out" / "peer-models.json"
+CHART = ROOT / "docs" / "bench" / "peer-models.png"
+EXAMPLES = ROOT / "docs" / "examples" / "ma-shan-zheng"
+CONCRETE_ROW = [300.0, 50.0, 50.0, 180.0, 5.0, 950.0, 750.0, 28.0]  # the README's example
+TEXT = "永和九年岁在癸丑暮春之初会于山阴"  # 16 distinct characters of the Lanting preface
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    path: str  # hanmo's endpoint under /v1/models/{model}
+    body: dict[str, Any]
+    levels: tuple[int, ...]
+    difference: Callable[[dict[str, Any], dict[str, Any]], float]  # hanmo's vs the peer's
+
+
+def _samples(a: dict[str, Any], b: dict[str, Any]) -> float:
+    return float(np.abs(np.asarray(a["samples"]) - np.asarray(b["samples"])).max())
+
+
+PREDICTION_FIELDS = ("mean", "std", "epistemic_std", "aleatoric_std", "mc_standard_error")
+
+
+def _predictions(a: dict[str, Any], b: dict[str, Any]) -> float:
+    worst = 0.0
+    for x, y in zip(a["predictions"], b["predictions"], strict=True):
+        for name in PREDICTION_FIELDS:
+            worst = max(worst, abs(x[name] - y[name]))
+        for name in ("interval", "credible_interval_mean"):
+            for level, bounds in x[name].items():
+                worst = max(worst, float(np.abs(np.subtract(bounds, y[name][level])).max()))
+    return worst
+
+
+def _glyphs(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Glyphs whose PNG bytes differ (0 expected), or inf when the characters differ."""
+    if [g["char"] for g in a["glyphs"]] != [g["char"] for g in b["glyphs"]]:
+        return float("inf")
+    return float(sum(x["png"] != y["png"] for x, y in zip(a["glyphs"], b["glyphs"], strict=True)))
+
+
+def _references() -> list[dict[str, str]]:
+    names = {"永": "yong", "和": "he", "书": "shu", "法": "fa"}
+    return [
+        {"image": base64.b64encode((EXAMPLES / f"{n}.png").read_bytes()).decode(), "char": c}
+        for c, n in names.items()
+    ]
+
+
+LEVELS = tuple(int(c) for c in os.environ.get("PEER_LEVELS", "1,4,16,64,256").split(","))
+CASES = {
+    "cvae-digits": Case(
+        "cvae-digits",
+        "sample",
+        {"n": 1, "seed": 7, "labels": 3, "format": "array"},
+        LEVELS,
+        _samples,
+    ),
+    "concrete-sghmc": Case(
+        "concrete-sghmc",
+        "predict",
+        {"inputs": [CONCRETE_ROW], "interval": 0.9},
+        LEVELS,
+        _predictions,
+    ),
+    "glyph-style": Case(
+        "glyph-style",
+        "style-transfer",
+        {"references": _references(), "text": TEXT},
+        tuple(c for c in LEVELS if c <= 64),  # 16 glyphs a request: 256 in flight is minutes
+        _glyphs,
+    ),
+}
+
+
+def run_case(case: Case, hey: str, tmp: Path) -> dict[str, Any]:
+    body = json.dumps(case.body, ensure_ascii=False)
+    model_dir = ROOT / "models" / case.model / "1"
+    out: dict[str, Any] = {"body": body[:200], "difference": {}, "runs": {}}
+    for name, knobs, (batch, timeout) in CONFIGS:
+        slug = f"{case.model}-{name.replace(' ', '-').replace('/', '')}"
+        with private_hanmo(tmp / slug, model_dir) as bench:
+            settings = bench.settings.model_copy(
+                update={**knobs, "intra_op_threads": 1, "port": free_port()}
+            )
+            peer_port = free_port()
+            peer_url = f"http://127.0.0.1:{peer_port}/predict"
+            peer = start_peer(model_dir, peer_port, batch, timeout, body)
+            try:
+                with serving(settings, tmp / "logs" / slug) as base:
+                    url = f"{base}/v1/models/{case.model}/{case.path}"
+                    with httpx.Client(timeout=60) as http:
+                        ours = http.post(url, content=body, headers=JSON).json()
+                        theirs = http.post(peer_url, content=body, headers=JSON).json()
+                    out["difference"][name] = case.difference(ours, theirs)
+                    stop(peer)  # one system at a time under load
+                    hanmo_runs = sweep(hey, url, body, case.levels)
+                peer = start_peer(model_dir, peer_port, batch, timeout, body)
+                peer_runs = sweep(hey, peer_url, body, case.levels)
+            finally:
+                stop(peer)
+        out["runs"][name] = {
+            "hanmo": [asdict(r) for r in hanmo_runs],
+            "litserve": [asdict(r) for r in peer_runs],
+        }
+        report(f"{case.model}: {name}", hanmo_runs, peer_runs, body)
+        print(f"  largest difference between the answers: {out['difference'][name]:g}")
+    return out
+
+
+def chart(results: dict[str, dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = len(results), len(CONFIGS)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    for r, (model, result) in enumerate(results.items()):
+        for c, (name, systems) in enumerate(result["runs"].items()):
+            panel(axes[r][c], f"{model}: {name}", systems)
+        axes[r][0].set_ylabel("p99 latency, ms (log)")
+    axes[0][0].legend()
+    fig.suptitle("shipped models, 1 ORT thread, hey: throughput against p99 (2 cores)")
+    fig.tight_layout()
+    CHART.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(CHART, dpi=100)
+
+
+def main(names: list[str]) -> None:
+    hey = find_hey()
+    if hey is None:
+        sys.exit(INSTALL_HINT)
+    if not PEER_PYTHON.exists():
+        sys.exit(f"{PEER_PYTHON} missing: run `make peer-tools`")
+    unknown = set(names) - set(CASES)
+    if unknown:
+        sys.exit(f"unknown models {sorted(unknown)}; choose from {', '.join(CASES)}")
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names or list(CASES):
+            results[name] = run_case(CASES[name], hey, Path(tmp))
+    OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
+    OUT_JSON.write_text(json.dumps({"seconds_per_level": SECONDS, "models": results}, indent=2))
+    chart(results)
+    print(f"\nfigures: {OUT_JSON.relative_to(ROOT)}, chart: {CHART.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
