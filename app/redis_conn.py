@@ -18,14 +18,21 @@ def sync_client(url: str) -> redis.Redis:
     )
 
 
-def async_client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+def async_client(
+    url: str, max_connections: int = 256, pool_timeout_s: float = 10.0
+) -> aioredis.Redis:
+    """An asyncio client on a blocking pool: with `max_connections` commands in flight, the
+    next waits up to `pool_timeout_s` for a connection. (A plain pool raises "Too many
+    connections" at once, which the api answered as a 503 under 256 concurrent requests.)"""
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=pool_timeout_s,
         socket_timeout=10,
         socket_connect_timeout=2,
         health_check_interval=5,
-        max_connections=256,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def redis_server_binary() -> str:

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
 
     # Queue.
     max_queue_depth: int = Field(default=10_000, ge=1)
+    # The api's Redis connections: past this many commands in flight, a command waits up to
+    # redis_pool_timeout_s for a free connection (then 503) instead of failing at once.
+    redis_max_connections: int = Field(default=256, ge=2)
+    redis_pool_timeout_s: float = Field(default=10.0, gt=0)
     result_ttl_s: int = Field(default=3600, ge=1)
     # What a predictive model predicted for each row is kept this long, for feedback.
     prediction_retention_s: int = Field(default=7 * 86_400, ge=1)

@@ -42,7 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url())
         sessions = make_sessionmaker(engine)
-        redis = async_client(settings.resolved_redis_url())
+        redis = async_client(
+            settings.resolved_redis_url(),
+            settings.redis_max_connections,
+            settings.redis_pool_timeout_s,
+        )
         queue = JobQueue(
             redis,
             secrets.token_hex(8),

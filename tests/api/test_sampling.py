@@ -60,6 +60,24 @@ def test_sample_batched_with_concurrent_requests_is_identical(tiny: Settings) ->
     assert batches["rows"] > batches["batches"]  # some batches held several jobs
 
 
+def test_more_requests_in_flight_than_redis_connections_all_answer(tiny: Settings) -> None:
+    """Past `redis_max_connections` commands in flight, requests wait for a connection; they
+    are not turned away with 503 "the job queue cannot be reached" (as at 256+ clients)."""
+    small_pool = tiny.model_copy(update={"redis_max_connections": 4})
+    with worker_thread(small_pool), live_api(small_pool) as client:
+        with ThreadPoolExecutor(48) as pool:
+            answers = list(
+                pool.map(
+                    lambda seed: client.post(
+                        "/v1/models/tiny-sampler/sample", json={"seed": seed, "format": "array"}
+                    ),
+                    range(96),
+                )
+            )
+    statuses = [a.status_code for a in answers]
+    assert statuses == [200] * 96, {s: statuses.count(s) for s in set(statuses)}
+
+
 def test_sample_without_seed_chooses_and_echoes_one(tiny: Settings) -> None:
     with worker_thread(tiny), live_api(tiny) as client:
         chosen = sample(client, n=1, format="array")
