@@ -118,6 +118,7 @@ def _api(args: argparse.Namespace) -> int:
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
+        loop=settings.api_loop,
         log_level="warning",
         access_log=False,
     )

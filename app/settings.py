@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,10 @@ class Settings(BaseSettings):
     # HTTP front end.
     host: str = "127.0.0.1"
     port: int = 8000
+    # The api's event loop. asyncio, not uvloop: with 256 clients connecting at once to a busy
+    # api, uvloop accepted some connections seconds late (p99 2.2-7.2 s; asyncio 0.7-1.5 s at
+    # the same throughput: bench/README.md, "Connections accepted late").
+    api_loop: Literal["asyncio", "uvloop"] = "asyncio"
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     default_timeout_ms: int = Field(default=30_000, ge=1)
     max_timeout_ms: int = Field(default=300_000, ge=1)
