@@ -163,8 +163,9 @@ def slow_sampler(
     return save_sampler(graph, directory, name)
 
 
-def save_sampler(graph: onnx.GraphProto, directory: Path, name: str) -> Path:
-    """A hand-built graph (z [n, 16] -> x [n, 28, 28]) saved as a sampler with its card."""
+def save_sampler(graph: onnx.GraphProto, directory: Path, name: str, **signature: object) -> Path:
+    """A hand-built graph (z [n, 16] -> x [n, 28, 28]) saved as a sampler with its card;
+    `signature` adds card fields (e.g. max_batch_rows)."""
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     directory.mkdir(parents=True, exist_ok=True)
@@ -175,7 +176,13 @@ def save_sampler(graph: onnx.GraphProto, directory: Path, name: str) -> Path:
         kind="sampler",
         fmt="onnx",
         graphs={"sample": ("model.onnx", ["z"], ["x"])},
-        signature={"z_dim": 16, "num_labels": None, "sample_shape": [28, 28], "image": True},
+        signature={
+            "z_dim": 16,
+            "num_labels": None,
+            "sample_shape": [28, 28],
+            "image": True,
+            **signature,
+        },
         code_revision="test",
     )
     return directory

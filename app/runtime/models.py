@@ -35,6 +35,12 @@ class LoadedModel:
     def run(self, inputs: Tensors) -> Tensors:
         return self.kind.run(self.signature, self.graphs, inputs)
 
+    def batch_rows(self, limit: int) -> int:
+        """Rows per graph call: the worker's limit, or the card's `signature.max_batch_rows`
+        when smaller (a model slower per row in large batches, e.g. the glyph generator)."""
+        own = self.signature.get("max_batch_rows")
+        return max(1, min(limit, int(own))) if own else limit
+
     def warm_up(self, rows: int = 8) -> None:
         """Run the graphs once so the first real batch pays no lazy initialisation."""
         start = time.perf_counter()

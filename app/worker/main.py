@@ -346,7 +346,7 @@ class Worker:
             with progress.reporting(self._progress(stream, jobs[0]) if len(jobs) == 1 else None):
                 parts = [
                     model.run({k: v[s] for k, v in inputs.items()})
-                    for s in chunks(total, self.settings.max_batch_rows)
+                    for s in chunks(total, model.batch_rows(self.settings.max_batch_rows))
                 ]
             outputs = concat_rows(parts)
         except Exception as exc:  # a graph that raises fails its jobs, never the worker

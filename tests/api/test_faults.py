@@ -120,7 +120,7 @@ def test_postgres_outage_serves_from_cache_refuses_admin_writes_and_recovers(
     assert after.status_code == 200
 
 
-def raising_sampler(directory: Path) -> Path:
+def raising_sampler(directory: Path, **signature: object) -> Path:
     """A sampler whose graph runs for fewer than 32 rows and raises for more (a Gather out of
     bounds), so it passes the contract check and fails only at serving time."""
     import numpy as np
@@ -149,7 +149,7 @@ def raising_sampler(directory: Path) -> Path:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 28, 28])],
         [weights, table, shape, zero],
     )
-    return save_sampler(graph, directory, "raising-sampler")
+    return save_sampler(graph, directory, "raising-sampler", **signature)
 
 
 def test_a_graph_that_raises_fails_its_jobs_and_nothing_else(

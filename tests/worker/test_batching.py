@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+from app.cli import register_directory
 from app.settings import Settings
+from tests.api.test_faults import raising_sampler
 from tests.helpers import live_api, wait_until, worker_thread
 
 SAMPLE = "/v1/models/tiny-sampler/sample"
@@ -32,3 +35,25 @@ def test_without_max_wait_a_batch_is_what_is_already_queued(tiny: Settings) -> N
                 wait_until(lambda job=job: client.get(job["href"]).json()["status"] == "done")
             stats = dict(next(iter(worker.models.values())).stats)
     assert stats == {"batches": 3, "rows": 5}  # 2 + 2 + 1 under max_batch_rows=2
+
+
+def test_a_cards_max_batch_rows_runs_a_large_batch_in_smaller_calls(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The raising sampler fails any call of 32 rows or more; with `max_batch_rows: 16` in its
+    card the worker runs 40 rows as calls of 16, 16 and 8, and the answer is whole."""
+    register_directory(
+        settings, raising_sampler(tmp_path / "capped", max_batch_rows=16), "production"
+    )
+    with worker_thread(settings) as worker, live_api(settings) as client:
+        answer = client.post(
+            "/v1/models/raising-sampler/sample", json={"n": 40, "seed": 1, "format": "array"}
+        )
+        one = client.post(
+            "/v1/models/raising-sampler/sample", json={"n": 1, "seed": 1, "format": "array"}
+        )
+        stats = next(iter(worker.models.values())).stats
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["samples"]) == 40
+    assert answer.json()["samples"][0] == one.json()["samples"][0]  # same rows, in order
+    assert stats["rows"] == 41
