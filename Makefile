@@ -71,9 +71,11 @@ bench: install-dev
 	$(BIN)/python -m bench.predictive
 	$(BIN)/python -m bench.style
 
-# hanmo against LitServe under hey (bench/peer.py), and the fault runs (bench/chaos.py).
+# hanmo against LitServe under hey (bench/peer.py: the tiny sampler; bench/peer_models.py:
+# cvae-digits, concrete-sghmc, glyph-style), and the fault runs (bench/chaos.py).
 bench-peer: install-dev peer-tools
 	$(BIN)/python -m bench.peer
+	$(BIN)/python -m bench.peer_models
 chaos: install-dev
 	$(BIN)/python -m bench.chaos kill
 	$(BIN)/python -m bench.chaos flips

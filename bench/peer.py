@@ -17,8 +17,10 @@ chart docs/bench/peer.png (throughput against p99). Needs `hey` and the peer's v
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,6 +66,7 @@ def start_peer(
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: `stop` ends LitServe's workers too
     )
     deadline = time.monotonic() + 60
     with httpx.Client(timeout=5) as http:
@@ -81,17 +84,23 @@ def start_peer(
             except httpx.TransportError:
                 pass
             time.sleep(0.3)
-    child.kill()
+    stop(child)
     raise RuntimeError("LitServe did not come up in 60 s")
 
 
 def stop(child: subprocess.Popen[bytes]) -> None:
-    child.terminate()
+    """End LitServe and every process it spawned. Terminating the server alone left its
+    inference workers running (found at 7-47% CPU each, minutes later, skewing the runs)."""
     try:
+        os.killpg(child.pid, signal.SIGTERM)
         child.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
+        pass
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)  # workers that outlived the server
+    child.wait()
 
 
 def same_answers(hanmo_url: str, peer_url: str) -> float:
