@@ -189,6 +189,7 @@ async function glyphOf(model, styleId, ch) {
     if (error.problem?.status === 422 && fields.length === 1 && fields[0] === "text") {
       return { glyphs: [], unsupported: [ch] };
     }
+    if (error.problem?.status === 404) style = null; // the style expired: the next Write remakes it
     throw error;
   }
 }
