@@ -32,10 +32,10 @@ import litserve as ls
 import numpy as np
 
 from app import glyphs
+from app.api.predictive import regression_rows
 from app.images import png_bytes, to_uint8
 from app.noise import standard_normal_rows
 from app.runtime.kinds.style import Atlas, StyleTransferKind
-from app.runtime.predictive import summarize_regression
 from app.runtime.sessions import OnnxGraph
 
 GLYPH_PX = 128
@@ -115,28 +115,6 @@ class Predictive(Peer):
 
     def encode_response(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"predictions": rows}
-
-
-def regression_rows(
-    means: np.ndarray, variances: np.ndarray, levels: list[float]
-) -> list[dict[str, Any]]:
-    """hanmo's per-row regression fields for one target."""
-    s = summarize_regression(means, variances, levels)
-    return [
-        {
-            "row": i,
-            "mean": float(s.mean[i][0]),
-            "std": float(s.std[i][0]),
-            "epistemic_std": float(s.epistemic_std[i][0]),
-            "aleatoric_std": float(s.aleatoric_std[i][0]),
-            "interval": {str(p): s.interval[j, i][0].tolist() for j, p in enumerate(levels)},
-            "credible_interval_mean": {
-                str(p): s.credible_interval_mean[j, i][0].tolist() for j, p in enumerate(levels)
-            },
-            "mc_standard_error": float(s.mc_standard_error[i][0]),
-        }
-        for i in range(means.shape[0])
-    ]
 
 
 class Style(Peer):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app.api.schemas import PredictRequest
 from app.errors import InvalidInput
-from app.queue.results import Outcome
-from app.registry.service import ServedVersion
 from app.runtime.predictive import summarize_classification, summarize_regression
+
+if TYPE_CHECKING:  # annotations only: bench/litserve_app.py imports this without the registry
+    from app.queue.results import Outcome
+    from app.registry.service import ServedVersion
 
 Inputs = dict[str, np.ndarray]
 
@@ -93,7 +95,7 @@ def render(
     draws = int(meta["draws"])
     tensors = {name: value[:, :draws] for name, value in outcome.tensors.items()}
     if meta["task"] == "regression":
-        rows = _regression_rows(tensors["mean"], tensors["var"], meta)
+        rows = regression_rows(tensors["mean"], tensors["var"], meta["levels"])
     else:
         rows = _classification_rows(tensors["logits"], meta)
     if meta["return_draws"]:
@@ -125,10 +127,8 @@ def _scalar_or_list(values: np.ndarray) -> float | list[float]:
     return float(values[0]) if values.shape[0] == 1 else values.tolist()
 
 
-def _regression_rows(
-    mean: np.ndarray, var: np.ndarray, meta: dict[str, Any]
-) -> list[dict[str, Any]]:
-    levels: list[float] = meta["levels"]
+def regression_rows(mean: np.ndarray, var: np.ndarray, levels: list[float]) -> list[dict[str, Any]]:
+    """Per-row regression fields from per-draw means and variances [N, S, K]."""
     s = summarize_regression(mean, var, levels)
     rows = []
     for i in range(mean.shape[0]):
