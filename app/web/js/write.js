@@ -56,6 +56,9 @@ function setRefs(list) {
   refs = list.slice(0, MAX_REFERENCES);
   style = null;
   renderRefs();
+  if (list.length > MAX_REFERENCES) {
+    showProblem($("write-problem"), new Error(`kept the first ${MAX_REFERENCES} of ${list.length} references: a style is read from 1 to ${MAX_REFERENCES}`));
+  }
 }
 
 function renderRefs() {
