@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -126,41 +127,69 @@ def sweep(
     return [run_hey(hey, url, body, level, SECONDS) for level in levels]
 
 
+def compare(
+    hey: str,
+    model_dir: Path,
+    url_path: str,
+    body: str,
+    levels: tuple[int, ...],
+    check: Callable[[str, str], float],
+    tmp: Path,
+    label: str,
+) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], dict[str, float]]:
+    """hanmo and LitServe on `model_dir` under each of CONFIGS: first `check(hanmo's URL, the
+    peer's URL)` (the largest difference between their answers), then each system swept
+    alone. Returns the runs and the differences, by configuration."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    differences: dict[str, float] = {}
+    for name, knobs, (batch, timeout) in CONFIGS:
+        slug = f"{label}-{name.replace(' ', '-').replace('/', '')}"
+        with private_hanmo(tmp / slug, model_dir) as bench:
+            settings = bench.settings.model_copy(
+                update={**knobs, "intra_op_threads": 1, "port": free_port()}
+            )
+            peer_port = free_port()
+            peer_url = f"http://127.0.0.1:{peer_port}/predict"
+            peer = start_peer(model_dir, peer_port, batch, timeout, body)
+            try:
+                with serving(settings, tmp / "logs" / slug) as base:
+                    url = f"{base}{url_path}"
+                    differences[name] = check(url, peer_url)
+                    stop(peer)  # one system at a time under load
+                    hanmo_runs = sweep(hey, url, body, levels)
+                peer = start_peer(model_dir, peer_port, batch, timeout, body)
+                peer_runs = sweep(hey, peer_url, body, levels)
+            finally:
+                stop(peer)
+        runs[name] = {
+            "hanmo": [asdict(r) for r in hanmo_runs],
+            "litserve": [asdict(r) for r in peer_runs],
+        }
+        report(f"{label}: {name}", hanmo_runs, peer_runs, body)
+        print(f"  largest difference between the answers: {differences[name]:g}")
+    return runs, differences
+
+
 def main() -> None:
     hey = find_hey()
     if hey is None:
         sys.exit(INSTALL_HINT)
     if not PEER_PYTHON.exists():
         sys.exit(f"{PEER_PYTHON} missing: run `make peer-tools`")
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    checks: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         model_dir = export_model(tmp / "model")
         raw = bench_raw(model_dir / "model.onnx", [1], 1)
-        for name, knobs, (batch, timeout) in CONFIGS:
-            with private_hanmo(tmp / name.replace(" ", "-").replace("/", ""), model_dir) as bench:
-                settings = bench.settings.model_copy(
-                    update={**knobs, "intra_op_threads": 1, "port": free_port()}
-                )
-                peer_port = free_port()
-                peer = start_peer(model_dir, peer_port, batch, timeout)
-                peer_url = f"http://127.0.0.1:{peer_port}/predict"
-                try:
-                    with serving(settings, tmp / "logs" / name.replace(" ", "-")) as base:
-                        hanmo_url = f"{base}/v1/models/tiny-sampler/sample"
-                        checks[name] = same_answers(hanmo_url, peer_url)
-                        stop(peer)  # one system at a time under load
-                        hanmo_runs = sweep(hey, hanmo_url)
-                    peer = start_peer(model_dir, peer_port, batch, timeout)
-                    peer_runs = sweep(hey, peer_url)
-                finally:
-                    stop(peer)
-            results[name] = {
-                "hanmo": [asdict(r) for r in hanmo_runs],
-                "litserve": [asdict(r) for r in peer_runs],
-            }
-            report(name, hanmo_runs, peer_runs)
+        results, checks = compare(
+            hey,
+            model_dir,
+            "/v1/models/tiny-sampler/sample",
+            BODY,
+            LEVELS,
+            same_answers,
+            tmp,
+            "tiny-sampler",
+        )
     OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
     OUT_JSON.write_text(
         json.dumps(

@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ import httpx
 import numpy as np
 
 from bench.hey import INSTALL_HINT, find_hey
-from bench.peer import CONFIGS, PEER_PYTHON, SECONDS, panel, report, start_peer, stop, sweep
-from bench.serving import ROOT, free_port, private_hanmo, serving
+from bench.peer import CONFIGS, PEER_PYTHON, SECONDS, compare, panel
+from bench.serving import ROOT
 
 OUT_JSON = ROOT / "bench" / "out" / "peer-models.json"
 CHART = ROOT / "docs" / "bench" / "peer-models.png"
@@ -110,37 +110,17 @@ CASES = {
 
 def run_case(case: Case, hey: str, tmp: Path) -> dict[str, Any]:
     body = json.dumps(case.body, ensure_ascii=False)
+
+    def check(hanmo_url: str, peer_url: str) -> float:
+        with httpx.Client(timeout=60) as http:
+            ours = http.post(hanmo_url, content=body, headers=JSON).json()
+            theirs = http.post(peer_url, content=body, headers=JSON).json()
+        return case.difference(ours, theirs)
+
     model_dir = ROOT / "models" / case.model / "1"
-    out: dict[str, Any] = {"body": body[:200], "difference": {}, "runs": {}}
-    for name, knobs, (batch, timeout) in CONFIGS:
-        slug = f"{case.model}-{name.replace(' ', '-').replace('/', '')}"
-        with private_hanmo(tmp / slug, model_dir) as bench:
-            settings = bench.settings.model_copy(
-                update={**knobs, "intra_op_threads": 1, "port": free_port()}
-            )
-            peer_port = free_port()
-            peer_url = f"http://127.0.0.1:{peer_port}/predict"
-            peer = start_peer(model_dir, peer_port, batch, timeout, body)
-            try:
-                with serving(settings, tmp / "logs" / slug) as base:
-                    url = f"{base}/v1/models/{case.model}/{case.path}"
-                    with httpx.Client(timeout=60) as http:
-                        ours = http.post(url, content=body, headers=JSON).json()
-                        theirs = http.post(peer_url, content=body, headers=JSON).json()
-                    out["difference"][name] = case.difference(ours, theirs)
-                    stop(peer)  # one system at a time under load
-                    hanmo_runs = sweep(hey, url, body, case.levels)
-                peer = start_peer(model_dir, peer_port, batch, timeout, body)
-                peer_runs = sweep(hey, peer_url, body, case.levels)
-            finally:
-                stop(peer)
-        out["runs"][name] = {
-            "hanmo": [asdict(r) for r in hanmo_runs],
-            "litserve": [asdict(r) for r in peer_runs],
-        }
-        report(f"{case.model}: {name}", hanmo_runs, peer_runs, body)
-        print(f"  largest difference between the answers: {out['difference'][name]:g}")
-    return out
+    url_path = f"/v1/models/{case.model}/{case.path}"
+    runs, differences = compare(hey, model_dir, url_path, body, case.levels, check, tmp, case.model)
+    return {"body": body[:200], "difference": differences, "runs": runs}
 
 
 def chart(results: dict[str, dict[str, Any]]) -> None:
