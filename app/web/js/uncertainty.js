@@ -108,10 +108,10 @@ function drawSlice(answer, xs, s, feature, at, version) {
   const epi = [p.map((r) => r.credible_interval_mean[key][0]), p.map((r) => r.credible_interval_mean[key][1])];
   const ylo = Math.min(...total[0]);
   const yhi = Math.max(...total[1]);
-  const pad = 0.05 * (yhi - ylo || 1);
+  const margin = 0.05 * (yhi - ylo || 1);
   const units = version.signature.target_units ? ` (${version.signature.target_units})` : "";
   const target = `${(version.signature.targets || ["prediction"])[0].replaceAll("_", " ")}${units}`;
-  const chart = frame({ x: [xs[0], xs[xs.length - 1]], y: [ylo - pad, yhi + pad], xlabel: feature.replaceAll("_", " "), ylabel: target });
+  const chart = frame({ x: [xs[0], xs[xs.length - 1]], y: [ylo - margin, yhi + margin], xlabel: feature.replaceAll("_", " "), ylabel: target });
   const { root, sx, sy, area } = chart;
   const outside = svg("g", { class: "outside-data" });
   if (s.guessed) outside.setAttribute("display", "none");
