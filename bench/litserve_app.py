@@ -33,7 +33,7 @@ import numpy as np
 
 from app import glyphs
 from app.api.predictive import regression_rows
-from app.images import png_bytes, to_uint8
+from app.api.style import glyph_png
 from app.noise import standard_normal_rows
 from app.runtime.kinds.style import Atlas, StyleTransferKind
 from app.runtime.sessions import OnnxGraph
@@ -174,8 +174,7 @@ class Style(Peer):
 
 
 def png_of(ink: np.ndarray) -> str:
-    png = png_bytes(to_uint8(1.0 - glyphs.crisp(ink, GLYPH_PX)))
-    return base64.b64encode(png).decode()
+    return base64.b64encode(glyph_png(ink, GLYPH_PX)).decode()
 
 
 KINDS: dict[str, type[Peer]] = {

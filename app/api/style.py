@@ -8,7 +8,7 @@ import base64
 import binascii
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,8 +17,10 @@ from app.api.schemas import Reference
 from app.charsets import gb2312
 from app.errors import InvalidInput
 from app.images import png_bytes, to_uint8
-from app.queue.results import Outcome
-from app.registry.service import ServedVersion
+
+if TYPE_CHECKING:  # annotations only: bench/litserve_app.py imports this without the registry
+    from app.queue.results import Outcome
+    from app.registry.service import ServedVersion
 
 Inputs = dict[str, np.ndarray]
 
