@@ -85,9 +85,10 @@ def test_heldout_fonts_never_train() -> None:
         assert reserved not in names
 
 
-def test_onnx_matches_pytorch() -> None:
+@pytest.mark.parametrize("n_content", [1, 3])
+def test_onnx_matches_pytorch(n_content: int) -> None:
     torch.manual_seed(0)
-    model = StyleTransfer(struct_dim=20, width=16).eval()
+    model = StyleTransfer(struct_dim=20, width=16, n_content=n_content).eval()
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,6 +98,87 @@ def test_onnx_matches_pytorch() -> None:
         assert parity(model, Path(tmp), 64, 20) < 1e-4
 
 
+def _export_one_font_graphs(model: StyleTransfer, directory: Path) -> None:
+    """Graphs shaped as before the content fonts became a channel axis: ``ref_content``
+    [B, K, H, W] and ``content`` [T, H, W]."""
+
+    class Encoder(torch.nn.Module):
+        def forward(self, refs: torch.Tensor, ref_content: torch.Tensor) -> torch.Tensor:
+            return model.encoder(refs, ref_content.unsqueeze(2))[0]
+
+    class Generator(torch.nn.Module):
+        def forward(self, content, struct, style):  # type: ignore[no-untyped-def]
+            return model.generator(content.unsqueeze(1), struct, style)
+
+    b, k, t = (torch.export.Dim(n, min=1, max=64) for n in "bkt")
+    torch.onnx.export(
+        Encoder(),
+        (torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)),
+        str(directory / "encoder.onnx"),
+        input_names=["refs", "ref_content"],
+        output_names=["style"],
+        dynamic_shapes=({0: b, 1: k}, {0: b, 1: k}),
+        dynamo=True,
+    )
+    torch.onnx.export(
+        Generator(),
+        (torch.rand(3, 64, 64), torch.rand(3, 16), torch.randn(3, 128)),
+        str(directory / "generator.onnx"),
+        input_names=["content", "struct", "style"],
+        output_names=["glyph"],
+        dynamic_shapes=({0: t}, {0: t}, {0: t}),
+        dynamo=True,
+    )
+
+
+def test_one_font_atlas_still_serves(tmp_path: Path) -> None:
+    """Artifacts from before the three content fonts ([C, H, W] atlas, graphs without a font
+    axis) pass the kind's contract and write glyphs."""
+    from app.registry.cards import sha256_file
+    from app.runtime.kinds.style import StyleTransferKind
+    from app.runtime.models import load_graphs
+    from training.export import write_card
+
+    torch.manual_seed(0)
+    model = StyleTransfer(struct_dim=16, width=16, n_content=1).eval()
+    _export_one_font_graphs(model, tmp_path)
+    chars = "永和书法"
+    content = np.stack([fonts.open_font(fonts.CONTENT).render(c, 64) for c in chars])
+    np.savez_compressed(
+        tmp_path / "atlas.npz",
+        codepoints=np.array([ord(c) for c in chars], np.int32),
+        content=(content * 255).astype(np.uint8),
+        struct=np.packbits(np.zeros((4, 16), bool), axis=1),
+        struct_dim=np.array(16, np.int32),
+    )
+    card = write_card(
+        tmp_path,
+        name="old-style",
+        kind="style_transfer",
+        fmt="onnx",
+        graphs={
+            "encoder": ("encoder.onnx", ["refs", "ref_content"], ["style"]),
+            "generator": ("generator.onnx", ["content", "struct", "style"], ["glyph"]),
+        },
+        files={"atlas.npz": sha256_file(tmp_path / "atlas.npz")},
+        signature={"size": 64, "style_dim": 128, "struct_dim": 16, "chars": chars},
+        code_revision="test",
+    )
+    check_artifact(tmp_path, card)
+    kind = StyleTransferKind()
+    graphs = load_graphs(tmp_path, card, "cpu", 1)
+    refs = content[None, :2].astype(np.float32)
+    enc = kind.run(
+        card.signature, graphs, {"refs": refs, "ref_codepoint": np.array([[ord("永"), ord("和")]])}
+    )
+    out = kind.run(
+        card.signature,
+        graphs,
+        {"codepoint": np.array([ord("书"), ord("法")]), "style": enc["style"].repeat(2, 0)},
+    )
+    assert out["glyph"].shape == (2, 64, 64)
+
+
 def test_smoke_job_writes_a_servable_model_and_its_evaluation(smoke: Path) -> None:
     directory = smoke / "models" / "glyph-style" / "1"
     card = read_card(directory)
@@ -104,6 +186,14 @@ def test_smoke_job_writes_a_servable_model_and_its_evaluation(smoke: Path) -> No
     assert set(card.graphs) == {"encoder", "generator"}
     assert "atlas.npz" in card.files
     check_artifact(directory, card)  # the kind's contract, as registration runs it
+    assert card.signature["content_fonts"] == list(fonts.CONTENTS)
+    with np.load(directory / "atlas.npz") as atlas:
+        content = atlas["content"]
+    assert content.shape == (len(card.signature["chars"]), len(fonts.CONTENTS), 64, 64)
+    # the channels are different fonts: sans, serif and kai draw a character differently
+    first = content[0].astype(np.float32) / 255.0
+    assert np.abs(first[0] - first[1]).mean() > 0.02
+    assert np.abs(first[0] - first[2]).mean() > 0.02
     metrics = card.metrics
     assert metrics["onnx_parity_max_abs_diff"] < 1e-4
     grid = metrics["grid"]

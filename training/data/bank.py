@@ -31,7 +31,7 @@ class GlyphBank:
     n_train_chars: int
     glyphs: np.ndarray  # [F, C, H, W] uint8, 255 = full ink
     have: np.ndarray  # [F, C] bool
-    content: np.ndarray  # [C, H, W] uint8: the content font's glyphs
+    content: np.ndarray  # [C, N, H, W] uint8: the N content fonts' glyphs (fontlib.CONTENTS)
     struct: np.ndarray  # [C, S] float32 structural codes
 
     @property
@@ -75,6 +75,16 @@ def render_many(
     return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
 
 
+def render_content(chars: list[str], size: int, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """[C, N, H, W] uint8: each character in the N content fonts, and [C] whether the primary
+    draws it. Where a secondary font lacks a character the primary's glyph stands in (the
+    primary lacking it leaves zeros)."""
+    glyphs, have = render_many(list(fontlib.CONTENTS), chars, size, workers)
+    for n in range(1, len(glyphs)):
+        glyphs[n, ~have[n]] = glyphs[0, ~have[n]]
+    return np.ascontiguousarray(glyphs.transpose(1, 0, 2, 3)), have[0]
+
+
 def build(
     size: int,
     n_train_chars: int,
@@ -91,7 +101,9 @@ def build(
     train, heldout = charsets.split(n_train_chars, n_heldout_chars, seed, eligible)
     chars = train + heldout
     key = hashlib.sha256(
-        json.dumps([size, [s.name for s in specs], chars, fontlib.EM_KEY]).encode()
+        json.dumps(
+            [size, [s.name for s in specs], chars, fontlib.EM_KEY, fontlib.CONTENTS]
+        ).encode()
     ).hexdigest()[:16]
     path = CACHE / f"bank-{size}-{key}.npz"
     if path.exists():
@@ -99,8 +111,7 @@ def build(
         glyphs, have, content = data["glyphs"], data["have"], data["content"]
     else:
         glyphs, have = render_many([s.name for s in specs], chars, size, workers)
-        content, _ = render_many([fontlib.CONTENT], chars, size, 1)
-        content = content[0]
+        content, _ = render_content(chars, size, workers)
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez(path, glyphs=glyphs, have=have, content=content)
     return GlyphBank(

@@ -6,9 +6,9 @@ the same split):
   training characters with a fixed seed;
 * metrics on [0, 1] ink: L1, RMSE, SSIM (scikit-image, gaussian weights, σ = 1.5), ink IoU
   (threshold 0.5), content accuracy of the in-house classifier, style retrieval top-1;
-* baselines: the content font copied; the nearest training font by L1 on the references (for
-  a seen font, the nearest *other* training font); the oracle best training font (chosen on
-  the targets themselves).
+* baselines: the (primary) content font copied; the nearest training font by L1 on the
+  references (for a seen font, the nearest *other* training font); the oracle best training
+  font (chosen on the targets themselves).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def nearest_font(
 
 def font_glyphs(bank: GlyphBank, ranked: list[int], targets: np.ndarray) -> np.ndarray:
     """Each target from the first font in ``ranked`` that has it (content font otherwise)."""
-    out = bank.content[targets].astype(np.float32) / 255.0
+    out = bank.content[targets, 0].astype(np.float32) / 255.0
     for j, c in enumerate(targets):
         for f in ranked:
             if bank.have[f, c]:
@@ -127,7 +127,7 @@ def evaluate(
                 refs = bank.glyphs[f, ref_chars].astype(np.float32) / 255.0
                 pred = generate(refs, ref_chars, targets)
                 truth = bank.glyphs[f, targets].astype(np.float32) / 255.0
-                copy = bank.content[targets].astype(np.float32) / 255.0
+                copy = bank.content[targets, 0].astype(np.float32) / 255.0
                 # a seen font is its own nearest training font: rank the others instead
                 others = [t for t in train_fonts if t != f]
                 near = font_glyphs(bank, nearest_font(bank, refs, ref_chars, others)[:3], targets)

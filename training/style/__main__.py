@@ -45,7 +45,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="glyph-style")
     p.add_argument("--version", default="1")
     p.add_argument("--size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--train-chars", type=int, default=2000)
@@ -90,10 +90,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     cfg = TrainConfig(steps=args.steps, batch=args.batch, width=args.width, seed=args.seed)
     key = hashlib.sha256(
-        json.dumps([asdict(cfg), args.size, bank.fonts, bank.chars, vocab, fontlib.EM_KEY]).encode()
+        json.dumps(
+            [
+                asdict(cfg),
+                args.size,
+                bank.fonts,
+                bank.chars,
+                vocab,
+                fontlib.EM_KEY,
+                fontlib.CONTENTS,
+            ]
+        ).encode()
     ).hexdigest()[:16]
     ckpt = CACHE / f"{key}.pt"
-    model = StyleTransfer(style_dim=cfg.style_dim, struct_dim=bank.struct.shape[1], width=cfg.width)
+    model = StyleTransfer(
+        style_dim=cfg.style_dim,
+        struct_dim=bank.struct.shape[1],
+        width=cfg.width,
+        n_content=bank.content.shape[1],
+    )
     if ckpt.exists() and not args.retrain:
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])

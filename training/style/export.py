@@ -11,16 +11,15 @@ import torch
 from torch import nn
 
 from training.data import chars as charsets
-from training.data import fonts as fontlib
 from training.data import structure
-from training.data.bank import render_many
+from training.data.bank import render_content
 from training.export import strip_metadata
 from training.style.model import StyleTransfer
 
 
 class EncoderGraph(nn.Module):
-    """refs, ref_content [B, K, H, W] → style [B, D]: the latent's mean (serving is
-    deterministic)."""
+    """refs [B, K, H, W], ref_content [B, K, N, H, W] → style [B, D]: the latent's mean
+    (serving is deterministic)."""
 
     def __init__(self, model: StyleTransfer) -> None:
         super().__init__()
@@ -36,10 +35,11 @@ def export_graphs(model: StyleTransfer, directory: Path, size: int, struct_dim: 
     k = torch.export.Dim("k", min=1, max=64)
     b = torch.export.Dim("b", min=1, max=4096)
     t = torch.export.Dim("t", min=1, max=65536)
+    n = model.n_content
     refs = torch.rand(2, 3, size, size)
     torch.onnx.export(
         EncoderGraph(model),
-        (refs, torch.rand(2, 3, size, size)),
+        (refs, torch.rand(2, 3, n, size, size)),
         str(directory / "encoder.onnx"),
         input_names=["refs", "ref_content"],
         output_names=["style"],
@@ -52,7 +52,7 @@ def export_graphs(model: StyleTransfer, directory: Path, size: int, struct_dim: 
     style_dim = model.encoder.dim
     torch.onnx.export(
         model.generator,
-        (torch.rand(3, size, size), torch.rand(3, struct_dim), torch.randn(3, style_dim)),
+        (torch.rand(3, n, size, size), torch.rand(3, struct_dim), torch.randn(3, style_dim)),
         str(directory / "generator.onnx"),
         input_names=["content", "struct", "style"],
         output_names=["glyph"],
@@ -74,14 +74,15 @@ def parity(
         str(directory / "generator.onnx"), providers=["CPUExecutionProvider"]
     )
     worst = 0.0
+    n = model.n_content
     with torch.no_grad():
         for kk, tt in ((1, 1), (4, 7), (16, 33)):
             refs = torch.rand(1, kk, size, size, generator=g)
-            rc = torch.rand(1, kk, size, size, generator=g)
+            rc = torch.rand(1, kk, n, size, size, generator=g)
             want = model.encoder(refs, rc)[0].numpy()
             got = enc.run(None, {"refs": refs.numpy(), "ref_content": rc.numpy()})[0]
             worst = max(worst, float(np.abs(want - got).max()))
-            content = torch.rand(tt, size, size, generator=g)
+            content = torch.rand(tt, n, size, size, generator=g)
             struct = (torch.rand(tt, struct_dim, generator=g) > 0.9).float()
             style = torch.randn(tt, model.encoder.dim, generator=g)
             want = model.generator(content, struct, style).numpy()
@@ -95,17 +96,18 @@ def parity(
 def write_atlas(
     path: Path, size: int, vocab: list[str], workers: int = 2, chars: list[str] | None = None
 ) -> str:
-    """Content glyphs and structural codes for GB2312 (levels 1 and 2) in the content font.
-    Returns the characters the atlas holds (those the content font draws)."""
+    """Content glyphs ([C, N, H, W], the N fonts of ``fontlib.CONTENTS``) and structural codes
+    for GB2312 (levels 1 and 2). Returns the characters the atlas holds (those the primary
+    content font draws)."""
     chars = chars if chars is not None else charsets.gb2312((1, 2))
-    glyphs, have = render_many([fontlib.CONTENT], chars, size, 1)
-    keep = np.flatnonzero(have[0])
+    glyphs, have = render_content(chars, size, workers)
+    keep = np.flatnonzero(have)
     kept = [chars[i] for i in keep]
     struct = structure.codes(kept, vocab) > 0.5
     np.savez_compressed(
         path,
         codepoints=np.array([ord(c) for c in kept], np.int32),
-        content=glyphs[0, keep],
+        content=glyphs[keep],
         struct=np.packbits(struct, axis=1),
         struct_dim=np.array(struct.shape[1], np.int32),
     )

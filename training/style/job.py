@@ -184,6 +184,7 @@ def finish(
             "max_references": 16,
             "trained_k": [1, cfg.k_max],
             "em_ratio": EM_RATIO,
+            "content_fonts": list(fontlib.CONTENTS),
             # generator rows per call: on CPU, 64 run at ~220 glyphs/s and 256 at ~80
             "max_batch_rows": 64,
             "charset": "GB2312 (levels 1 and 2)" if not args.smoke else "smoke split",
@@ -191,15 +192,16 @@ def finish(
         },
         description=(
             "Few-shot Chinese-character style transfer: a style encoder pooled over 1-16 "
-            "reference glyphs (each paired with its content glyph) and a FiLM U-Net generator "
-            "over the target's content glyph (Noto Sans CJK SC) and its IDS structural code."
+            "reference glyphs (each paired with its content glyphs) and a FiLM U-Net generator "
+            "over the target's content glyphs (Noto Sans CJK SC, Noto Serif CJK SC, AR PL UKai) "
+            "and its IDS structural code."
         ),
         seed=args.seed,
         data={
             "glyphs": f"rendered by training/data from the fonts training/data/fetch_fonts.sh "
             f"installs, {size} px, normalised by app.glyphs.normalize (ink box scaled to "
             f"{EM_RATIO} of the canvas)",
-            "content_font": fontlib.CONTENT,
+            "content_fonts": list(fontlib.CONTENTS),
             "train_fonts": train_fonts,
             "heldout_fonts": held,
             "font_groups": {bank.fonts[i]: bank.groups[i] for i in range(len(bank.fonts))},

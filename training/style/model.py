@@ -1,10 +1,12 @@
 """The style-transfer networks.
 
-* ``StyleEncoder``: each reference glyph, paired with its character's content glyph, goes
-  through a small CNN; the per-reference codes are averaged over k (so one model serves
-  1–16 references) into a Gaussian style latent (mean, log-variance), regularised like a VAE.
-* ``Generator``: a U-Net over the target's content glyph; the style code and SA-VAE's
-  structural code (IDS layout + component bag) modulate every scale with FiLM.
+* ``StyleEncoder``: each reference glyph, paired with its character's content glyphs (the N
+  content fonts, ``training.data.fonts.CONTENTS``), goes through a small CNN; the
+  per-reference codes are averaged over k (so one model serves 1–16 references) into a
+  Gaussian style latent (mean, log-variance), regularised like a VAE.
+* ``Generator``: a U-Net over the target's content glyphs; the style code and SA-VAE's
+  structural code (IDS layout + component bag) modulate every scale with FiLM, and the style
+  picks the mix of content fonts the output starts from.
 
 Both export to ONNX as separate graphs: the encoder runs once per request (or never, for a
 saved style), the generator batches target rows across requests.
@@ -27,11 +29,11 @@ def block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class StyleEncoder(nn.Module):
-    def __init__(self, dim: int = 128, width: int = 32) -> None:
+    def __init__(self, dim: int = 128, width: int = 32, n_content: int = 1) -> None:
         super().__init__()
         w = width
         self.net = nn.Sequential(
-            block(2, w, 2),  # 32
+            block(1 + n_content, w, 2),  # 32
             block(w, 2 * w, 2),  # 16
             block(2 * w, 2 * w),
             block(2 * w, 4 * w, 2),  # 8
@@ -44,9 +46,10 @@ class StyleEncoder(nn.Module):
     def forward(
         self, refs: torch.Tensor, ref_content: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """refs, ref_content [B, K, H, W] → style mean and log-variance [B, D], pooled over K."""
+        """refs [B, K, H, W], ref_content [B, K, N, H, W] → style mean and log-variance [B, D],
+        pooled over K."""
         b, k, h, w = refs.shape
-        x = torch.stack([refs, ref_content], dim=2).reshape(b * k, 2, h, w)
+        x = torch.cat([refs.unsqueeze(2), ref_content], dim=2).reshape(b * k, -1, h, w)
         feats = self.net(x).mean(dim=(2, 3))
         stats = self.head(feats).reshape(b, k, 2 * self.dim).mean(dim=1)
         mu, logvar = stats.chunk(2, dim=1)
@@ -92,13 +95,19 @@ class Generator(nn.Module):
         style_dim: int = 128,
         struct_dim: int = 269,
         widths: tuple[int, ...] = (16, 32, 64, 128, 192),
+        n_content: int = 1,
     ) -> None:
         super().__init__()
         cond = 256
         self.cond = nn.Sequential(nn.Linear(style_dim + 64, cond), nn.SiLU(), nn.Linear(cond, cond))
         self.struct = nn.Linear(struct_dim, 64)
+        # the style's weights over the content fonts for the residual below (the primary first)
+        self.mix = nn.Linear(cond, n_content)
+        nn.init.zeros_(self.mix.weight)
+        with torch.no_grad():
+            self.mix.bias.copy_(torch.tensor([2.0] + [0.0] * (n_content - 1)))
         w = widths
-        self.stem = nn.Sequential(nn.Conv2d(1, w[0], 3, 1, 1), nn.SiLU())
+        self.stem = nn.Sequential(nn.Conv2d(n_content, w[0], 3, 1, 1), nn.SiLU())
         self.down = nn.ModuleList([Stage(w[i - 1], w[i], cond, stride=2) for i in range(1, len(w))])
         self.up = nn.ModuleList(
             [Stage(w[i] + w[i - 1], w[i - 1], cond) for i in range(len(w) - 1, 0, -1)]
@@ -108,9 +117,9 @@ class Generator(nn.Module):
     def forward(
         self, content: torch.Tensor, struct: torch.Tensor, style: torch.Tensor
     ) -> torch.Tensor:
-        """content [T, H, W], struct [T, S], style [T, D] → glyphs [T, H, W] in [0, 1]."""
+        """content [T, N, H, W], struct [T, S], style [T, D] → glyphs [T, H, W] in [0, 1]."""
         c = self.cond(torch.cat([style, self.struct(struct)], dim=1))
-        x = self.stem(content.unsqueeze(1))
+        x = self.stem(content)
         skips = [x]
         for stage in self.down:
             x = stage(x, c)
@@ -119,14 +128,18 @@ class Generator(nn.Module):
         for stage in self.up:
             x = nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
             x = stage(torch.cat([x, skips.pop()], dim=1), c)
-        # a residual on the content glyph's logit keeps structure from the first step
-        logit = self.out(x).squeeze(1) + 4.0 * (content - 0.5)
+        # a residual on the content glyphs' logit keeps structure from the first step
+        mix = torch.softmax(self.mix(c), dim=1).unsqueeze(-1).unsqueeze(-1)
+        logit = self.out(x).squeeze(1) + 4.0 * ((mix * content).sum(1) - 0.5)
         return torch.sigmoid(logit)
 
 
 class StyleTransfer(nn.Module):
-    def __init__(self, style_dim: int = 128, struct_dim: int = 269, width: int = 32) -> None:
+    def __init__(
+        self, style_dim: int = 128, struct_dim: int = 269, width: int = 32, n_content: int = 1
+    ) -> None:
         super().__init__()
-        self.encoder = StyleEncoder(style_dim, 3 * width // 4)
+        self.encoder = StyleEncoder(style_dim, 3 * width // 4, n_content)
         widths = (width // 2, width, 2 * width, 4 * width, 6 * width)
-        self.generator = Generator(style_dim, struct_dim, widths)
+        self.generator = Generator(style_dim, struct_dim, widths, n_content)
+        self.n_content = n_content

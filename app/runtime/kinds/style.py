@@ -1,8 +1,11 @@
 """The `style_transfer` kind: two graphs of the model's own design and a content atlas.
 
-* ``encoder``: ``refs``, ``ref_content`` [B, K, H, W] float32 → ``style`` [B, D];
-* ``generator``: ``content`` [T, H, W], ``struct`` [T, S], ``style`` [T, D] → ``glyph`` [T, H, W];
-* ``atlas.npz`` (a side file): every supported character's content glyph and structural code.
+* ``encoder``: ``refs`` [B, K, H, W], ``ref_content`` [B, K, (N,) H, W] float32 → ``style`` [B, D];
+* ``generator``: ``content`` [T, (N,) H, W], ``struct`` [T, S], ``style`` [T, D] → ``glyph``
+  [T, H, W];
+* ``atlas.npz`` (a side file): every supported character's content glyph(s) and structural
+  code. ``content`` is [C, H, W] for one content font or [C, N, H, W] for N of them; the
+  graphs take whichever shape their atlas holds.
 
 Jobs carry characters as code points; the worker turns them into content glyphs. A job is one
 of three shapes, told apart by its inputs (so the worker's batches never mix them):
@@ -46,7 +49,7 @@ class Atlas:
         self.index = {int(cp): i for i, cp in enumerate(self.codepoints)}
         self.inputs = [TensorInfo("codepoint", "int64", ("T",))]
         self.outputs = [
-            TensorInfo("content", "float32", ("T", "H", "W")),
+            TensorInfo("content", "float32", ("T", *("N",) * (self.content.ndim - 3), "H", "W")),
             TensorInfo("struct", "float32", ("T", "S")),
         ]
 
@@ -105,7 +108,7 @@ class StyleTransferKind:
                 f"{len(missing)} characters of signature.chars are not in the atlas"
             )
         size = int(signature["size"])
-        if atlas.content.shape[1:] != (size, size):
+        if atlas.content.ndim not in (3, 4) or atlas.content.shape[-2:] != (size, size):
             raise ContractViolation(
                 f"atlas glyphs are {atlas.content.shape[1:]}, the card says {size}"
             )
