@@ -98,8 +98,9 @@ train-bayesian: install-dev
 fonts:
 	training/data/fetch_fonts.sh
 
-# glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about 70 min
-# on 2 free cores: rendering 3 min, 5,000 steps at ~0.65 s, evaluation). Keep the cores free:
+# glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about 83 min
+# on 2 free cores: rendering 1 min, 8,000 steps at ~0.57 s, export and evaluation 5 min; on
+# 2026-11-28 the whole job took 4,953 s). Keep the cores free:
 # two torch threads sharing one core run several times slower. Rewrites models/glyph-style and
 # docs/models/glyph-style-*.png. On a GPU: add ARGS="--device cuda --size 128".
 train-style: install-dev fonts
