@@ -47,9 +47,12 @@ class Atlas:
             dim = int(data["struct_dim"])
             self.struct = np.unpackbits(data["struct"], axis=1)[:, :dim].astype(np.float32)
         self.index = {int(cp): i for i, cp in enumerate(self.codepoints)}
+        fonts_axis = self.content.ndim == 4  # [C, N, H, W]: N content fonts
         self.inputs = [TensorInfo("codepoint", "int64", ("T",))]
         self.outputs = [
-            TensorInfo("content", "float32", ("T", *("N",) * (self.content.ndim - 3), "H", "W")),
+            TensorInfo(
+                "content", "float32", ("T", "N", "H", "W") if fonts_axis else ("T", "H", "W")
+            ),
             TensorInfo("struct", "float32", ("T", "S")),
         ]
 
