@@ -1,0 +1,75 @@
+"""The style grid's headline cell (held-out fonts × held-out characters) for one or more
+exported glyph-style directories, over several draws of the references: how much of a
+difference between two models is the choice of references. Draw 0 is the draw the training
+job's card uses. ``--served`` also scores the glyphs through the served contrast curve
+(``app.glyphs.crisp`` at the model's size).
+
+    .venv/bin/python -m training.evaluate.ref_draws models/glyph-style/1 /tmp/old --draws 4
+
+A directory whose graphs take one content font ([T, H, W]) gets the bank's primary content
+font. Needs the fonts of training/data/fetch_fonts.sh (the glyph bank is rendered or read
+from .cache/). A measurement, not part of the training job."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from app.glyphs import crisp
+from training.data import bank as banklib
+from training.data import chars as charsets
+from training.data import structure
+from training.evaluate.style import _refs, metrics
+from training.style.job import OnnxStyle
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate.ref_draws")
+    p.add_argument("dirs", type=Path, nargs="+")
+    p.add_argument("--draws", type=int, default=4)
+    p.add_argument("--k", type=int, default=4)
+    p.add_argument("--served", action="store_true")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
+    bank = banklib.build(64, 2000, 400, 0, vocab, None, workers=args.threads)
+    one_font = replace(bank, content=np.ascontiguousarray(bank.content[:, 0]))
+    models = {}
+    for d in args.dirs:
+        gen = OnnxStyle(d, bank, args.threads)
+        if len(gen.gen.get_inputs()[0].shape) == 3:  # content [T, H, W]: one content font
+            gen = OnnxStyle(d, one_font, args.threads)
+        models[str(d)] = gen
+    rows: dict[str, list[dict[str, float]]] = {}
+    for draw in range(args.draws):
+        for name, gen in models.items():
+            preds, truths = [], []
+            for f in bank.font_index("heldout"):
+                targets = bank.heldout_chars[bank.have[f, bank.heldout_chars]]
+                rng = np.random.default_rng([draw, f, args.k])
+                ref_chars = _refs(bank, f, args.k, rng, targets)
+                refs = bank.glyphs[f, ref_chars].astype(np.float32) / 255.0
+                preds.append(gen(refs, ref_chars, targets))
+                truths.append(bank.glyphs[f, targets].astype(np.float32) / 255.0)
+            pred, truth = np.concatenate(preds), np.concatenate(truths)
+            variants = {"raw": pred}
+            if args.served:
+                variants["served"] = np.stack([crisp(g, bank.size) for g in pred])
+            for label, out in variants.items():
+                m = {key: round(v, 4) for key, v in metrics(out, truth).items()}
+                rows.setdefault(f"{name} {label}", []).append(m)
+                print(f"draw {draw} {name} {label}: {m}", flush=True)
+    for name, ms in rows.items():
+        summary = {
+            key: f"{np.mean([m[key] for m in ms]):.4f} ± {np.std([m[key] for m in ms]):.4f}"
+            for key in ms[0]
+        }
+        print(f"{name} over {len(ms)} draws: {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
