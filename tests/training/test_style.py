@@ -101,6 +101,7 @@ def test_onnx_matches_pytorch(n_content: int) -> None:
 def _export_one_font_graphs(model: StyleTransfer, directory: Path) -> None:
     """Graphs shaped as before the content fonts became a channel axis: ``ref_content``
     [B, K, H, W] and ``content`` [T, H, W]."""
+    from training.style.export import export_graph
 
     class Encoder(torch.nn.Module):
         def forward(self, refs: torch.Tensor, ref_content: torch.Tensor) -> torch.Tensor:
@@ -111,24 +112,10 @@ def _export_one_font_graphs(model: StyleTransfer, directory: Path) -> None:
             return model.generator(content.unsqueeze(1), struct, style)
 
     b, k, t = (torch.export.Dim(n, min=1, max=64) for n in "bkt")
-    torch.onnx.export(
-        Encoder(),
-        (torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)),
-        str(directory / "encoder.onnx"),
-        input_names=["refs", "ref_content"],
-        output_names=["style"],
-        dynamic_shapes=({0: b, 1: k}, {0: b, 1: k}),
-        dynamo=True,
-    )
-    torch.onnx.export(
-        Generator(),
-        (torch.rand(3, 64, 64), torch.rand(3, 16), torch.randn(3, 128)),
-        str(directory / "generator.onnx"),
-        input_names=["content", "struct", "style"],
-        output_names=["glyph"],
-        dynamic_shapes=({0: t}, {0: t}, {0: t}),
-        dynamo=True,
-    )
+    examples = (torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64))
+    export_graph(Encoder(), examples, directory, "encoder", ({0: b, 1: k}, {0: b, 1: k}))
+    examples = (torch.rand(3, 64, 64), torch.rand(3, 16), torch.randn(3, 128))
+    export_graph(Generator(), examples, directory, "generator", ({0: t}, {0: t}, {0: t}))
 
 
 def test_one_font_atlas_still_serves(tmp_path: Path) -> None:
@@ -138,6 +125,7 @@ def test_one_font_atlas_still_serves(tmp_path: Path) -> None:
     from app.runtime.kinds.style import StyleTransferKind
     from app.runtime.models import load_graphs
     from training.export import write_card
+    from training.style.export import GRAPHS
 
     torch.manual_seed(0)
     model = StyleTransfer(struct_dim=16, width=16, n_content=1).eval()
@@ -156,10 +144,7 @@ def test_one_font_atlas_still_serves(tmp_path: Path) -> None:
         name="old-style",
         kind="style_transfer",
         fmt="onnx",
-        graphs={
-            "encoder": ("encoder.onnx", ["refs", "ref_content"], ["style"]),
-            "generator": ("generator.onnx", ["content", "struct", "style"], ["glyph"]),
-        },
+        graphs=GRAPHS,
         files={"atlas.npz": sha256_file(tmp_path / "atlas.npz")},
         signature={"size": 64, "style_dim": 128, "struct_dim": 16, "chars": chars},
         code_revision="test",

@@ -132,7 +132,7 @@ CONTENT = "noto-sans-sc-regular"
 # (sans, serif, kai). The first is the primary (the copy baseline, and the atlas holds the
 # characters it draws); the others give the model stroke shapes a sans face lacks (brush
 # entries and exits, serifs), and where they lack a character the primary stands in.
-CONTENTS = ("noto-sans-sc-regular", "noto-serif-sc-regular", "ar-pl-ukai-cn")
+CONTENTS = (CONTENT, "noto-serif-sc-regular", "ar-pl-ukai-cn")
 EM_KEY = "v1"  # bump when rendering changes, so cached banks are rebuilt
 
 

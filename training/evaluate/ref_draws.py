@@ -22,7 +22,7 @@ from app.glyphs import crisp
 from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import structure
-from training.evaluate.style import _refs, metrics
+from training.evaluate.style import metrics, write_font
 from training.style.job import OnnxStyle
 
 
@@ -41,20 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     for d in args.dirs:
         gen = OnnxStyle(d, bank, args.threads)
         if len(gen.gen.get_inputs()[0].shape) == 3:  # content [T, H, W]: one content font
-            gen = OnnxStyle(d, one_font, args.threads)
+            gen.bank = one_font
         models[str(d)] = gen
     rows: dict[str, list[dict[str, float]]] = {}
     for draw in range(args.draws):
         for name, gen in models.items():
-            preds, truths = [], []
-            for f in bank.font_index("heldout"):
-                targets = bank.heldout_chars[bank.have[f, bank.heldout_chars]]
-                rng = np.random.default_rng([draw, f, args.k])
-                ref_chars = _refs(bank, f, args.k, rng, targets)
-                refs = bank.glyphs[f, ref_chars].astype(np.float32) / 255.0
-                preds.append(gen(refs, ref_chars, targets))
-                truths.append(bank.glyphs[f, targets].astype(np.float32) / 255.0)
-            pred, truth = np.concatenate(preds), np.concatenate(truths)
+            cases = [
+                write_font(bank, gen, f, bank.heldout_chars, args.k, draw)
+                for f in bank.font_index("heldout")
+            ]
+            pred = np.concatenate([c[3] for c in cases])
+            truth = np.concatenate([c[4] for c in cases])
             variants = {"raw": pred}
             if args.served:
                 variants["served"] = np.stack([crisp(g, bank.size) for g in pred])

@@ -61,6 +61,20 @@ def _refs(
     return np.sort(rng.choice(pool, size=k, replace=False))
 
 
+def write_font(
+    bank: GlyphBank, generate: Generate, font: int, chars: np.ndarray, k: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One font's case of the grid: k references drawn with ``seed`` from its training
+    characters, and the characters of ``chars`` it has written from them. Returns the
+    references, their characters, the targets, the output and the truth."""
+    targets = chars[bank.have[font, chars]]
+    ref_chars = _refs(bank, font, k, np.random.default_rng([seed, font, k]), targets)
+    refs = bank.glyphs[font, ref_chars].astype(np.float32) / 255.0
+    pred = generate(refs, ref_chars, targets)
+    truth = bank.glyphs[font, targets].astype(np.float32) / 255.0
+    return refs, ref_chars, targets, pred, truth
+
+
 def nearest_font(
     bank: GlyphBank, refs_glyphs: np.ndarray, ref_chars: np.ndarray, train_fonts: list[int]
 ) -> list[int]:
@@ -122,11 +136,9 @@ def evaluate(
             preds, truths, copies, nearest, chars, fonts_of = [], [], [], [], [], []
             per_font = {}
             for f in cell.fonts:
-                targets = cell.targets[bank.have[f, cell.targets]]
-                ref_chars = _refs(bank, f, k, np.random.default_rng([seed, f, k]), targets)
-                refs = bank.glyphs[f, ref_chars].astype(np.float32) / 255.0
-                pred = generate(refs, ref_chars, targets)
-                truth = bank.glyphs[f, targets].astype(np.float32) / 255.0
+                refs, ref_chars, targets, pred, truth = write_font(
+                    bank, generate, f, cell.targets, k, seed
+                )
                 copy = bank.content[targets, 0].astype(np.float32) / 255.0
                 # a seen font is its own nearest training font: rank the others instead
                 others = [t for t in train_fonts if t != f]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -29,6 +30,36 @@ class EncoderGraph(nn.Module):
         return self.encoder(refs, ref_content)[0]
 
 
+# role -> (file, inputs, outputs): the two graphs as the card lists them
+GRAPHS = {
+    "encoder": ("encoder.onnx", ["refs", "ref_content"], ["style"]),
+    "generator": ("generator.onnx", ["content", "struct", "style"], ["glyph"]),
+}
+
+
+def export_graph(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    directory: Path,
+    role: str,
+    dynamic_shapes: tuple[dict[int, Any], ...],
+) -> None:
+    """One graph of ``GRAPHS`` exported (dynamo, no external data) and stripped of metadata."""
+    file, inputs, outputs = GRAPHS[role]
+    torch.onnx.export(
+        module,
+        example,
+        str(directory / file),
+        input_names=inputs,
+        output_names=outputs,
+        dynamic_shapes=dynamic_shapes,
+        external_data=False,
+        dynamo=True,
+        verbose=False,
+    )
+    strip_metadata(directory / file)
+
+
 def export_graphs(model: StyleTransfer, directory: Path, size: int, struct_dim: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     model = model.eval()
@@ -36,32 +67,19 @@ def export_graphs(model: StyleTransfer, directory: Path, size: int, struct_dim: 
     b = torch.export.Dim("b", min=1, max=4096)
     t = torch.export.Dim("t", min=1, max=65536)
     n = model.n_content
-    refs = torch.rand(2, 3, size, size)
-    torch.onnx.export(
+    export_graph(
         EncoderGraph(model),
-        (refs, torch.rand(2, 3, n, size, size)),
-        str(directory / "encoder.onnx"),
-        input_names=["refs", "ref_content"],
-        output_names=["style"],
-        dynamic_shapes=({0: b, 1: k}, {0: b, 1: k}),
-        external_data=False,
-        dynamo=True,
-        verbose=False,
+        (torch.rand(2, 3, size, size), torch.rand(2, 3, n, size, size)),
+        directory,
+        "encoder",
+        ({0: b, 1: k}, {0: b, 1: k}),
     )
-    strip_metadata(directory / "encoder.onnx")
-    style_dim = model.encoder.dim
-    torch.onnx.export(
-        model.generator,
-        (torch.rand(3, n, size, size), torch.rand(3, struct_dim), torch.randn(3, style_dim)),
-        str(directory / "generator.onnx"),
-        input_names=["content", "struct", "style"],
-        output_names=["glyph"],
-        dynamic_shapes=({0: t}, {0: t}, {0: t}),
-        external_data=False,
-        dynamo=True,
-        verbose=False,
+    example = (
+        torch.rand(3, n, size, size),
+        torch.rand(3, struct_dim),
+        torch.randn(3, model.encoder.dim),
     )
-    strip_metadata(directory / "generator.onnx")
+    export_graph(model.generator, example, directory, "generator", ({0: t}, {0: t}, {0: t}))
 
 
 def parity(

@@ -19,7 +19,7 @@ from training.data.bank import GlyphBank, near_duplicates
 from training.evaluate import classifier as clf
 from training.evaluate.style import evaluate
 from training.export import write_card
-from training.style.export import export_graphs, parity, write_atlas
+from training.style.export import GRAPHS, export_graphs, parity, write_atlas
 from training.style.model import StyleTransfer
 from training.style.train import TrainConfig
 
@@ -172,10 +172,7 @@ def finish(
         name=args.name,
         kind="style_transfer",
         fmt="onnx",
-        graphs={
-            "encoder": ("encoder.onnx", ["refs", "ref_content"], ["style"]),
-            "generator": ("generator.onnx", ["content", "struct", "style"], ["glyph"]),
-        },
+        graphs=GRAPHS,
         files={"atlas.npz": _sha(directory / "atlas.npz")},
         signature={
             "size": size,
