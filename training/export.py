@@ -20,11 +20,13 @@ def export_onnx(
     path: Path,
     input_names: list[str],
     output_names: list[str],
+    dynamic_shapes: tuple[dict[int, Any], ...] | None = None,
 ) -> None:
-    """Dynamo export, one file (no external data), every input's axis 0 dynamic, and no
-    exporter metadata, so the bytes depend on the weights and the graph alone."""
+    """Dynamo export, one file (no external data), every input's axis 0 dynamic (or the
+    given ``dynamic_shapes``), and no exporter metadata, so the bytes depend on the weights
+    and the graph alone."""
     batch = torch.export.Dim.AUTO
-    dynamic = tuple({0: batch} for _ in args)
+    dynamic = dynamic_shapes or tuple({0: batch} for _ in args)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
         module.eval(),

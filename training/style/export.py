@@ -14,7 +14,7 @@ from torch import nn
 from training.data import chars as charsets
 from training.data import structure
 from training.data.bank import render_content
-from training.export import strip_metadata
+from training.export import export_onnx
 from training.style.model import StyleTransfer
 
 
@@ -44,20 +44,9 @@ def export_graph(
     role: str,
     dynamic_shapes: tuple[dict[int, Any], ...],
 ) -> None:
-    """One graph of ``GRAPHS`` exported (dynamo, no external data) and stripped of metadata."""
+    """One graph of ``GRAPHS`` through the shared ``export_onnx``, with its own dynamic axes."""
     file, inputs, outputs = GRAPHS[role]
-    torch.onnx.export(
-        module,
-        example,
-        str(directory / file),
-        input_names=inputs,
-        output_names=outputs,
-        dynamic_shapes=dynamic_shapes,
-        external_data=False,
-        dynamo=True,
-        verbose=False,
-    )
-    strip_metadata(directory / file)
+    export_onnx(module, example, directory / file, inputs, outputs, dynamic_shapes)
 
 
 def export_graphs(model: StyleTransfer, directory: Path, size: int, struct_dim: int) -> None:
