@@ -16,6 +16,7 @@ from app.runtime.models import check_artifact
 from training.data import chars as charsets
 from training.data import fonts, structure
 from training.style import __main__ as job
+from training.style import augment
 from training.style.export import parity
 from training.style.model import StyleTransfer
 
@@ -212,3 +213,46 @@ def test_shipped_card_reports_the_grid_and_targets() -> None:
     assert len(card.signature["chars"]) >= 6763
     for path in directory.iterdir():
         assert path.stat().st_size < 25 * 1024 * 1024
+
+
+def test_restyle_slants_narrows_and_weighs_in_the_served_frame() -> None:
+    font = fonts.open_font(fonts.CONTENT)
+    x = torch.from_numpy(np.stack([glyphs.normalize(font.raw(c), 64) for c in "永国书"]))[None]
+
+    def box(g: torch.Tensor) -> tuple[int, int, float, float]:
+        rows = np.flatnonzero(g.numpy().max(1) > 0.2)
+        cols = np.flatnonzero(g.numpy().max(0) > 0.2)
+        return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1, rows.mean(), cols.mean()
+
+    def lean(g: torch.Tensor) -> float:
+        """Mean ink column of the top third minus that of the bottom third."""
+        cols = torch.arange(64, dtype=torch.float32)
+        top, bottom = g[:21], g[-21:]
+        return float(
+            (top.sum(0) * cols).sum() / top.sum() - (bottom.sum(0) * cols).sum() / bottom.sum()
+        )
+
+    zero = torch.zeros(1)
+    assert float((augment._affine(x, zero, zero) - x).abs().mean()) < 0.03  # resampling only
+    right = augment._affine(x, torch.tensor([0.3]), zero)[0]
+    narrow = augment._affine(x, zero, torch.tensor([-0.25]))[0]
+    for i in range(3):
+        assert lean(right[i]) > lean(x[0, i]) + 4  # the top moved right of the bottom
+        for g in (right[i], narrow[i]):
+            h, w, r, c = box(g)
+            assert abs(max(h, w) - glyphs.EM_RATIO * 64) <= 2  # refitted like glyphs.fit
+            assert abs(r - 31.5) < 6
+            assert abs(c - 31.5) < 6
+        assert box(narrow[i])[1] < box(x[0, i])[1] * 0.85  # narrower, same height
+    heavy = augment._weight(x, torch.tensor([0.6]))
+    light = augment._weight(x, torch.tensor([-0.6]))
+    assert float(light.sum()) < float(x.sum()) < float(heavy.sum())
+
+    batch = x.repeat(64, 1, 1, 1)
+    out, params = augment.restyle(batch, augment.Restyle(), torch.Generator().manual_seed(3))
+    again, _ = augment.restyle(batch, augment.Restyle(), torch.Generator().manual_seed(3))
+    assert torch.equal(out, again)  # seeded
+    kept = params.abs().sum(1) == 0
+    assert 16 < int(kept.sum()) < 48  # about half the episodes restyled
+    assert torch.equal(out[kept], batch[kept])  # the rest exactly as the bank holds them
+    assert bool(((out[~kept] - batch[~kept]).abs().amax((1, 2, 3)) > 0.1).all())

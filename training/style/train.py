@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from training.data.bank import GlyphBank
+from training.style.augment import Restyle, restyle
 from training.style.losses import glyph_loss
 from training.style.model import StyleTransfer
 
@@ -28,6 +29,8 @@ class TrainConfig:
     width: int = 32
     style_dim: int = 128
     seed: int = 0
+    # synthetic styles (slant, width, stroke weight) for half the episodes: see augment.py
+    restyle: Restyle | None = field(default_factory=Restyle)
     weights: dict[str, float] = field(
         default_factory=lambda: {"l1": 1.0, "ink_l1": 1.0, "profile": 1.0, "ssim": 0.5}
     )
@@ -83,14 +86,19 @@ def train(
         ),
     )
     rng = np.random.default_rng(cfg.seed + 1)
+    restyle_rng = torch.Generator().manual_seed(cfg.seed + 2)
     history = []
     start = time.time()
     running: dict[str, float] = {}
     model.train()
     for step in range(cfg.steps):
         k = int(rng.integers(1, cfg.k_max + 1))
+        refs, ref_content, target, content, struct = episodes.sample(cfg.batch, k)
+        if cfg.restyle is not None:
+            both, _ = restyle(torch.cat([refs, target[:, None]], 1), cfg.restyle, restyle_rng)
+            refs, target = both[:, :k], both[:, k]
         refs, ref_content, target, content, struct = (
-            t.to(device) for t in episodes.sample(cfg.batch, k)
+            t.to(device) for t in (refs, ref_content, target, content, struct)
         )
         mu, logvar = model.encoder(refs, ref_content)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
