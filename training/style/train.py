@@ -1,7 +1,8 @@
 """Training loop: episodes of (font, k references, one target) drawn from the glyph bank's
 training fonts and training characters only. Fonts are drawn group first (uniform over the
 near-duplicate groups, then over the group's fonts), so Noto's 14 weights weigh as two
-styles, not fourteen."""
+styles, not fourteen. Half the episodes then restyle their font (a slant, width and stroke
+weight of their own, ``training.style.augment``) before the step sees them."""
 
 from __future__ import annotations
 
