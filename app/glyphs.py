@@ -78,16 +78,17 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     return ink
 
 
-def fit(ink: np.ndarray, size: int) -> np.ndarray:
-    """Crop ink to its bounding box, scale the box's longer side to ``EM_RATIO * size`` (aspect
-    kept, area-averaged) and centre it on a ``size`` square. Raises on an image with no ink."""
+def fit(ink: np.ndarray, size: int, em_ratio: float | None = None) -> np.ndarray:
+    """Crop ink to its bounding box, scale the box's longer side to ``em_ratio * size``
+    (``EM_RATIO`` unless a model's card says otherwise; aspect kept, area-averaged) and centre
+    it on a ``size`` square. Raises on an image with no ink."""
     rows = np.flatnonzero(ink.max(axis=1) > 0)
     cols = np.flatnonzero(ink.max(axis=0) > 0)
     if rows.size == 0:
         raise GlyphError("the image is blank: no ink")
     box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = box.shape
-    target = EM_RATIO * size
+    target = (EM_RATIO if em_ratio is None else em_ratio) * size
     scale = target / max(height, width)
     new_h = max(1, round(height * scale))
     new_w = max(1, round(width * scale))
@@ -101,13 +102,13 @@ def fit(ink: np.ndarray, size: int) -> np.ndarray:
     return canvas
 
 
-def normalize(grey: np.ndarray, size: int) -> np.ndarray:
+def normalize(grey: np.ndarray, size: int, em_ratio: float | None = None) -> np.ndarray:
     """The shared normalisation: greyscale (1 = white) → ink-on-zero [size, size] float32."""
-    return fit(ink_map(grey), size)
+    return fit(ink_map(grey), size, em_ratio)
 
 
-def normalize_bytes(data: bytes, size: int) -> np.ndarray:
-    return normalize(decode(data), size)
+def normalize_bytes(data: bytes, size: int, em_ratio: float | None = None) -> np.ndarray:
+    return normalize(decode(data), size, em_ratio)
 
 
 def ink_to_png(ink: np.ndarray) -> bytes:

@@ -51,6 +51,8 @@ def decode_references(
     characters. Every problem names the reference it is about."""
     sig = signature(served)
     size = int(sig["size"])
+    # the frame the model was trained in: a version trained at another ratio still gets its own
+    em_ratio = float(sig.get("em_ratio", glyphs.EM_RATIO))
     supported = charset(served)
     out = np.zeros((len(references), size, size), np.float32)
     chars = []
@@ -71,13 +73,26 @@ def decode_references(
                 errors=[{"field": f"references.{i}.char"}],
             )
         try:
-            out[i] = glyphs.normalize_bytes(data, size)
+            out[i] = glyphs.normalize_bytes(data, size, em_ratio)
         except glyphs.GlyphError as exc:
             raise InvalidInput(
                 f"reference {i}: {exc}", errors=[{"field": f"references.{i}.image"}]
             ) from exc
         chars.append(char)
     return out, "".join(chars)
+
+
+def refit(refs: np.ndarray, served: ServedVersion) -> np.ndarray:
+    """Normalised references (a saved style's, fitted for the version that made it) in the
+    frame of ``served``: a glyph whose ink box is already that size is kept as it is."""
+    sig = signature(served)
+    size, em_ratio = int(sig["size"]), float(sig.get("em_ratio", glyphs.EM_RATIO))
+    out = refs.astype(np.float32, copy=True)
+    for i, g in enumerate(refs):
+        rows, cols = np.nonzero(g > 0)
+        if rows.size and max(np.ptp(rows), np.ptp(cols)) + 1 != round(em_ratio * size):
+            out[i] = glyphs.fit(g.astype(np.float32), size, em_ratio)
+    return out
 
 
 def _b64(text: str, i: int) -> bytes:

@@ -365,3 +365,34 @@ def test_with_keys_required_a_saved_style_is_its_keys_own(served: Settings) -> N
         assert client.get(href, headers=auth(boss)).status_code == 200
         assert client.post(URL, json=use, headers=auth(alice)).status_code == 200
         assert client.delete(href, headers=auth(alice)).status_code == 204
+
+
+def test_references_are_fitted_to_the_frame_the_card_names() -> None:
+    """A version trained at another em ratio gets its references in that frame (uploaded, or
+    a saved style's recomputed); a card that names none gets the shared one."""
+    from app.api.style import decode_references, refit
+    from app.registry.service import ServedVersion
+
+    card = json.loads((MODEL / "card.json").read_text())
+    refs = [((EXAMPLES / f).read_bytes(), c) for c, f in REFS.items()]
+
+    def served(version: int, **signature: object) -> ServedVersion:
+        sig = {k: v for k, v in {**card["signature"], **signature}.items() if v is not None}
+        return ServedVersion(
+            "glyph-style", version, "style_transfer", "onnx", "sha", "", {**card, "signature": sig}
+        )
+
+    def sides(out: np.ndarray) -> list[int]:
+        return [max(np.ptp(np.nonzero(g)[0]), np.ptp(np.nonzero(g)[1])) + 1 for g in out]
+
+    shipped, other = served(1), served(2, em_ratio=0.6)
+    saved, chars = decode_references(refs, shipped)
+    assert chars == "".join(REFS)
+    assert sides(saved) == [round(card["signature"]["em_ratio"] * 64)] * 4
+    assert sides(decode_references(refs, other)[0]) == [round(0.6 * 64)] * 4
+    assert (
+        sides(decode_references(refs, served(3, em_ratio=None))[0])
+        == [round(glyphs.EM_RATIO * 64)] * 4
+    )
+    assert sides(refit(saved, other)) == [round(0.6 * 64)] * 4
+    assert np.array_equal(refit(saved, shipped), saved)  # the same frame: kept as it is

@@ -216,7 +216,8 @@ async def _saved_style(
             f"style {style_id} cannot be recomputed by version {served.version}: its references "
             "do not fit that version (glyph size or characters); create the style again"
         )
-    style, confidence = await _encode(state, served, record.ref_glyphs(), record.chars, body)
+    refs = st.refit(record.ref_glyphs(), served)  # into this version's frame
+    style, confidence = await _encode(state, served, refs, record.chars, body)
     record.style, record.confidence = style, confidence
     record.version, record.sha256 = served.version, served.sha256
     await store.replace_code(state.redis, record)
