@@ -396,3 +396,10 @@ def test_references_are_fitted_to_the_frame_the_card_names() -> None:
     )
     assert sides(refit(saved, other)) == [round(0.6 * 64)] * 4
     assert np.array_equal(refit(saved, shipped), saved)  # the same frame: kept as it is
+    # a card whose frame no glyph could fit is refused when the version is checked
+    from app.errors import ContractViolation
+    from app.runtime.kinds.style import StyleTransferKind
+
+    for bad in (5, 0, "0.8"):
+        with pytest.raises(ContractViolation, match="em_ratio"):
+            StyleTransferKind().check({**card["signature"], "em_ratio": bad}, {})
