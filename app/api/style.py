@@ -49,10 +49,7 @@ def decode_references(
 ) -> tuple[np.ndarray, str]:
     """Decode, check and normalise reference images: [K, H, W] float32 glyphs and their
     characters. Every problem names the reference it is about."""
-    sig = signature(served)
-    size = int(sig["size"])
-    # the frame the model was trained in: a version trained at another ratio still gets its own
-    em_ratio = float(sig.get("em_ratio", glyphs.EM_RATIO))
+    size, em_ratio = frame(served)
     supported = charset(served)
     out = np.zeros((len(references), size, size), np.float32)
     chars = []
@@ -82,17 +79,20 @@ def decode_references(
     return out, "".join(chars)
 
 
-def refit(refs: np.ndarray, served: ServedVersion) -> np.ndarray:
-    """Normalised references (a saved style's, fitted for the version that made it) in the
-    frame of ``served``: a glyph whose ink box is already that size is kept as it is."""
+def frame(served: ServedVersion) -> tuple[int, float]:
+    """The glyph size and em ratio the version was trained in (its card's; the shared
+    ``EM_RATIO`` when the card names none): references are fitted to it."""
     sig = signature(served)
-    size, em_ratio = int(sig["size"]), float(sig.get("em_ratio", glyphs.EM_RATIO))
-    out = refs.astype(np.float32, copy=True)
-    for i, g in enumerate(refs):
-        rows, cols = np.nonzero(g > 0)
-        if rows.size and max(np.ptp(rows), np.ptp(cols)) + 1 != round(em_ratio * size):
-            out[i] = glyphs.fit(g.astype(np.float32), size, em_ratio)
-    return out
+    return int(sig["size"]), float(sig.get("em_ratio", glyphs.EM_RATIO))
+
+
+def refit(refs: np.ndarray, em_ratio: float, served: ServedVersion) -> np.ndarray:
+    """Normalised references fitted at ``em_ratio`` (a saved style's) in the frame of
+    ``served``; in the same frame they are returned as they are."""
+    size, target = frame(served)
+    if target == em_ratio:
+        return refs
+    return np.stack([glyphs.fit(g, size, target) for g in refs])
 
 
 def _b64(text: str, i: int) -> bytes:

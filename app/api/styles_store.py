@@ -16,6 +16,8 @@ from app.queue import keys
 from app.queue.client import REDIS_ERRORS
 
 DEFAULT_TTL_S = 30 * 86_400
+# the frame of styles saved before records named theirs: every version then was fitted at 0.84
+SAVED_BEFORE_FRAME_EM_RATIO = 0.84
 
 
 class StyleNotFound(NotFound):
@@ -30,6 +32,7 @@ class StyleRecord:
     sha256: str
     style: np.ndarray  # [D] float32
     refs: np.ndarray  # [K, H, W] uint8 (normalised ink)
+    em_ratio: float  # the frame refs are fitted in (the card's of the version that saved it)
     chars: str
     confidence: float
     created_ms: int
@@ -71,6 +74,7 @@ async def save(redis: Redis, record: StyleRecord, ttl_s: int) -> None:
                     "style": record.style.astype(np.float32).tobytes(),
                     "refs": record.refs.astype(np.uint8).tobytes(),
                     "shape": f"{k},{h},{w}",
+                    "em_ratio": record.em_ratio,
                     "chars": record.chars,
                     "confidence": record.confidence,
                     "created_ms": record.created_ms,
@@ -105,6 +109,7 @@ async def load(
         sha256=f["sha256"].decode(),
         style=np.frombuffer(f["style"], np.float32).copy(),
         refs=np.frombuffer(f["refs"], np.uint8).reshape(shape).copy(),
+        em_ratio=float(f.get("em_ratio", SAVED_BEFORE_FRAME_EM_RATIO)),
         chars=f["chars"].decode(),
         confidence=float(f["confidence"]),
         created_ms=int(f["created_ms"]),

@@ -146,6 +146,7 @@ def test_a_style_follows_its_alias_to_a_new_version(served: Settings, tmp_path: 
     onnx.save(graph, str(copy / "encoder.onnx"))
     card = json.loads((copy / "card.json").read_text())
     card["graphs"]["encoder"]["sha256"] = sha256_file(copy / "encoder.onnx")
+    card["signature"]["em_ratio"] = 0.75  # another frame: the stored references are refitted
     (copy / "card.json").write_text(json.dumps(card))
     text = supported_text(1)
     with worker_thread(served), live_api(served) as client:
@@ -394,8 +395,9 @@ def test_references_are_fitted_to_the_frame_the_card_names() -> None:
         sides(decode_references(refs, served(3, em_ratio=None))[0])
         == [round(glyphs.EM_RATIO * 64)] * 4
     )
-    assert sides(refit(saved, other)) == [round(0.6 * 64)] * 4
-    assert np.array_equal(refit(saved, shipped), saved)  # the same frame: kept as it is
+    shipped_ratio = card["signature"]["em_ratio"]
+    assert sides(refit(saved, shipped_ratio, other)) == [round(0.6 * 64)] * 4
+    assert np.array_equal(refit(saved, shipped_ratio, shipped), saved)  # same frame: as it is
     # a card whose frame no glyph could fit is refused when the version is checked
     from app.errors import ContractViolation
     from app.runtime.kinds.style import StyleTransferKind

@@ -210,13 +210,13 @@ async def _saved_style(
             style_version=record.version,
             served_version=served.version,
         )
-    size = int(st.signature(served)["size"])
+    size, _ = st.frame(served)
     if record.refs.shape[1] != size or any(c not in st.charset(served) for c in record.chars):
         raise Conflict(
             f"style {style_id} cannot be recomputed by version {served.version}: its references "
             "do not fit that version (glyph size or characters); create the style again"
         )
-    refs = st.refit(record.ref_glyphs(), served)  # into this version's frame
+    refs = st.refit(record.ref_glyphs(), record.em_ratio, served)  # into this version's frame
     style, confidence = await _encode(state, served, refs, record.chars, body)
     record.style, record.confidence = style, confidence
     record.version, record.sha256 = served.version, served.sha256
@@ -307,6 +307,7 @@ async def create_style(request: Request, state: StateDep) -> Response:
         sha256=served.sha256,
         style=style,
         refs=np.floor(refs * 255 + 0.5).astype(np.uint8),
+        em_ratio=st.frame(served)[1],
         chars=chars,
         confidence=confidence,
         created_ms=created,

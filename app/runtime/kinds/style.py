@@ -90,8 +90,10 @@ class StyleTransferKind:
             raise ContractViolation(
                 "a style_transfer card must list its characters (signature.chars)"
             )
-        em_ratio = signature.get("em_ratio", 0.5)  # optional: the shared EM_RATIO without it
-        if not isinstance(em_ratio, int | float) or not 0.1 <= em_ratio <= 1.0:
+        em_ratio = signature.get("em_ratio")  # optional: the shared EM_RATIO without it
+        if em_ratio is not None and (
+            not isinstance(em_ratio, int | float) or not 0.1 <= em_ratio <= 1.0
+        ):
             raise ContractViolation(
                 "signature.em_ratio (the references' ink box as a fraction of the glyph) must be "
                 "a number in [0.1, 1]"
