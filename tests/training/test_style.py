@@ -13,6 +13,7 @@ import torch
 from app import glyphs
 from app.registry.cards import read_card
 from app.runtime.models import check_artifact
+from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts, structure
 from training.style import __main__ as job
@@ -68,6 +69,22 @@ def test_normalisation_is_shared_and_polarity_free() -> None:
     assert max(np.ptp(rows), np.ptp(cols)) + 1 == round(glyphs.EM_RATIO * 64)
     with pytest.raises(glyphs.GlyphError, match="blank"):
         glyphs.normalize(np.ones((80, 80), np.float32), 64)
+
+
+def test_rendering_follows_the_frame_in_worker_processes_and_cache_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bank rendered with another EM_RATIO (ref_draws scores a model in the frame it was
+    trained in) is in that frame in every worker process, and caches under another key."""
+    chars = ["永", "明"]
+    before = fonts.render_key()
+    monkeypatch.setattr(glyphs, "EM_RATIO", 0.6)
+    out, have = banklib.render_many([fonts.CONTENT], chars, 64, workers=2)
+    assert have.all()
+    for g in out[0]:
+        rows, cols = np.nonzero(g)
+        assert max(np.ptp(rows), np.ptp(cols)) + 1 == round(0.6 * 64)
+    assert fonts.render_key() != before
 
 
 def test_heldout_fonts_never_train() -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from app import glyphs as appglyphs
 from training.data import chars as charsets
 from training.data import fonts as fontlib
 from training.data import structure
@@ -50,13 +52,13 @@ class GlyphBank:
         return np.arange(self.n_train_chars, len(self.chars))
 
 
-def _render(args: tuple[str, list[str], int]) -> tuple[np.ndarray, np.ndarray]:
-    name, chars, size = args
+def _render(args: tuple[str, list[str], int, float]) -> tuple[np.ndarray, np.ndarray]:
+    name, chars, size, em_ratio = args
     font = fontlib.Font(fontlib.by_name(name), em=2 * size)
     out = np.zeros((len(chars), size, size), np.uint8)
     have = np.zeros(len(chars), bool)
     for i, ch in enumerate(chars):
-        glyph = font.render(ch, size)
+        glyph = font.render(ch, size, em_ratio)
         if glyph is not None:
             out[i] = np.floor(glyph * 255 + 0.5).astype(np.uint8)
             have[i] = True
@@ -66,11 +68,14 @@ def _render(args: tuple[str, list[str], int]) -> tuple[np.ndarray, np.ndarray]:
 def render_many(
     names: list[str], chars: list[str], size: int, workers: int = 2
 ) -> tuple[np.ndarray, np.ndarray]:
-    jobs = [(n, chars, size) for n in names]
+    # the frame goes with each job: a worker process need not share this one's glyphs.EM_RATIO
+    jobs = [(n, chars, size, appglyphs.EM_RATIO) for n in names]
     if workers <= 1:
         results = [_render(j) for j in jobs]
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        # spawn: the same on every Python (3.14 no longer forks by default), and no fork of a
+        # process whose torch threads are running
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(_render, jobs))
     return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
 
@@ -102,7 +107,7 @@ def build(
     chars = train + heldout
     key = hashlib.sha256(
         json.dumps(
-            [size, [s.name for s in specs], chars, fontlib.EM_KEY, fontlib.CONTENTS]
+            [size, [s.name for s in specs], chars, fontlib.render_key(), fontlib.CONTENTS]
         ).encode()
     ).hexdigest()[:16]
     path = CACHE / f"bank-{size}-{key}.npz"

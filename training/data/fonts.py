@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from app import glyphs
 from app.glyphs import GlyphError, normalize
 
 DEB = Path("/usr/share/fonts")
@@ -136,6 +137,12 @@ CONTENTS = (CONTENT, "noto-serif-sc-regular", "ar-pl-ukai-cn")
 EM_KEY = "v1"  # bump when rendering changes, so cached banks are rebuilt
 
 
+def render_key() -> str:
+    """What a rendered glyph depends on beyond its font, character and size, for cache keys:
+    EM_KEY and the frame (``glyphs.EM_RATIO``, read now: norm_baselines sets it per run)."""
+    return f"{EM_KEY}-{glyphs.EM_RATIO}"
+
+
 def by_name(name: str) -> FontSpec:
     for spec in CATALOGUE:
         if spec.name == name:
@@ -205,12 +212,13 @@ class Font:
         ImageDraw.Draw(image).text((side // 2, side // 2), ch, font=face, fill=0, anchor="mm")
         return np.asarray(image, dtype=np.float32) / 255.0
 
-    def render(self, ch: str, size: int) -> np.ndarray | None:
-        """The normalised glyph, or None when the font lacks it or draws nothing."""
+    def render(self, ch: str, size: int, em_ratio: float | None = None) -> np.ndarray | None:
+        """The normalised glyph (in the frame ``em_ratio``, ``glyphs.EM_RATIO`` by default), or
+        None when the font lacks it or draws nothing."""
         if not self.has(ch):
             return None
         try:
-            return normalize(self.raw(ch), size)
+            return normalize(self.raw(ch), size, em_ratio)
         except (GlyphError, KeyError):
             return None
 

@@ -2,7 +2,9 @@
 exported glyph-style directories, over several draws of the references: how much of a
 difference between two models is the choice of references. Draw 0 is the draw the training
 job's card uses. ``--served`` also scores the glyphs through the served contrast curve
-(``app.glyphs.crisp`` at the model's size).
+(``app.glyphs.crisp`` at the model's size). Each directory is scored in the frame its card was
+trained in (``signature.em_ratio``); models of different frames compare through their ratios
+to the content copy in their own frame (``l1/copy``, ``ssim/copy``, ``iou/copy``).
 
     .venv/bin/python -m training.evaluate.ref_draws models/glyph-style/1 /tmp/old --draws 4
 
@@ -13,15 +15,18 @@ from .cache/). A measurement, not part of the training job."""
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from app import glyphs
 from app.glyphs import crisp
 from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import structure
+from training.data.bank import GlyphBank
 from training.evaluate.style import metrics, write_font
 from training.style.job import OnnxStyle
 
@@ -35,17 +40,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
-    bank = banklib.build(64, 2000, 400, 0, vocab, None, workers=args.threads)
-    one_font = replace(bank, content=np.ascontiguousarray(bank.content[:, 0]))
+    banks: dict[float, GlyphBank] = {}
     models = {}
     for d in args.dirs:
+        ratio = frame(d)
+        if ratio not in banks:
+            glyphs.EM_RATIO = ratio  # the bank (targets, references, content) in the model's frame
+            banks[ratio] = banklib.build(64, 2000, 400, 0, vocab, None, workers=args.threads)
+        bank = banks[ratio]
         gen = OnnxStyle(d, bank, args.threads)
         if len(gen.gen.get_inputs()[0].shape) == 3:  # content [T, H, W]: one content font
-            gen.bank = one_font
-        models[str(d)] = gen
+            gen.bank = replace(bank, content=np.ascontiguousarray(bank.content[:, 0]))
+        models[str(d)] = (gen, bank, ratio)
+    copies = {ratio: copy_baseline(bank) for ratio, bank in banks.items()}
+    for ratio, m in copies.items():
+        print(f"content copy at em ratio {ratio}: {m}", flush=True)
     rows: dict[str, list[dict[str, float]]] = {}
     for draw in range(args.draws):
-        for name, gen in models.items():
+        for name, (gen, bank, ratio) in models.items():
             cases = [
                 write_font(bank, gen, f, bank.heldout_chars, args.k, draw)
                 for f in bank.font_index("heldout")
@@ -57,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 variants["served"] = np.stack([crisp(g, bank.size) for g in pred])
             for label, out in variants.items():
                 m = {key: round(v, 4) for key, v in metrics(out, truth).items()}
+                m.update({f"{key}/copy": round(m[key] / copies[ratio][key], 4) for key in RELATIVE})
                 rows.setdefault(f"{name} {label}", []).append(m)
                 print(f"draw {draw} {name} {label}: {m}", flush=True)
     for name, ms in rows.items():
@@ -66,6 +79,28 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"{name} over {len(ms)} draws: {summary}")
     return 0
+
+
+RELATIVE = ("l1", "ssim", "iou")  # also reported as a ratio to the content copy in the same frame
+
+
+def frame(directory: Path) -> float:
+    """The em ratio a model was trained in (its card's signature; every card before the field
+    existed was trained at 0.84)."""
+    card = json.loads((directory / "card.json").read_text())
+    return float(card["signature"].get("em_ratio", 0.84))
+
+
+def copy_baseline(bank: GlyphBank) -> dict[str, float]:
+    """The headline cell's content copy (the primary content font) in ``bank``'s frame: models
+    trained in different frames compare through their ratio to it."""
+    truth, copy = [], []
+    for f in bank.font_index("heldout"):
+        targets = bank.heldout_chars[bank.have[f, bank.heldout_chars]]
+        truth.append(bank.glyphs[f, targets])
+        copy.append(bank.content[targets, 0])
+    scale = lambda a: np.concatenate(a).astype(np.float32) / 255.0  # noqa: E731
+    return {key: round(v, 4) for key, v in metrics(scale(copy), scale(truth)).items()}
 
 
 if __name__ == "__main__":

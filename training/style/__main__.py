@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 bank.fonts,
                 bank.chars,
                 vocab,
-                fontlib.EM_KEY,
+                fontlib.render_key(),
                 fontlib.CONTENTS,
             ]
         ).encode()
