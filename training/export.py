@@ -64,17 +64,21 @@ def export_torchscript(module: torch.nn.Module, args: tuple[torch.Tensor, ...], 
 
 
 def code_revision() -> str:
+    """HEAD's commit, with "-dirty" when the tracked code differs from it (models/ and docs/,
+    which a training job rewrites, aside): a card must not name a commit that did not make it."""
+    root = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=root
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD", "--", ".", ":(exclude)models", ":(exclude)docs"],
             capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
+            cwd=root,
         )
-        return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return head + ("-dirty" if changed.returncode else "")
 
 
 def write_card(

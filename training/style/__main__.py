@@ -45,7 +45,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="glyph-style")
     p.add_argument("--version", default="1")
     p.add_argument("--size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=8000)
+    p.add_argument("--steps", type=int, default=5000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--train-chars", type=int, default=2000)
