@@ -1,7 +1,7 @@
 """The content-copy and oracle-font baselines of the style grid under other glyph
 normalisations, to compare with the figures issue 5 quotes (see its closing notes).
 
-    .venv/bin/python -m training.evaluate.norm_baselines box 0.84   # ours (app.glyphs)
+    .venv/bin/python -m training.evaluate.norm_baselines box 0.75   # ours (app.glyphs)
     .venv/bin/python -m training.evaluate.norm_baselines em 0.84    # the font's em scaled instead
 
 `box R`: the ink box's longer side scaled to R of the canvas (app.glyphs.fit). `em R`: the
@@ -13,7 +13,7 @@ Measured on 2026-11-30 (content copy / oracle font, L1 and SSIM), against issue 
 0.198 / 0.24 and 0.152 / 0.375: box 0.84 gives 0.254 / 0.169 and 0.207 / 0.268; box 0.75
 gives 0.201 / 0.239 and 0.163 / 0.348; box 0.7 gives 0.176 / 0.306 and 0.143 / 0.408; em 0.84
 gives 0.221 / 0.197 and 0.169 / 0.340. The issue's targets were set in a frame close to box
-0.75."""
+0.75, which app.glyphs.EM_RATIO has been since (0.84 before)."""
 
 from __future__ import annotations
 
