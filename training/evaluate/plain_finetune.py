@@ -1,0 +1,111 @@
+"""Does the synthetic-style augmentation cost the seen fonts, and does a plain ending win it
+back? Fine-tunes a trained glyph-style checkpoint for a few steps on the bank's glyphs as
+they are (no restyle), at a low learning rate on a cosine, and scores k = 4 on the card's
+headline cell (held-out fonts × held-out characters) and its seen-fonts cell (the same five
+training fonts the card draws), before and after, with PyTorch forward passes and the card's
+reference draw.
+
+    .venv/bin/python -m training.evaluate.plain_finetune .cache/style/<key>.pt --steps 400
+
+The checkpoint is the one `make train-style` caches (its key is the card's
+metrics.training.checkpoint). A measurement, not part of the training job.
+
+On 2026-11-30, the 0.75-frame checkpoint (9a3ade3de1421f3c), --steps 400 --lr 2e-4 (340 s):
+the headline cell went from L1 0.1235 / SSIM 0.493 / IoU 0.501 to 0.1303 / 0.460 / 0.486, the
+seen fonts from 0.1059 / 0.556 / 0.525 to 0.1042 / 0.563 / 0.531. A plain ending buys seen
+fonts 0.007 of SSIM for 0.033 on held-out fonts: not the way to the seen-font target."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.data import bank as banklib
+from training.data import chars as charsets
+from training.data import structure
+from training.data.bank import GlyphBank
+from training.evaluate.style import metrics, write_font
+from training.style.losses import glyph_loss
+from training.style.model import StyleTransfer
+from training.style.train import Episodes, TrainConfig
+
+
+def forward(model: StyleTransfer, bank: GlyphBank):  # type: ignore[no-untyped-def]
+    def generate(refs: np.ndarray, ref_chars: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        scale = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0)  # noqa: E731
+        with torch.no_grad():
+            mu, _ = model.encoder(
+                torch.from_numpy(refs.astype(np.float32))[None],
+                scale(bank.content[ref_chars])[None],
+            )
+            style = mu.expand(len(targets), -1)
+            out = model.generator(
+                scale(bank.content[targets]), torch.from_numpy(bank.struct[targets]), style
+            )
+        return out.numpy()
+
+    return generate
+
+
+def score(model: StyleTransfer, bank: GlyphBank, seen: list[int], tag: str) -> None:
+    model.eval()
+    for name, fonts in (("headline", bank.font_index("heldout")), ("seen fonts", seen)):
+        cases = [write_font(bank, forward(model, bank), f, bank.heldout_chars, 4, 0) for f in fonts]
+        pred = np.concatenate([c[3] for c in cases])
+        truth = np.concatenate([c[4] for c in cases])
+        print(tag, name, {k: round(v, 4) for k, v in metrics(pred, truth).items()}, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate.plain_finetune")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
+    bank = banklib.build(64, 2000, 400, 0, vocab, None, workers=args.threads)
+    cfg = TrainConfig()
+    model = StyleTransfer(
+        style_dim=cfg.style_dim,
+        struct_dim=bank.struct.shape[1],
+        width=cfg.width,
+        n_content=bank.content.shape[1],
+    )
+    model.load_state_dict(torch.load(args.checkpoint, weights_only=False)["model"])
+    train_fonts = bank.font_index("train")
+    # the card's seen fonts: training.evaluate.style.evaluate with n_seen_fonts=5, seed 0
+    seen = sorted(np.random.default_rng(0).choice(train_fonts, size=5, replace=False).tolist())
+    score(model, bank, seen, "before")
+    episodes = Episodes(bank, train_fonts, bank.train_chars, seed=123)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    ks = np.random.default_rng(7)
+    model.train()
+    started = time.time()
+    for step in range(args.steps):
+        for group in opt.param_groups:
+            group["lr"] = args.lr * 0.5 * (1 + np.cos(np.pi * step / args.steps))
+        refs, ref_content, target, content, struct = episodes.sample(
+            cfg.batch, int(ks.integers(1, cfg.k_max + 1))
+        )
+        mu, logvar = model.encoder(refs, ref_content)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        loss, _ = glyph_loss(model.generator(content, struct, z), target, cfg.weights)
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
+        opt.zero_grad(set_to_none=True)
+        (loss + cfg.kl_weight * kl).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    print(f"fine-tuned {args.steps} steps in {time.time() - started:.0f}s", flush=True)
+    score(model, bank, seen, f"after {args.steps} plain steps")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
