@@ -66,10 +66,11 @@ def _render(args: tuple[str, list[str], int, float]) -> tuple[np.ndarray, np.nda
 
 
 def render_many(
-    names: list[str], chars: list[str], size: int, workers: int = 2
+    names: list[str], chars: list[str], size: int, workers: int = 2, em_ratio: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     # the frame goes with each job: a worker process need not share this one's glyphs.EM_RATIO
-    jobs = [(n, chars, size, appglyphs.EM_RATIO) for n in names]
+    ratio = appglyphs.EM_RATIO if em_ratio is None else em_ratio
+    jobs = [(n, chars, size, ratio) for n in names]
     if workers <= 1:
         results = [_render(j) for j in jobs]
     else:
@@ -80,11 +81,13 @@ def render_many(
     return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
 
 
-def render_content(chars: list[str], size: int, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def render_content(
+    chars: list[str], size: int, workers: int = 2, em_ratio: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """[C, N, H, W] uint8: each character in the N content fonts, and [C] whether the primary
     draws it. Where a secondary font lacks a character the primary's glyph stands in (the
     primary lacking it leaves zeros)."""
-    glyphs, have = render_many(list(fontlib.CONTENTS), chars, size, workers)
+    glyphs, have = render_many(list(fontlib.CONTENTS), chars, size, workers, em_ratio)
     for n in range(1, len(glyphs)):
         glyphs[n, ~have[n]] = glyphs[0, ~have[n]]
     return np.ascontiguousarray(glyphs.transpose(1, 0, 2, 3)), have[0]
@@ -98,6 +101,7 @@ def build(
     vocab: list[str],
     font_names: list[str] | None = None,
     workers: int = 2,
+    em_ratio: float | None = None,  # the frame; glyphs.EM_RATIO by default
 ) -> GlyphBank:
     specs = [s for s in fontlib.available() if font_names is None or s.name in font_names]
     heldout_fonts = [fontlib.open_font(s.name) for s in specs if s.side == "heldout"]
@@ -107,7 +111,7 @@ def build(
     chars = train + heldout
     key = hashlib.sha256(
         json.dumps(
-            [size, [s.name for s in specs], chars, fontlib.render_key(), fontlib.CONTENTS]
+            [size, [s.name for s in specs], chars, fontlib.render_key(em_ratio), fontlib.CONTENTS]
         ).encode()
     ).hexdigest()[:16]
     path = CACHE / f"bank-{size}-{key}.npz"
@@ -115,8 +119,8 @@ def build(
         data = np.load(path)
         glyphs, have, content = data["glyphs"], data["have"], data["content"]
     else:
-        glyphs, have = render_many([s.name for s in specs], chars, size, workers)
-        content, _ = render_content(chars, size, workers)
+        glyphs, have = render_many([s.name for s in specs], chars, size, workers, em_ratio)
+        content, _ = render_content(chars, size, workers, em_ratio)
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez(path, glyphs=glyphs, have=have, content=content)
     return GlyphBank(

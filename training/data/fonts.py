@@ -137,10 +137,10 @@ CONTENTS = (CONTENT, "noto-serif-sc-regular", "ar-pl-ukai-cn")
 EM_KEY = "v1"  # bump when rendering changes, so cached banks are rebuilt
 
 
-def render_key() -> str:
+def render_key(em_ratio: float | None = None) -> str:
     """What a rendered glyph depends on beyond its font, character and size, for cache keys:
-    EM_KEY and the frame (``glyphs.EM_RATIO``, read now: norm_baselines sets it per run)."""
-    return f"{EM_KEY}-{glyphs.EM_RATIO}"
+    EM_KEY and the frame (``em_ratio``, ``glyphs.EM_RATIO`` by default)."""
+    return f"{EM_KEY}-{glyphs.EM_RATIO if em_ratio is None else em_ratio}"
 
 
 def by_name(name: str) -> FontSpec:

@@ -38,8 +38,7 @@ def normalise(font: fontlib.Font, ch: str, variant: str, ratio: float) -> np.nda
     except (glyphs.GlyphError, KeyError):
         return None
     if variant == "box":
-        glyphs.EM_RATIO = ratio
-        return glyphs.fit(ink, SIZE)
+        return glyphs.fit(ink, SIZE, ratio)
     rows, cols = np.flatnonzero(ink.max(1) > 0), np.flatnonzero(ink.max(0) > 0)
     if rows.size == 0:
         return None

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from app import glyphs
 from app.glyphs import crisp
 from training.data import bank as banklib
 from training.data import chars as charsets
@@ -45,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     for d in args.dirs:
         ratio = frame(d)
         if ratio not in banks:
-            glyphs.EM_RATIO = ratio  # the bank (targets, references, content) in the model's frame
-            banks[ratio] = banklib.build(64, 2000, 400, 0, vocab, None, workers=args.threads)
+            # the bank (targets, references, content) in the model's frame
+            banks[ratio] = banklib.build(64, 2000, 400, 0, vocab, None, args.threads, ratio)
         bank = banks[ratio]
         gen = OnnxStyle(d, bank, args.threads)
         if len(gen.gen.get_inputs()[0].shape) == 3:  # content [T, H, W]: one content font
