@@ -16,6 +16,7 @@ from app.runtime.models import check_artifact
 from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts, structure
+from training.evaluate import style as evaluate
 from training.style import __main__ as job
 from training.style import augment
 from training.style.export import parity
@@ -216,6 +217,37 @@ def test_smoke_job_writes_a_servable_model_and_its_evaluation(smoke: Path) -> No
     }
     assert card.data["heldout_fonts"] == ["lxgw-wenkai"]
     assert (smoke / "docs" / "glyph-style-lxgw-wenkai.png").exists()
+    # every training font but the content fonts is a seen font, its groups weighing alike
+    seen = grid["seen_fonts_unseen_chars"]["k4"]
+    assert set(seen["per_font"]) == set(card.data["train_fonts"]) - set(fonts.CONTENTS)
+    assert seen["weighting"] == "near-duplicate groups"
+
+
+def test_seen_cell_weighs_each_group_once() -> None:
+    # three training fonts: a and b near-duplicates (one group), c alone; the content font
+    size, chars = 16, ["一", "二", "三", "四"]
+    bank = banklib.GlyphBank(
+        fonts=["a", "b", "c", fonts.CONTENT],
+        sides=["train"] * 4,
+        groups=["ab", "ab", "c", "content"],
+        chars=chars,
+        n_train_chars=2,
+        glyphs=np.zeros((4, 4, size, size), np.uint8),
+        have=np.ones((4, 4), bool),
+        content=np.zeros((4, 1, size, size), np.uint8),
+        struct=np.zeros((4, 3), np.float32),
+    )
+    assert evaluate.seen_fonts(bank) == [0, 1, 2]
+    written = np.array([0, 0, 0, 1, 2])  # font a wrote three glyphs, b one, c one
+    w = evaluate.group_weights(bank, written)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[written == 2].sum() == pytest.approx(0.5)  # c alone weighs as much as a and b
+    assert w[written == 0].sum() == pytest.approx(w[written == 1].sum())
+    # c perfect, a and b all wrong: glyph-weighted L1 0.8, group-weighted 0.5
+    truth = np.zeros((5, size, size), np.float32)
+    pred = np.where(written[:, None, None] == 2, 0.0, 1.0) * np.ones_like(truth)
+    assert evaluate.metrics(pred, truth)["l1"] == pytest.approx(0.8)
+    assert evaluate.metrics(pred, truth, w)["l1"] == pytest.approx(0.5)
 
 
 def test_shipped_card_reports_the_grid_and_targets() -> None:

@@ -1,24 +1,28 @@
 """Does the synthetic-style augmentation cost the seen fonts, and does a plain ending win it
 back? Fine-tunes a trained glyph-style checkpoint for a few steps on the bank's glyphs as
-they are (no restyle), at a low learning rate on a cosine, and scores k = 4 on the card's
-headline cell (held-out fonts × held-out characters) and its seen-fonts cell (the same five
-training fonts the card draws), before and after, with PyTorch forward passes and the card's
-reference draw.
+they are (``training.style.train.train`` with no restyle, at a low learning rate on its
+warm-up and cosine), and scores k = 4 on the card's headline cell (held-out fonts × held-out
+characters) and its seen-fonts cell (``training.evaluate.style.seen_fonts``, each
+near-duplicate group weighing once), before and after, with PyTorch forward passes and the
+card's reference draw.
 
     .venv/bin/python -m training.evaluate.plain_finetune .cache/style/<key>.pt --steps 400
 
 The checkpoint is the one `make train-style` caches (its key is the card's
 metrics.training.checkpoint). A measurement, not part of the training job.
 
-On 2026-11-30, the 0.75-frame checkpoint (9a3ade3de1421f3c), --steps 400 --lr 2e-4 (340 s):
-the headline cell went from L1 0.1235 / SSIM 0.493 / IoU 0.501 to 0.1303 / 0.460 / 0.486, the
-seen fonts from 0.1059 / 0.556 / 0.525 to 0.1042 / 0.563 / 0.531. A plain ending buys seen
-fonts 0.007 of SSIM for 0.033 on held-out fonts: not the way to the seen-font target."""
+On 2026-11-30, with 95b12c4's version of this tool (its own copy of the training step, no
+warm-up; the card's seen cell was then a draw of five training fonts), the 0.75-frame
+checkpoint (9a3ade3de1421f3c), --steps 400 --lr 2e-4 (340 s): the headline cell went from L1
+0.1235 / SSIM 0.493 / IoU 0.501 to 0.1303 / 0.460 / 0.486, the five seen fonts from 0.1059 /
+0.556 / 0.525 to 0.1042 / 0.563 / 0.531. A plain ending bought seen fonts 0.007 of SSIM for
+0.033 on held-out fonts: not the way to the seen-font target."""
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +32,9 @@ from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import structure
 from training.data.bank import GlyphBank
-from training.evaluate.style import metrics, write_font
-from training.style.losses import glyph_loss
+from training.evaluate.style import group_weights, metrics, seen_fonts, write_font
 from training.style.model import StyleTransfer
-from training.style.train import Episodes, TrainConfig
+from training.style.train import TrainConfig, train
 
 
 def forward(model: StyleTransfer, bank: GlyphBank):  # type: ignore[no-untyped-def]
@@ -57,7 +60,11 @@ def score(model: StyleTransfer, bank: GlyphBank, seen: list[int], tag: str) -> N
         cases = [write_font(bank, forward(model, bank), f, bank.heldout_chars, 4, 0) for f in fonts]
         pred = np.concatenate([c[3] for c in cases])
         truth = np.concatenate([c[4] for c in cases])
-        print(tag, name, {k: round(v, 4) for k, v in metrics(pred, truth).items()}, flush=True)
+        # the card weighs the headline's glyphs equally and the seen fonts' groups equally
+        by_group = name == "seen fonts"
+        w = group_weights(bank, np.repeat(fonts, [len(c[2]) for c in cases])) if by_group else None
+        m = metrics(pred, truth, w)
+        print(tag, name, {k: round(v, 4) for k, v in m.items()}, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,29 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         n_content=bank.content.shape[1],
     )
     model.load_state_dict(torch.load(args.checkpoint, weights_only=False)["model"])
-    train_fonts = bank.font_index("train")
-    # the card's seen fonts: training.evaluate.style.evaluate with n_seen_fonts=5, seed 0
-    seen = sorted(np.random.default_rng(0).choice(train_fonts, size=5, replace=False).tolist())
+    seen = seen_fonts(bank)
     score(model, bank, seen, "before")
-    episodes = Episodes(bank, train_fonts, bank.train_chars, seed=123)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    ks = np.random.default_rng(7)
-    model.train()
     started = time.time()
-    for step in range(args.steps):
-        for group in opt.param_groups:
-            group["lr"] = args.lr * 0.5 * (1 + np.cos(np.pi * step / args.steps))
-        refs, ref_content, target, content, struct = episodes.sample(
-            cfg.batch, int(ks.integers(1, cfg.k_max + 1))
-        )
-        mu, logvar = model.encoder(refs, ref_content)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        loss, _ = glyph_loss(model.generator(content, struct, z), target, cfg.weights)
-        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
-        opt.zero_grad(set_to_none=True)
-        (loss + cfg.kl_weight * kl).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+    plain = replace(cfg, steps=args.steps, lr=args.lr, restyle=None, seed=123, log_every=100)
+    train(model, bank, plain, log=lambda row: print(row, flush=True))
     print(f"fine-tuned {args.steps} steps in {time.time() - started:.0f}s", flush=True)
     score(model, bank, seen, f"after {args.steps} plain steps")
     return 0

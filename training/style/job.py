@@ -143,7 +143,6 @@ def finish(
         OnnxStyle(directory, bank, args.threads),
         classify,
         ks=(1, 4, 8) if not args.smoke else (1, 4),
-        n_seen_fonts=5 if not args.smoke else 2,
         n_seen_chars=200 if not args.smoke else 40,
         seed=args.seed,
         log=lambda r: print(r, flush=True),
