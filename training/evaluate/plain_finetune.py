@@ -34,7 +34,7 @@ from training.data import structure
 from training.data.bank import GlyphBank
 from training.evaluate.style import group_weights, metrics, seen_fonts, write_font
 from training.style.model import StyleTransfer
-from training.style.train import TrainConfig, train
+from training.style.train import TrainConfig, load_checkpoint, train
 
 
 def forward(model: StyleTransfer, bank: GlyphBank):  # type: ignore[no-untyped-def]
@@ -79,13 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
     bank = banklib.build(64, 2000, 400, 0, vocab, None, workers=args.threads)
     cfg = TrainConfig()
-    model = StyleTransfer(
-        style_dim=cfg.style_dim,
-        struct_dim=bank.struct.shape[1],
-        width=cfg.width,
-        n_content=bank.content.shape[1],
-    )
-    model.load_state_dict(torch.load(args.checkpoint, weights_only=False)["model"])
+    model = load_checkpoint(args.checkpoint, bank, cfg)
     seen = seen_fonts(bank)
     score(model, bank, seen, "before")
     started = time.time()

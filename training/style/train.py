@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -125,3 +126,17 @@ def train(
             running = {}
     model.eval()
     return history
+
+
+def load_checkpoint(path: Path, bank: GlyphBank, cfg: TrainConfig | None = None) -> StyleTransfer:
+    """A checkpoint the style job cached (.cache/style/<key>.pt), as a model in eval mode."""
+    cfg = cfg or TrainConfig()
+    model = StyleTransfer(
+        style_dim=cfg.style_dim,
+        struct_dim=bank.struct.shape[1],
+        width=cfg.width,
+        n_content=bank.content.shape[1],
+    )
+    model.load_state_dict(torch.load(path, weights_only=False)["model"])
+    model.eval()
+    return model

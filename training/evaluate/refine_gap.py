@@ -1,0 +1,104 @@
+"""How far is the encoder's style code from the best code for the generator? For each font of
+the card's headline cell (held-out fonts × held-out characters, k = 4, the card's reference
+draw), starts from the encoder's code and descends the glyph loss of the generator's redraw of
+the references with respect to the code alone (Adam, the generator frozen), then scores the
+targets with the refined code. What it gains is the most a better encoder, or a learned
+forward-only refinement of the code, could win with this generator; serving stays forward
+passes only (ONNX Runtime computes no gradients), so this is a measurement, not a serving path.
+
+    .venv/bin/python -m training.evaluate.refine_gap .cache/style/<key>.pt --steps 100
+
+The checkpoint is the one `make train-style` caches (the card's metrics.training.checkpoint).
+The targets are never seen by the refinement, so what it gains is style, not a fit to them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.data import bank as banklib
+from training.data import chars as charsets
+from training.data import structure
+from training.data.bank import GlyphBank
+from training.evaluate.style import metrics, write_font
+from training.style.losses import glyph_loss
+from training.style.model import StyleTransfer
+from training.style.train import TrainConfig, load_checkpoint
+
+
+def refined_writer(  # type: ignore[no-untyped-def]
+    model: StyleTransfer, bank: GlyphBank, steps: int, lr: float, reference_l1: list[float]
+):
+    """A ``Generate`` whose code is the encoder's, refined ``steps`` times on the references;
+    appends each call's final reference L1 to ``reference_l1``."""
+    weights = TrainConfig().weights
+    scale = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0)  # noqa: E731
+
+    def generate(refs: np.ndarray, ref_chars: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        refs_t = torch.from_numpy(refs.astype(np.float32))
+        ref_content = scale(bank.content[ref_chars])
+        ref_struct = torch.from_numpy(bank.struct[ref_chars])
+        with torch.no_grad():
+            mu, _ = model.encoder(refs_t[None], ref_content[None])
+        z = mu.clone().requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
+        for step in range(steps + 1):
+            redraw = model.generator(ref_content, ref_struct, z.expand(len(ref_chars), -1))
+            loss, parts = glyph_loss(redraw, refs_t, weights)
+            if step == steps:
+                reference_l1.append(parts["l1"])
+                break
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            return (
+                model.generator(
+                    scale(bank.content[targets]),
+                    torch.from_numpy(bank.struct[targets]),
+                    z.detach().expand(len(targets), -1),
+                )
+                .numpy()
+                .astype(np.float32)
+            )
+
+    return generate
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate.refine_gap")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--k", type=int, default=4)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
+    bank = banklib.build(64, 2000, 400, 0, vocab, None, workers=args.threads)
+    model = load_checkpoint(args.checkpoint, bank)
+    for p_ in model.parameters():
+        p_.requires_grad_(False)
+    for steps in (0, args.steps):
+        ref_l1: list[float] = []
+        writer = refined_writer(model, bank, steps, args.lr, ref_l1)
+        preds, truths, per_font = [], [], {}
+        for f in bank.font_index("heldout"):
+            _, _, _, pred, truth = write_font(bank, writer, f, bank.heldout_chars, args.k, 0)
+            preds.append(pred)
+            truths.append(truth)
+            per_font[bank.fonts[f]] = round(metrics(pred, truth)["l1"], 4)
+        m = metrics(np.concatenate(preds), np.concatenate(truths))
+        print(
+            f"refined {steps} steps: { ({key: round(v, 4) for key, v in m.items()}) } "
+            f"per-font L1 {per_font}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
