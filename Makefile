@@ -98,9 +98,9 @@ train-bayesian: install-dev
 fonts:
 	training/data/fetch_fonts.sh
 
-# glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about 90 min
-# on 2 free cores: rendering ~3 min, 5,000 steps at ~0.95 s, export and evaluation 6 min; on
-# 2026-11-30 the whole job took 5,115 s with the glyph bank cached). Keep the cores free:
+# glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about 95 min
+# on 2 free cores: rendering ~3 min, 5,000 steps at ~0.93 s, export and evaluation 17 min; on
+# 2026-12-01 the whole job took 5,668 s with the glyph bank cached). Keep the cores free:
 # two torch threads sharing one core run several times slower. Rewrites models/glyph-style and
 # docs/models/glyph-style-*.png. On a GPU: add ARGS="--device cuda --size 128".
 train-style: install-dev fonts

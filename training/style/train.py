@@ -22,7 +22,7 @@ from training.style.model import StyleTransfer
 
 @dataclass
 class TrainConfig:
-    steps: int = 5000  # 4,728 s on 2 cores on 2026-11-30 (0.95 s a step; 8,000 no longer fit 2 h)
+    steps: int = 5000  # 4,644 s on 2 cores on 2026-12-01 (0.93 s a step; 8,000 would not fit 2 h)
     batch: int = 32
     lr: float = 2e-3
     k_max: int = 8
