@@ -33,7 +33,7 @@ class TrainConfig:
     seed: int = 0
     # synthetic styles (slant, width, stroke weight) for half the episodes: see augment.py
     restyle: Restyle | None = field(default_factory=Restyle)
-    # SSIM at 1.0, not 0.5: the card's headline SSIM sat 0.007 under its target (2026-12-01)
+    # SSIM at 1.0 since 2026-12-01 (0.5 before): no change beyond noise (docs/decisions.md)
     weights: dict[str, float] = field(
         default_factory=lambda: {"l1": 1.0, "ink_l1": 1.0, "profile": 1.0, "ssim": 1.0}
     )
