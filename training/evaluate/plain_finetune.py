@@ -25,44 +25,26 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import structure
 from training.data.bank import GlyphBank
-from training.evaluate.style import group_weights, metrics, seen_fonts, write_font
+from training.evaluate.refine_gap import refined_writer
+from training.evaluate.style import group_weights, metrics, seen_fonts, write_cell
 from training.style.model import StyleTransfer
 from training.style.train import TrainConfig, load_checkpoint, train
-
-
-def forward(model: StyleTransfer, bank: GlyphBank):  # type: ignore[no-untyped-def]
-    def generate(refs: np.ndarray, ref_chars: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        scale = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0)  # noqa: E731
-        with torch.no_grad():
-            mu, _ = model.encoder(
-                torch.from_numpy(refs.astype(np.float32))[None],
-                scale(bank.content[ref_chars])[None],
-            )
-            style = mu.expand(len(targets), -1)
-            out = model.generator(
-                scale(bank.content[targets]), torch.from_numpy(bank.struct[targets]), style
-            )
-        return out.numpy()
-
-    return generate
 
 
 def score(model: StyleTransfer, bank: GlyphBank, seen: list[int], tag: str) -> None:
     model.eval()
     for name, fonts in (("headline", bank.font_index("heldout")), ("seen fonts", seen)):
-        cases = [write_font(bank, forward(model, bank), f, bank.heldout_chars, 4, 0) for f in fonts]
-        pred = np.concatenate([c[3] for c in cases])
-        truth = np.concatenate([c[4] for c in cases])
+        # the encoder's code as it is: refined on the references zero times
+        writer = refined_writer(model, bank, 0, 0.0, [])
+        pred, truth, written = write_cell(bank, writer, fonts, bank.heldout_chars, 4, 0)
         # the card weighs the headline's glyphs equally and the seen fonts' groups equally
-        by_group = name == "seen fonts"
-        w = group_weights(bank, np.repeat(fonts, [len(c[2]) for c in cases])) if by_group else None
+        w = group_weights(bank, written) if name == "seen fonts" else None
         m = metrics(pred, truth, w)
         print(tag, name, {k: round(v, 4) for k, v in m.items()}, flush=True)
 

@@ -26,7 +26,7 @@ from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import structure
 from training.data.bank import GlyphBank
-from training.evaluate.style import metrics, write_font
+from training.evaluate.style import metrics, write_cell
 from training.style.job import OnnxStyle
 
 
@@ -57,12 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[dict[str, float]]] = {}
     for draw in range(args.draws):
         for name, (gen, bank, ratio) in models.items():
-            cases = [
-                write_font(bank, gen, f, bank.heldout_chars, args.k, draw)
-                for f in bank.font_index("heldout")
-            ]
-            pred = np.concatenate([c[3] for c in cases])
-            truth = np.concatenate([c[4] for c in cases])
+            heldout = bank.font_index("heldout")
+            pred, truth, _ = write_cell(bank, gen, heldout, bank.heldout_chars, args.k, draw)
             variants = {"raw": pred}
             if args.served:
                 variants["served"] = np.stack([crisp(g, bank.size) for g in pred])

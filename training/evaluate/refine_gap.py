@@ -30,7 +30,7 @@ from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import structure
 from training.data.bank import GlyphBank
-from training.evaluate.style import metrics, write_font
+from training.evaluate.style import metrics, write_cell
 from training.style.losses import glyph_loss
 from training.style.model import StyleTransfer
 from training.style.train import TrainConfig, load_checkpoint
@@ -92,13 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     for steps in (0, args.steps):
         ref_l1: list[float] = []
         writer = refined_writer(model, bank, steps, args.lr, ref_l1)
-        preds, truths, per_font = [], [], {}
-        for f in bank.font_index("heldout"):
-            _, _, _, pred, truth = write_font(bank, writer, f, bank.heldout_chars, args.k, 0)
-            preds.append(pred)
-            truths.append(truth)
-            per_font[bank.fonts[f]] = round(metrics(pred, truth)["l1"], 4)
-        m = metrics(np.concatenate(preds), np.concatenate(truths))
+        heldout = bank.font_index("heldout")
+        pred, truth, written = write_cell(bank, writer, heldout, bank.heldout_chars, args.k, 0)
+        per_font = {
+            bank.fonts[f]: round(metrics(pred[written == f], truth[written == f])["l1"], 4)
+            for f in heldout
+        }
+        m = metrics(pred, truth)
         print(
             f"refined {steps} steps: references L1 {np.mean(ref_l1):.4f}; targets "
             f"{ {key: round(v, 4) for key, v in m.items()} }, per-font L1 {per_font}",

@@ -104,6 +104,16 @@ def write_font(
     return refs, ref_chars, targets, pred, truth
 
 
+def write_cell(
+    bank: GlyphBank, generate: Generate, fonts: list[int], chars: np.ndarray, k: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``write_font`` over ``fonts``, concatenated: the outputs, the truths and the font each
+    glyph was written in (for ``group_weights`` or per-font figures)."""
+    cases = [write_font(bank, generate, f, chars, k, seed) for f in fonts]
+    written = np.repeat(fonts, [len(c[2]) for c in cases])
+    return np.concatenate([c[3] for c in cases]), np.concatenate([c[4] for c in cases]), written
+
+
 def nearest_font(
     bank: GlyphBank, refs_glyphs: np.ndarray, ref_chars: np.ndarray, train_fonts: list[int]
 ) -> list[int]:
