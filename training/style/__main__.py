@@ -25,8 +25,7 @@ from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts as fontlib
 from training.data import structure
-from training.style.model import StyleTransfer
-from training.style.train import TrainConfig, train
+from training.style.train import TrainConfig, new_model, train
 
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "style"
 SMOKE_FONTS = [
@@ -45,9 +44,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="glyph-style")
     p.add_argument("--version", default="1")
     p.add_argument("--size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=5000)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--steps", type=int, default=TrainConfig.steps)
+    p.add_argument("--batch", type=int, default=TrainConfig.batch)
+    p.add_argument("--width", type=int, default=TrainConfig.width)
     p.add_argument("--train-chars", type=int, default=2000)
     p.add_argument("--heldout-chars", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
@@ -103,12 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         ).encode()
     ).hexdigest()[:16]
     ckpt = CACHE / f"{key}.pt"
-    model = StyleTransfer(
-        style_dim=cfg.style_dim,
-        struct_dim=bank.struct.shape[1],
-        width=cfg.width,
-        n_content=bank.content.shape[1],
-    )
+    model = new_model(bank, cfg)
     if ckpt.exists() and not args.retrain:
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])

@@ -128,15 +128,19 @@ def train(
     return history
 
 
-def load_checkpoint(path: Path, bank: GlyphBank, cfg: TrainConfig | None = None) -> StyleTransfer:
-    """A checkpoint the style job cached (.cache/style/<key>.pt), as a model in eval mode."""
-    cfg = cfg or TrainConfig()
-    model = StyleTransfer(
+def new_model(bank: GlyphBank, cfg: TrainConfig) -> StyleTransfer:
+    """The networks ``cfg`` describes, shaped for ``bank``'s structure codes and content fonts."""
+    return StyleTransfer(
         style_dim=cfg.style_dim,
         struct_dim=bank.struct.shape[1],
         width=cfg.width,
         n_content=bank.content.shape[1],
     )
+
+
+def load_checkpoint(path: Path, bank: GlyphBank, cfg: TrainConfig | None = None) -> StyleTransfer:
+    """A checkpoint the style job cached (.cache/style/<key>.pt), as a model in eval mode."""
+    model = new_model(bank, cfg or TrainConfig())
     model.load_state_dict(torch.load(path, weights_only=False)["model"])
     model.eval()
     return model
