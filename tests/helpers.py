@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import uvicorn
 from onnx import TensorProto, helper, numpy_helper
 
 from app.api.main import create_app
+from app.queue import keys
 from app.redis_conn import sync_client
 from app.registry.db import make_engine, make_sessionmaker
 from app.registry.tables import Base
@@ -76,13 +78,22 @@ def worker_thread(settings: Settings, worker_id: str = "test-worker") -> Iterato
     )
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    wait_until(lambda: bool(worker.models), timeout_s=30)
+    wait_until(lambda: _heartbeat_lists_models(worker), timeout_s=30)
     try:
         yield worker
     finally:
         worker.stopping.set()
         thread.join(timeout=15)
         engine.dispose()
+
+
+def _heartbeat_lists_models(worker: Worker) -> bool:
+    """The worker has loaded a model and its heartbeat in Redis (what /readyz and the
+    router read) says so: `worker.models` alone fills in before the first beat."""
+    if not worker.models:
+        return False
+    models = worker.redis.hget(keys.worker(worker.id), "models")
+    return bool(models) and bool(json.loads(models))
 
 
 def fresh_settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
