@@ -20,7 +20,7 @@ from training.evaluate import style as evaluate
 from training.style import __main__ as job
 from training.style import augment
 from training.style.export import parity
-from training.style.model import StyleTransfer
+from training.style.model import CrossAttend, StyleTransfer
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +104,20 @@ def test_heldout_fonts_never_train() -> None:
         assert reserved not in names
 
 
-@pytest.mark.parametrize("n_content", [1, 3])
-def test_onnx_matches_pytorch(n_content: int) -> None:
+def _with_tokens_read(model: StyleTransfer) -> StyleTransfer:
+    """The generator's token reads start at zero (training starts from the global-only net):
+    give them weights so a test sees the tokens' path."""
+    for module in model.generator.modules():
+        if isinstance(module, CrossAttend):
+            torch.nn.init.normal_(module.out.weight, std=0.05)
+    return model
+
+
+@pytest.mark.parametrize(("n_content", "tokens"), [(1, 0), (3, 0), (3, 4)])
+def test_onnx_matches_pytorch(n_content: int, tokens: int) -> None:
     torch.manual_seed(0)
-    model = StyleTransfer(struct_dim=20, width=16, n_content=n_content).eval()
+    model = StyleTransfer(struct_dim=20, width=16, n_content=n_content, tokens=tokens).eval()
+    _with_tokens_read(model)
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,6 +125,27 @@ def test_onnx_matches_pytorch(n_content: int) -> None:
 
         export_graphs(model, Path(tmp), 64, 20)
         assert parity(model, Path(tmp), 64, 20) < 1e-4
+
+
+def test_style_tokens_pool_over_references_and_steer_the_generator() -> None:
+    """The style vector is [global | tokens]: the same for the references in any order, and
+    the generator's output moves when only the tokens do."""
+    torch.manual_seed(0)
+    model = _with_tokens_read(StyleTransfer(struct_dim=20, width=16, n_content=3, tokens=4))
+    model.eval()
+    refs, ref_content = torch.rand(1, 5, 64, 64), torch.rand(1, 5, 3, 64, 64)
+    with torch.no_grad():
+        style, logvar = model.encoder(refs, ref_content)
+        order = torch.tensor([3, 0, 4, 1, 2])
+        shuffled, _ = model.encoder(refs[:, order], ref_content[:, order])
+        assert style.shape == (1, 128 + 4 * 64)
+        assert logvar.shape == (1, 128)
+        assert torch.allclose(style, shuffled, atol=1e-5)
+        content, struct = torch.rand(1, 3, 64, 64), torch.zeros(1, 20)
+        other = style.clone()
+        other[:, 128:] = torch.randn(1, 4 * 64)
+        moved = model.generator(content, struct, style) - model.generator(content, struct, other)
+        assert float(moved.abs().max()) > 1e-3
 
 
 def _export_one_font_graphs(model: StyleTransfer, directory: Path) -> None:

@@ -47,6 +47,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--width", type=int, default=TrainConfig.width)
+    p.add_argument("--tokens", type=int, default=TrainConfig.tokens)
     p.add_argument("--train-chars", type=int, default=2000)
     p.add_argument("--heldout-chars", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
@@ -87,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(bank.chars)} chars, {time.time() - started:.0f}s",
         flush=True,
     )
-    cfg = TrainConfig(steps=args.steps, batch=args.batch, width=args.width, seed=args.seed)
+    cfg = TrainConfig(
+        steps=args.steps, batch=args.batch, width=args.width, tokens=args.tokens, seed=args.seed
+    )
     key = hashlib.sha256(
         json.dumps(
             [

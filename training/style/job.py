@@ -175,7 +175,7 @@ def finish(
         files={"atlas.npz": _sha(directory / "atlas.npz")},
         signature={
             "size": size,
-            "style_dim": cfg.style_dim,
+            "style_dim": model.encoder.dim,  # the global code, then the tokens
             "struct_dim": struct_dim,
             "max_references": 16,
             "trained_k": [1, cfg.k_max],

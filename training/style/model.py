@@ -29,7 +29,20 @@ def block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class StyleEncoder(nn.Module):
-    def __init__(self, dim: int = 128, width: int = 32, n_content: int = 1) -> None:
+    """Global style: the per-reference codes averaged over K into a Gaussian latent. With
+    ``tokens`` > 0 it also writes local style: ``tokens`` learned queries attend over every
+    position of every reference's 8 px feature map (each position knows its content glyph, an
+    input here), so a token can hold how this hand draws one kind of stroke or component.
+    The style vector is then [global (dim) | tokens × token_dim], still one flat vector."""
+
+    def __init__(
+        self,
+        dim: int = 128,
+        width: int = 32,
+        n_content: int = 1,
+        tokens: int = 0,
+        token_dim: int = 64,
+    ) -> None:
         super().__init__()
         w = width
         self.net = nn.Sequential(
@@ -41,19 +54,42 @@ class StyleEncoder(nn.Module):
             block(4 * w, 6 * w, 2),  # 4
         )
         self.head = nn.Linear(6 * w, 2 * dim)
-        self.dim = dim
+        self.global_dim = dim
+        self.tokens = tokens
+        self.token_dim = token_dim
+        self.dim = dim + tokens * token_dim
+        if tokens:
+            self.queries = nn.Parameter(torch.randn(tokens, token_dim) * 0.5)
+            self.pos = nn.Parameter(torch.zeros(1, 4 * w, 8, 8))
+            self.kv = nn.Linear(4 * w, 2 * token_dim)
+            self.proj = nn.Linear(token_dim, token_dim)
 
     def forward(
         self, refs: torch.Tensor, ref_content: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """refs [B, K, H, W], ref_content [B, K, N, H, W] → style mean and log-variance [B, D],
-        pooled over K."""
+        """refs [B, K, H, W], ref_content [B, K, N, H, W] → the style vector [B, D] (the
+        global latent's mean, then the tokens) and the global latent's log-variance
+        [B, global_dim], pooled over K. Only the global part is sampled and KL-regularised."""
         b, k, h, w = refs.shape
         x = torch.cat([refs.unsqueeze(2), ref_content], dim=2).reshape(b * k, -1, h, w)
-        feats = self.net(x).mean(dim=(2, 3))
-        stats = self.head(feats).reshape(b, k, 2 * self.dim).mean(dim=1)
+        fmap = self.net[:-1](x)  # 8 px
+        feats = self.net[-1](fmap).mean(dim=(2, 3))
+        stats = self.head(feats).reshape(b, k, 2 * self.global_dim).mean(dim=1)
         mu, logvar = stats.chunk(2, dim=1)
-        return mu, logvar.clamp(-8.0, 4.0)
+        logvar = logvar.clamp(-8.0, 4.0)
+        if not self.tokens:
+            return mu, logvar
+        pos = self.pos  # learned at 8 × 8 (64 px input); resampled for other sizes
+        if pos.shape[-2:] != fmap.shape[-2:]:
+            pos = nn.functional.interpolate(pos, size=fmap.shape[-2:], mode="bilinear")
+        fmap = fmap + pos
+        c = fmap.shape[1]
+        keys, values = self.kv(
+            fmap.reshape(b, k, c, -1).permute(0, 1, 3, 2).reshape(b, -1, c)
+        ).chunk(2, dim=2)  # [B, K·64, token_dim] each
+        att = torch.softmax(self.queries @ keys.transpose(1, 2) / self.token_dim**0.5, dim=2)
+        tokens = self.proj(att @ values).reshape(b, -1)  # [B, tokens·token_dim]
+        return torch.cat([mu, tokens], 1), logvar
 
 
 class FiLM(nn.Module):
@@ -86,6 +122,30 @@ class Stage(nn.Module):
         return self.act(self.f2(self.n2(self.c2(x)), c))
 
 
+class CrossAttend(nn.Module):
+    """Each position of a feature map reads the style tokens it matches (one head), added
+    back through a zero-initialised projection so training starts from the global-only net."""
+
+    def __init__(self, channels: int, token_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels)
+        self.q = nn.Conv2d(channels, token_dim, 1)
+        self.k = nn.Linear(token_dim, token_dim)
+        self.v = nn.Linear(token_dim, token_dim)
+        self.out = nn.Conv2d(token_dim, channels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.scale = token_dim**-0.5
+
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """x [T, C, H, W], tokens [T, M, token_dim]."""
+        t, _, h, w = x.shape
+        q = self.q(self.norm(x)).flatten(2).transpose(1, 2)  # [T, HW, d]
+        att = torch.softmax(q @ self.k(tokens).transpose(1, 2) * self.scale, dim=2)
+        read = (att @ self.v(tokens)).transpose(1, 2).reshape(t, -1, h, w)
+        return x + self.out(read)
+
+
 class Generator(nn.Module):
     """U-Net whose expensive work runs at half resolution: a light stem and head at full
     resolution keep stroke edges aligned with the content glyph."""
@@ -96,9 +156,14 @@ class Generator(nn.Module):
         struct_dim: int = 269,
         widths: tuple[int, ...] = (16, 32, 64, 128, 192),
         n_content: int = 1,
+        tokens: int = 0,
+        token_dim: int = 64,
     ) -> None:
         super().__init__()
         cond = 256
+        self.style_dim = style_dim  # the global part of the style vector; tokens follow it
+        self.tokens = tokens
+        self.token_dim = token_dim
         self.cond = nn.Sequential(nn.Linear(style_dim + 64, cond), nn.SiLU(), nn.Linear(cond, cond))
         self.struct = nn.Linear(struct_dim, 64)
         # the style's weights over the content fonts for the residual below (the primary first)
@@ -113,21 +178,36 @@ class Generator(nn.Module):
             [Stage(w[i] + w[i - 1], w[i - 1], cond) for i in range(len(w) - 1, 0, -1)]
         )
         self.out = nn.Conv2d(w[0], 1, 3, 1, 1)
+        # local style read at 16 and 8 px, on the way down and on the way up
+        self.read_down = nn.ModuleDict()
+        self.read_up = nn.ModuleDict()
+        if tokens:
+            for i in (1, 2):  # down stages 1, 2 end at 16 and 8 px (64 px input)
+                self.read_down[str(i)] = CrossAttend(w[i + 1], token_dim)
+            for j, i in enumerate(range(len(w) - 1, 0, -1)):
+                if i - 1 in (2, 3):  # up stages ending at 16 and 8 px
+                    self.read_up[str(j)] = CrossAttend(w[i - 1], token_dim)
 
     def forward(
         self, content: torch.Tensor, struct: torch.Tensor, style: torch.Tensor
     ) -> torch.Tensor:
         """content [T, N, H, W], struct [T, S], style [T, D] → glyphs [T, H, W] in [0, 1]."""
+        tokens = style[:, self.style_dim :].reshape(style.shape[0], -1, self.token_dim)
+        style = style[:, : self.style_dim]
         c = self.cond(torch.cat([style, self.struct(struct)], dim=1))
         x = self.stem(content)
         skips = [x]
-        for stage in self.down:
+        for i, stage in enumerate(self.down):
             x = stage(x, c)
+            if str(i) in self.read_down:
+                x = self.read_down[str(i)](x, tokens)
             skips.append(x)
         skips.pop()
-        for stage in self.up:
+        for j, stage in enumerate(self.up):
             x = nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
             x = stage(torch.cat([x, skips.pop()], dim=1), c)
+            if str(j) in self.read_up:
+                x = self.read_up[str(j)](x, tokens)
         # a residual on the content glyphs' logit keeps structure from the first step
         mix = torch.softmax(self.mix(c), dim=1).unsqueeze(-1).unsqueeze(-1)
         logit = self.out(x).squeeze(1) + 4.0 * ((mix * content).sum(1) - 0.5)
@@ -136,10 +216,15 @@ class Generator(nn.Module):
 
 class StyleTransfer(nn.Module):
     def __init__(
-        self, style_dim: int = 128, struct_dim: int = 269, width: int = 32, n_content: int = 1
+        self,
+        style_dim: int = 128,
+        struct_dim: int = 269,
+        width: int = 32,
+        n_content: int = 1,
+        tokens: int = 0,
     ) -> None:
         super().__init__()
-        self.encoder = StyleEncoder(style_dim, 3 * width // 4, n_content)
+        self.encoder = StyleEncoder(style_dim, 3 * width // 4, n_content, tokens)
         widths = (width // 2, width, 2 * width, 4 * width, 6 * width)
-        self.generator = Generator(style_dim, struct_dim, widths, n_content)
+        self.generator = Generator(style_dim, struct_dim, widths, n_content, tokens)
         self.n_content = n_content

@@ -30,6 +30,8 @@ class TrainConfig:
     kl_weight: float = 1e-5
     width: int = 32
     style_dim: int = 128
+    # local style tokens (model.StyleEncoder); 0 = the global code alone
+    tokens: int = 0
     seed: int = 0
     # synthetic styles (slant, width, stroke weight) for half the episodes: see augment.py
     restyle: Restyle | None = field(default_factory=Restyle)
@@ -103,9 +105,10 @@ def train(
         refs, ref_content, target, content, struct = (
             t.to(device) for t in (refs, ref_content, target, content, struct)
         )
-        mu, logvar = model.encoder(refs, ref_content)
+        style, logvar = model.encoder(refs, ref_content)
+        mu, tokens = style[:, : logvar.shape[1]], style[:, logvar.shape[1] :]
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        pred = model.generator(content, struct, z)
+        pred = model.generator(content, struct, torch.cat([z, tokens], 1))
         loss, parts = glyph_loss(pred, target, cfg.weights)
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
         total = loss + cfg.kl_weight * kl
@@ -135,6 +138,7 @@ def new_model(bank: GlyphBank, cfg: TrainConfig) -> StyleTransfer:
         struct_dim=bank.struct.shape[1],
         width=cfg.width,
         n_content=bank.content.shape[1],
+        tokens=cfg.tokens,
     )
 
 
