@@ -192,8 +192,10 @@ class Generator(nn.Module):
         self, content: torch.Tensor, struct: torch.Tensor, style: torch.Tensor
     ) -> torch.Tensor:
         """content [T, N, H, W], struct [T, S], style [T, D] → glyphs [T, H, W] in [0, 1]."""
-        tokens = style[:, self.style_dim :].reshape(style.shape[0], -1, self.token_dim)
-        style = style[:, : self.style_dim]
+        tokens = style  # unread without tokens: that graph stays as before they existed
+        if self.tokens:
+            tokens = style[:, self.style_dim :].reshape(style.shape[0], -1, self.token_dim)
+            style = style[:, : self.style_dim]
         c = self.cond(torch.cat([style, self.struct(struct)], dim=1))
         x = self.stem(content)
         skips = [x]

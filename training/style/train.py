@@ -30,8 +30,9 @@ class TrainConfig:
     kl_weight: float = 1e-5
     width: int = 32
     style_dim: int = 128
-    # local style tokens (model.StyleEncoder); 0 = the global code alone (v1 to 2026-12-01)
-    tokens: int = 16
+    # local style tokens (model.StyleEncoder); 0 = the global code alone. 16 tokens trained
+    # and lost on 2026-12-01 (docs/decisions.md, "Local style tokens did not help")
+    tokens: int = 0
     seed: int = 0
     # synthetic styles (slant, width, stroke weight) for half the episodes: see augment.py
     restyle: Restyle | None = field(default_factory=Restyle)
