@@ -295,7 +295,7 @@ def test_shipped_card_reports_the_grid_and_targets() -> None:
         assert path.stat().st_size < 25 * 1024 * 1024
 
 
-def test_restyle_slants_narrows_and_weighs_in_the_served_frame() -> None:
+def test_restyle_slants_narrows_fills_and_weighs_in_the_served_frame() -> None:
     font = fonts.open_font(fonts.CONTENT)
     x = torch.from_numpy(np.stack([glyphs.normalize(font.raw(c), 64) for c in "永国书"]))[None]
 
@@ -324,6 +324,19 @@ def test_restyle_slants_narrows_and_weighs_in_the_served_frame() -> None:
             assert abs(r - 31.5) < 6
             assert abs(c - 31.5) < 6
         assert box(narrow[i])[1] < box(x[0, i])[1] * 0.85  # narrower, same height
+    # fill pulls each ink box towards a square: 兵 and 国 only slightly, 书's narrow box most
+    square = augment._affine(x, zero, zero, torch.tensor([1.0]))[0]
+    for i in range(3):
+        h, w, _, _ = box(square[i])
+        assert abs(max(h, w) - glyphs.EM_RATIO * 64) <= 2
+        h0, w0, _, _ = box(x[0, i])
+        assert abs(h - w) <= max(abs(h0 - w0) // 2, 2)
+    # contrast: verticals gain ink against horizontals (川's strokes are vertical, 一 horizontal)
+    lines = torch.from_numpy(np.stack([glyphs.normalize(font.raw(c), 64) for c in "川一"]))[None]
+    up = augment._contrast(lines, torch.tensor([0.6]))[0]
+    down = augment._contrast(lines, torch.tensor([-0.6]))[0]
+    assert float(up[0].sum()) > float(lines[0, 0].sum()) > float(down[0].sum())
+    assert float(up[1].sum()) < float(lines[0, 1].sum()) < float(down[1].sum())
     heavy = augment._weight(x, torch.tensor([0.6]))
     light = augment._weight(x, torch.tensor([-0.6]))
     assert float(light.sum()) < float(x.sum()) < float(heavy.sum())
@@ -336,3 +349,13 @@ def test_restyle_slants_narrows_and_weighs_in_the_served_frame() -> None:
     assert 16 < int(kept.sum()) < 48  # about half the episodes restyled
     assert torch.equal(out[kept], batch[kept])  # the rest exactly as the bank holds them
     assert bool(((out[~kept] - batch[~kept]).abs().amax((1, 2, 3)) > 0.1).all())
+    # box fill and stroke contrast are off by default; turned on, they draw after the others,
+    # so the slant, width and weight of each episode stay the ones drawn without them
+    assert not bool(params[:, 3:].any())
+    cfg = augment.Restyle(fill=1.0, contrast=0.6)
+    _, both = augment.restyle(batch, cfg, torch.Generator().manual_seed(3))
+    assert torch.equal(both[:, :3], params[:, :3])
+    assert bool((both[~kept, 3] > 0).all())
+    assert bool((both[~kept, 3] <= 1.0).all())
+    assert bool((both[~kept, 4].abs() <= 0.6).all())
+    assert bool((both[~kept, 4] != 0).all())

@@ -1,10 +1,17 @@
-"""Synthetic styles: one random slant, width and stroke weight per training episode, applied
-alike to its references and its target (never to the content glyphs).
+"""Synthetic styles: one random slant, width, box fill, stroke weight and stroke contrast per
+training episode, applied alike to its references and its target (never to the content
+glyphs).
 
 The training fonts are a few dozen styles, so the encoder can get by naming the nearest one;
 a held-out font that leans (Smiley Sans) or is narrower or heavier than every training font
 is then drawn as its nearest neighbour. Drawing a continuum of variants makes the references
 the only way to know how far a target leans or how heavy it is.
+
+Box fill and stroke contrast came second (2026-12-01) and are off by default, since they
+lost: a face that fills its square whatever the character's natural proportions (ZCOOL
+QingKe HuangYou's geometric forms, the issue's named failure, were drawn with the content
+font's proportions), and horizontals thinner or thicker than verticals (the brush and kai
+hands), which a uniform weight cannot say.
 
 Each transformed glyph is renormalised as ``app.glyphs.fit`` does (ink box's longer side to
 ``EM_RATIO`` of the canvas, centred), in the same single resampling, so an augmented glyph is
@@ -27,10 +34,25 @@ class Restyle:
     slant: float = 0.3  # shear: horizontal shift per unit of height, uniform in ±slant
     width: float = 0.25  # log of the horizontal scale, uniform in ±width
     weight: float = 0.6  # partial 3×3 dilation (>0) or erosion (<0), uniform in ±weight
+    # each glyph's ink box pulled towards a square: its sides scaled by (longer / side) ** fill,
+    # fill uniform in [0, fill], the stretch capped at max_stretch (一 stays a line). Off: 1.0
+    # lost (docs/decisions.md, "Box fill and stroke contrast did not help")
+    fill: float = 0.0
+    max_stretch: float = 1.6
+    # partial 1×3 dilation with 3×1 erosion (>0: verticals heavier, horizontals lighter) or the
+    # reverse (<0), uniform in ±contrast. Off: 0.6 lost with fill 1.0
+    contrast: float = 0.0
 
 
-def _affine(glyphs: torch.Tensor, slant: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
-    """glyphs [B, M, H, W]; slant, width [B] → sheared, scaled and refitted glyphs."""
+def _affine(
+    glyphs: torch.Tensor,
+    slant: torch.Tensor,
+    width: torch.Tensor,
+    fill: torch.Tensor | None = None,
+    max_stretch: float = 1.6,
+) -> torch.Tensor:
+    """glyphs [B, M, H, W]; slant, width, fill [B] → sheared, scaled, box-filled and refitted
+    glyphs (fill 0, the default, keeps each glyph's proportions)."""
     b, m, h, w = glyphs.shape
     x = glyphs.reshape(b * m, 1, h, w)
     sl = slant.repeat_interleave(m)
@@ -50,6 +72,15 @@ def _affine(glyphs: torch.Tensor, slant: torch.Tensor, width: torch.Tensor) -> t
     lo_v = torch.where(ink, v, inf).amin((1, 2))
     hi_v = torch.where(ink, v, -inf).amax((1, 2))
     empty = ~ink.any(2).any(1)
+    if fill is not None:
+        # scale each axis about the origin towards a square box: extents scale with it
+        span_u, span_v = hi_u - lo_u + 2 / w, hi_v - lo_v + 2 / h
+        longer = torch.maximum(span_u, span_v)
+        f = fill.repeat_interleave(m)
+        su = torch.where(empty, 1.0, (longer / span_u) ** f).clamp(max=max_stretch)
+        sv = torch.where(empty, 1.0, (longer / span_v) ** f).clamp(max=max_stretch)
+        fwd = torch.stack([su, sv], 1)[:, :, None] * fwd
+        lo_u, hi_u, lo_v, hi_v = lo_u * su, hi_u * su, lo_v * sv, hi_v * sv
     # the box's longer side (pixel edges included) to EM_RATIO of the canvas, centred
     side = torch.maximum(hi_u - lo_u + 2 / w, hi_v - lo_v + 2 / h)
     scale = torch.where(empty, torch.ones_like(side), 2 * EM_RATIO / side)
@@ -75,22 +106,43 @@ def _weight(glyphs: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     return out.reshape(b, m, h, w)
 
 
+def _contrast(glyphs: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+    """amount > 0 widens vertical strokes (a partial 1×3 dilation) and thins horizontal ones
+    (a partial 3×1 erosion); amount < 0 does the reverse."""
+    b, m, h, w = glyphs.shape
+    x = glyphs.reshape(b * m, 1, h, w)
+    a = amount.repeat_interleave(m)[:, None, None, None]
+    grow, shrink = ((1, 3), (3, 1)), ((3, 1), (1, 3))  # (dilate, erode) kernels for a > 0, a < 0
+    out = x
+    for sign, (dk, ek) in zip((1.0, -1.0), (grow, shrink), strict=True):
+        s = (a * sign).clamp(min=0.0)
+        pd, pe = (dk[0] // 2, dk[1] // 2), (ek[0] // 2, ek[1] // 2)
+        y = out + s * (F.max_pool2d(out, dk, 1, pd) - out)
+        out = y + s * (-F.max_pool2d(-y, ek, 1, pe) - y)
+    return out.reshape(b, m, h, w)
+
+
 def restyle(
     glyphs: torch.Tensor, cfg: Restyle, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """glyphs [B, M, H, W] in [0, 1] (each row one episode: its references and its target) →
-    restyled glyphs and the parameters drawn [B, 3] (slant, log width, weight; zero where the
-    episode kept its font)."""
+    restyled glyphs and the parameters drawn [B, 5] (slant, log width, weight, fill, contrast;
+    zero where the episode kept its font)."""
     b = glyphs.shape[0]
     on = (torch.rand(b, generator=generator) < cfg.p).float()
     params = (torch.rand(b, 3, generator=generator) * 2 - 1) * torch.tensor(
         [cfg.slant, cfg.width, cfg.weight]
     )
-    params = params * on[:, None]
+    more = torch.zeros(b, 2)
+    if cfg.fill or cfg.contrast:  # drawn only when on, so the defaults keep the old stream
+        more = torch.rand(b, 2, generator=generator) * torch.tensor([1.0, 2.0]) - 1.0
+        more = more + torch.tensor([1.0, 0.0])  # fill in [0, 1), contrast in [-1, 1)
+    params = torch.cat([params, more * torch.tensor([cfg.fill, cfg.contrast])], 1) * on[:, None]
     # episodes left as they are stay byte for byte what the bank holds
     idx = torch.nonzero(on).squeeze(1)
     out = glyphs.clone()
     if idx.numel():
         p = params[idx]
-        out[idx] = _weight(_affine(glyphs[idx], p[:, 0], p[:, 1]), p[:, 2]).clamp(0.0, 1.0)
+        shaped = _affine(glyphs[idx], p[:, 0], p[:, 1], p[:, 3], cfg.max_stretch)
+        out[idx] = _contrast(_weight(shaped, p[:, 2]), p[:, 4]).clamp(0.0, 1.0)
     return out, params
