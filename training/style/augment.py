@@ -96,13 +96,21 @@ def _affine(
     return out.reshape(b, m, h, w)
 
 
+def _partial(
+    x: torch.Tensor, kernel: tuple[int, int], amount: torch.Tensor, grow: bool
+) -> torch.Tensor:
+    """x [N, 1, H, W] moved by ``amount`` (in [0, 1], broadcast per glyph) towards its
+    dilation (``grow``) or erosion by a ``kernel`` box."""
+    pad = (kernel[0] // 2, kernel[1] // 2)
+    pooled = F.max_pool2d(x, kernel, 1, pad) if grow else -F.max_pool2d(-x, kernel, 1, pad)
+    return x + amount * (pooled - x)
+
+
 def _weight(glyphs: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     b, m, h, w = glyphs.shape
     x = glyphs.reshape(b * m, 1, h, w)
-    dilated = F.max_pool2d(x, 3, 1, 1)
-    eroded = -F.max_pool2d(-x, 3, 1, 1)
     a = amount.repeat_interleave(m)[:, None, None, None]
-    out = torch.where(a > 0, x + a * (dilated - x), x + a.abs() * (eroded - x))
+    out = torch.where(a > 0, _partial(x, (3, 3), a, True), _partial(x, (3, 3), a.abs(), False))
     return out.reshape(b, m, h, w)
 
 
@@ -116,9 +124,7 @@ def _contrast(glyphs: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     out = x
     for sign, (dk, ek) in zip((1.0, -1.0), (grow, shrink), strict=True):
         s = (a * sign).clamp(min=0.0)
-        pd, pe = (dk[0] // 2, dk[1] // 2), (ek[0] // 2, ek[1] // 2)
-        y = out + s * (F.max_pool2d(out, dk, 1, pd) - out)
-        out = y + s * (-F.max_pool2d(-y, ek, 1, pe) - y)
+        out = _partial(_partial(out, dk, s, True), ek, s, False)
     return out.reshape(b, m, h, w)
 
 
@@ -135,14 +141,18 @@ def restyle(
     )
     more = torch.zeros(b, 2)
     if cfg.fill or cfg.contrast:  # drawn only when on, so the defaults keep the old stream
-        more = torch.rand(b, 2, generator=generator) * torch.tensor([1.0, 2.0]) - 1.0
-        more = more + torch.tensor([1.0, 0.0])  # fill in [0, 1), contrast in [-1, 1)
-    params = torch.cat([params, more * torch.tensor([cfg.fill, cfg.contrast])], 1) * on[:, None]
+        u = torch.rand(b, 2, generator=generator)
+        more = torch.stack([u[:, 0] * cfg.fill, (u[:, 1] * 2 - 1) * cfg.contrast], 1)
+    params = torch.cat([params, more], 1) * on[:, None]
     # episodes left as they are stay byte for byte what the bank holds
     idx = torch.nonzero(on).squeeze(1)
     out = glyphs.clone()
     if idx.numel():
         p = params[idx]
-        shaped = _affine(glyphs[idx], p[:, 0], p[:, 1], p[:, 3], cfg.max_stretch)
-        out[idx] = _contrast(_weight(shaped, p[:, 2]), p[:, 4]).clamp(0.0, 1.0)
+        # an option that is off costs nothing: the steps it adds are skipped, not run at zero
+        fill = p[:, 3] if cfg.fill else None
+        styled = _weight(_affine(glyphs[idx], p[:, 0], p[:, 1], fill, cfg.max_stretch), p[:, 2])
+        if cfg.contrast:
+            styled = _contrast(styled, p[:, 4])
+        out[idx] = styled.clamp(0.0, 1.0)
     return out, params
