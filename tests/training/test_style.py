@@ -4,6 +4,7 @@ its baselines in the card, and the kind's contract on the exported directory."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -105,18 +106,25 @@ def test_heldout_fonts_never_train() -> None:
 
 
 def _with_tokens_read(model: StyleTransfer) -> StyleTransfer:
-    """The generator's token reads start at zero (training starts from the global-only net):
-    give them weights so a test sees the tokens' path."""
+    """The generator's token reads and warp heads start at zero (training starts from the
+    plain net): give them weights so a test sees those paths."""
     for module in model.generator.modules():
         if isinstance(module, CrossAttend):
             torch.nn.init.normal_(module.out.weight, std=0.05)
+    if model.generator.warp:
+        torch.nn.init.normal_(model.generator.affine.weight, std=0.05)
+        torch.nn.init.normal_(model.generator.flow.weight, std=0.05)
     return model
 
 
-@pytest.mark.parametrize(("n_content", "tokens"), [(1, 0), (3, 0), (3, 4)])
-def test_onnx_matches_pytorch(n_content: int, tokens: int) -> None:
+@pytest.mark.parametrize(
+    ("n_content", "tokens", "warp"), [(1, 0, False), (3, 0, False), (3, 4, False), (3, 0, True)]
+)
+def test_onnx_matches_pytorch(n_content: int, tokens: int, warp: bool) -> None:
     torch.manual_seed(0)
-    model = StyleTransfer(struct_dim=20, width=16, n_content=n_content, tokens=tokens).eval()
+    model = StyleTransfer(
+        struct_dim=20, width=16, n_content=n_content, tokens=tokens, warp=warp
+    ).eval()
     _with_tokens_read(model)
     import tempfile
 
@@ -146,6 +154,38 @@ def test_style_tokens_pool_over_references_and_steer_the_generator() -> None:
         other[:, 128:] = torch.randn(1, 4 * 64)
         moved = model.generator(content, struct, style) - model.generator(content, struct, other)
         assert float(moved.abs().max()) > 1e-3
+
+
+def test_warp_starts_at_the_identity_and_moves_the_glyph() -> None:
+    """With its heads at zero the warping generator writes what the plain one does; an affine
+    head that shifts the sampling grid moves the written glyph's ink by that much."""
+    torch.manual_seed(0)
+    model = StyleTransfer(struct_dim=20, width=16, n_content=1, warp=True).eval()
+    plain = StyleTransfer(struct_dim=20, width=16, n_content=1).eval()
+    missing = plain.load_state_dict(model.state_dict(), strict=False)
+    assert not missing.missing_keys
+    assert set(missing.unexpected_keys) == {
+        "generator.affine.weight",
+        "generator.affine.bias",
+        "generator.flow.weight",
+        "generator.flow.bias",
+    }
+    content = torch.zeros(1, 1, 64, 64)
+    content[..., 20:44, 12:28] = 1.0  # a block left of centre
+    struct, style = torch.zeros(1, 20), torch.randn(1, 128)
+
+    def centre_x(glyph: torch.Tensor) -> float:
+        ink = (glyph[0] > 0.5).float()
+        return float((ink.sum(0) * torch.arange(64.0)).sum() / ink.sum())
+
+    with torch.no_grad():
+        base = model.generator(content, struct, style)
+        assert torch.allclose(base, plain.generator(content, struct, style), atol=1e-6)
+        # theta[0, 2] = 0.5 tanh(bias) = -0.4: each output pixel reads 0.4 half-widths to
+        # its left, so the ink moves right by 0.4 * 32 = 12.8 px
+        model.generator.affine.bias[2] = math.atanh(-0.8)
+        moved = model.generator(content, struct, style)
+    assert 10.0 < centre_x(moved) - centre_x(base) < 15.0
 
 
 def _export_one_font_graphs(model: StyleTransfer, directory: Path) -> None:

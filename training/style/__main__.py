@@ -48,6 +48,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--width", type=int, default=TrainConfig.width)
     p.add_argument("--tokens", type=int, default=TrainConfig.tokens)
+    p.add_argument("--warp", action=argparse.BooleanOptionalAction, default=TrainConfig.warp)
     p.add_argument("--train-chars", type=int, default=2000)
     p.add_argument("--heldout-chars", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
@@ -89,7 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     cfg = TrainConfig(
-        steps=args.steps, batch=args.batch, width=args.width, tokens=args.tokens, seed=args.seed
+        steps=args.steps,
+        batch=args.batch,
+        width=args.width,
+        tokens=args.tokens,
+        warp=args.warp,
+        seed=args.seed,
     )
     key = hashlib.sha256(
         json.dumps(

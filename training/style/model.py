@@ -6,7 +6,8 @@
   Gaussian style latent (mean, log-variance), regularised like a VAE.
 * ``Generator``: a U-Net over the target's content glyphs; the style code and SA-VAE's
   structural code (IDS layout + component bag) modulate every scale with FiLM, and the style
-  picks the mix of content fonts the output starts from.
+  picks the mix of content fonts the output starts from. With ``warp`` (off: it did not help,
+  docs/decisions.md) it also moves the content glyphs: an affine map and a displacement field.
 
 Both export to ONNX as separate graphs: the encoder runs once per request (or never, for a
 saved style), the generator batches target rows across requests.
@@ -158,6 +159,7 @@ class Generator(nn.Module):
         n_content: int = 1,
         tokens: int = 0,
         token_dim: int = 64,
+        warp: bool = False,
     ) -> None:
         super().__init__()
         cond = 256
@@ -178,6 +180,17 @@ class Generator(nn.Module):
             [Stage(w[i] + w[i - 1], w[i - 1], cond) for i in range(len(w) - 1, 0, -1)]
         )
         self.out = nn.Conv2d(w[0], 1, 3, 1, 1)
+        # geometry: the style moves the content glyphs instead of redrawing them. An affine map
+        # of the content input (slant, width, offset) from the condition, and a displacement
+        # field for the content residual from the up path's 16 px features (64 px input);
+        # both start at the identity (zero-initialised heads).
+        self.warp = warp
+        if warp:
+            self.affine = nn.Linear(cond, 6)
+            self.flow = nn.Conv2d(w[2], 2, 3, 1, 1)
+            for head in (self.affine, self.flow):
+                nn.init.zeros_(head.weight)
+                nn.init.zeros_(head.bias)
         # local style read at 16 and 8 px, on the way down and on the way up
         self.read_down = nn.ModuleDict()
         self.read_up = nn.ModuleDict()
@@ -197,6 +210,12 @@ class Generator(nn.Module):
             tokens = style[:, self.style_dim :].reshape(style.shape[0], -1, self.token_dim)
             style = style[:, : self.style_dim]
         c = self.cond(torch.cat([style, self.struct(struct)], dim=1))
+        flow = None
+        if self.warp:
+            eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=content.device)
+            theta = eye + 0.5 * torch.tanh(self.affine(c)).reshape(-1, 2, 3)
+            grid = nn.functional.affine_grid(theta, list(content.shape), align_corners=False)
+            content = nn.functional.grid_sample(content, grid, align_corners=False)
         x = self.stem(content)
         skips = [x]
         for i, stage in enumerate(self.down):
@@ -210,7 +229,16 @@ class Generator(nn.Module):
             x = stage(torch.cat([x, skips.pop()], dim=1), c)
             if str(j) in self.read_up:
                 x = self.read_up[str(j)](x, tokens)
+            if self.warp and j == 1:  # 16 px
+                flow = 0.25 * torch.tanh(self.flow(x))  # grid units: 0.25 = 1/8 of the glyph
         # a residual on the content glyphs' logit keeps structure from the first step
+        if flow is not None:
+            shift = nn.functional.interpolate(flow, size=content.shape[-2:], mode="bilinear")
+            ident = torch.eye(2, 3, device=content.device).expand(content.shape[0], 2, 3)
+            grid = nn.functional.affine_grid(ident, list(content.shape), align_corners=False)
+            content = nn.functional.grid_sample(
+                content, grid + shift.permute(0, 2, 3, 1), align_corners=False
+            )
         mix = torch.softmax(self.mix(c), dim=1).unsqueeze(-1).unsqueeze(-1)
         logit = self.out(x).squeeze(1) + 4.0 * ((mix * content).sum(1) - 0.5)
         return torch.sigmoid(logit)
@@ -224,9 +252,10 @@ class StyleTransfer(nn.Module):
         width: int = 32,
         n_content: int = 1,
         tokens: int = 0,
+        warp: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = StyleEncoder(style_dim, 3 * width // 4, n_content, tokens)
         widths = (width // 2, width, 2 * width, 4 * width, 6 * width)
-        self.generator = Generator(style_dim, struct_dim, widths, n_content, tokens)
+        self.generator = Generator(style_dim, struct_dim, widths, n_content, tokens, warp=warp)
         self.n_content = n_content

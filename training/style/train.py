@@ -33,6 +33,9 @@ class TrainConfig:
     # local style tokens (model.StyleEncoder); 0 = the global code alone. 16 tokens trained
     # and lost on 2026-12-01 (docs/decisions.md, "Local style tokens did not help")
     tokens: int = 0
+    # learned geometry (model.Generator's affine map and displacement field); trained and
+    # washed out on 2026-12-02 (docs/decisions.md, "Learned warps of the content glyph ...")
+    warp: bool = False
     seed: int = 0
     # synthetic styles (slant, width, stroke weight) for half the episodes: see augment.py
     restyle: Restyle | None = field(default_factory=Restyle)
@@ -140,12 +143,15 @@ def new_model(bank: GlyphBank, cfg: TrainConfig) -> StyleTransfer:
         width=cfg.width,
         n_content=bank.content.shape[1],
         tokens=cfg.tokens,
+        warp=cfg.warp,
     )
 
 
 def load_checkpoint(path: Path, bank: GlyphBank, cfg: TrainConfig | None = None) -> StyleTransfer:
-    """A checkpoint the style job cached (.cache/style/<key>.pt), as a model in eval mode."""
-    model = new_model(bank, cfg or TrainConfig())
-    model.load_state_dict(torch.load(path, weights_only=False)["model"])
+    """A checkpoint the style job cached (.cache/style/<key>.pt), as a model in eval mode
+    (with the warp heads when the checkpoint has them and ``cfg`` is not given)."""
+    state = torch.load(path, weights_only=False)["model"]
+    model = new_model(bank, cfg or TrainConfig(warp="generator.affine.weight" in state))
+    model.load_state_dict(state)
     model.eval()
     return model
