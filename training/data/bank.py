@@ -136,6 +136,12 @@ def build(
     )
 
 
+def shipped(workers: int = 2, em_ratio: float | None = None) -> GlyphBank:
+    """The bank of ``make train-style``'s default split (64 px, 2,000 training and 400
+    held-out characters, seed 0): what the measurement tools of training.evaluate read."""
+    vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
+    return build(64, 2000, 400, 0, vocab, None, workers, em_ratio)
+
 def near_duplicates(
     bank: GlyphBank, threshold: float = 0.03, n: int = 300
 ) -> list[tuple[str, str, float]]:

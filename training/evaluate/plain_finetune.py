@@ -28,8 +28,6 @@ from pathlib import Path
 import torch
 
 from training.data import bank as banklib
-from training.data import chars as charsets
-from training.data import structure
 from training.data.bank import GlyphBank
 from training.evaluate.refine_gap import refined_writer
 from training.evaluate.style import group_weights, metrics, seen_fonts, write_cell
@@ -58,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
-    bank = banklib.build(64, 2000, 400, 0, vocab, None, workers=args.threads)
+    bank = banklib.shipped(args.threads)
     cfg = TrainConfig()
     model = load_checkpoint(args.checkpoint, bank, cfg)
     seen = seen_fonts(bank)

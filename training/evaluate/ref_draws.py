@@ -23,8 +23,6 @@ import numpy as np
 
 from app.glyphs import crisp
 from training.data import bank as banklib
-from training.data import chars as charsets
-from training.data import structure
 from training.data.bank import GlyphBank
 from training.evaluate.style import metrics, write_cell
 from training.style.job import OnnxStyle
@@ -38,14 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--served", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
-    vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
     banks: dict[float, GlyphBank] = {}
     models = {}
     for d in args.dirs:
         ratio = frame(d)
         if ratio not in banks:
             # the bank (targets, references, content) in the model's frame
-            banks[ratio] = banklib.build(64, 2000, 400, 0, vocab, None, args.threads, ratio)
+            banks[ratio] = banklib.shipped(args.threads, ratio)
         bank = banks[ratio]
         gen = OnnxStyle(d, bank, args.threads)
         if len(gen.gen.get_inputs()[0].shape) == 3:  # content [T, H, W]: one content font

@@ -27,8 +27,6 @@ import numpy as np
 import torch
 
 from training.data import bank as banklib
-from training.data import chars as charsets
-from training.data import structure
 from training.data.bank import GlyphBank
 from training.evaluate.style import metrics, write_cell
 from training.style.losses import glyph_loss
@@ -84,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
-    bank = banklib.build(64, 2000, 400, 0, vocab, None, workers=args.threads)
+    bank = banklib.shipped(args.threads)
     model = load_checkpoint(args.checkpoint, bank)
     for p_ in model.parameters():
         p_.requires_grad_(False)

@@ -24,8 +24,6 @@ import numpy as np
 import torch
 
 from training.data import bank as banklib
-from training.data import chars as charsets
-from training.data import structure
 from training.style.train import load_checkpoint
 
 TRAINING_FONTS = ["noto-sans-sc-regular", "ar-pl-ukai-cn", "wqy-zenhei"]
@@ -37,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     torch.set_num_threads(2)
-    vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
-    bank = banklib.build(64, 2000, 400, 0, vocab)
+    bank = banklib.shipped()
     model = load_checkpoint(args.checkpoint, bank)
     gen = model.generator
     if not gen.warp:
