@@ -142,6 +142,7 @@ def shipped(workers: int = 2, em_ratio: float | None = None) -> GlyphBank:
     vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
     return build(64, 2000, 400, 0, vocab, None, workers, em_ratio)
 
+
 def near_duplicates(
     bank: GlyphBank, threshold: float = 0.03, n: int = 300
 ) -> list[tuple[str, str, float]]:

@@ -31,7 +31,7 @@ from training.data.bank import GlyphBank
 from training.evaluate.style import metrics, write_cell
 from training.style.losses import glyph_loss
 from training.style.model import StyleTransfer
-from training.style.train import TrainConfig, load_checkpoint
+from training.style.train import TrainConfig, load_checkpoint, unit
 
 
 def refined_writer(  # type: ignore[no-untyped-def]
@@ -40,11 +40,10 @@ def refined_writer(  # type: ignore[no-untyped-def]
     """A ``Generate`` whose code is the encoder's, refined ``steps`` times on the references;
     appends each call's final reference L1 to ``reference_l1``."""
     weights = TrainConfig().weights
-    scale = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0)  # noqa: E731
 
     def generate(refs: np.ndarray, ref_chars: np.ndarray, targets: np.ndarray) -> np.ndarray:
         refs_t = torch.from_numpy(refs.astype(np.float32))
-        ref_content = scale(bank.content[ref_chars])
+        ref_content = unit(bank.content[ref_chars])
         ref_struct = torch.from_numpy(bank.struct[ref_chars])
         with torch.no_grad():
             mu, _ = model.encoder(refs_t[None], ref_content[None])
@@ -62,7 +61,7 @@ def refined_writer(  # type: ignore[no-untyped-def]
         with torch.no_grad():
             return (
                 model.generator(
-                    scale(bank.content[targets]),
+                    unit(bank.content[targets]),
                     torch.from_numpy(bank.struct[targets]),
                     z.detach().expand(len(targets), -1),
                 )

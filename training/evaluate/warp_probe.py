@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from training.data import bank as banklib
-from training.style.train import load_checkpoint
+from training.style.train import load_checkpoint, unit
 
 TRAINING_FONTS = ["noto-sans-sc-regular", "ar-pl-ukai-cn", "wqy-zenhei"]
 
@@ -40,12 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     gen = model.generator
     if not gen.warp:
         p.error("the checkpoint has no warp heads (trained without --warp)")
-    flows: list[torch.Tensor] = []
-    gen.flow.register_forward_hook(lambda m, i, o: flows.append(0.25 * torch.tanh(o) * 32))
+    # the heads' raw outputs, through the generator's own forward pass
+    seen: dict[str, torch.Tensor] = {}
+    for head in ("affine", "flow"):
+        getattr(gen, head).register_forward_hook(
+            lambda m, i, o, head=head: seen.__setitem__(head, o)
+        )
     rng = np.random.default_rng(args.seed)
-
-    def unit(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.astype(np.float32) / 255.0)
 
     names = [bank.fonts[i] for i in bank.font_index("heldout")] + TRAINING_FONTS
     for name in (n for n in names if n in bank.fonts):
@@ -55,13 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             style = model.encoder(unit(bank.glyphs[f, refs])[None], unit(bank.content[refs])[None])
             code = style[0].expand(len(targets), -1)
-            struct = torch.from_numpy(bank.struct[targets])
-            c = gen.cond(torch.cat([code, gen.struct(struct)], 1))
-            theta = (0.5 * torch.tanh(gen.affine(c))).reshape(-1, 2, 3)
-            flows.clear()
-            gen(unit(bank.content[targets]), struct, code)
+            gen(unit(bank.content[targets]), torch.from_numpy(bank.struct[targets]), code)
+        theta = gen.AFFINE_RANGE * torch.tanh(seen["affine"]).reshape(-1, 2, 3)
         t = theta.mean(0).numpy()
-        size = flows[0].norm(dim=1)
+        size = gen.FLOW_RANGE * torch.tanh(seen["flow"]).norm(dim=1) * bank.size / 2  # px
         print(
             f"{name:24s} x-scale {t[0, 0]:+.3f} shear {t[0, 1]:+.3f}/{t[1, 0]:+.3f} "
             f"y-scale {t[1, 1]:+.3f} shift {t[0, 2]:+.3f}/{t[1, 2]:+.3f}  "

@@ -151,6 +151,11 @@ class Generator(nn.Module):
     """U-Net whose expensive work runs at half resolution: a light stem and head at full
     resolution keep stroke edges aligned with the content glyph."""
 
+    # the warp heads' reach (tanh-bounded, grid units): the affine terms' change from the
+    # identity, and the displacement field (0.25 = 1/8 of the glyph)
+    AFFINE_RANGE = 0.5
+    FLOW_RANGE = 0.25
+
     def __init__(
         self,
         style_dim: int = 128,
@@ -212,8 +217,8 @@ class Generator(nn.Module):
         c = self.cond(torch.cat([style, self.struct(struct)], dim=1))
         flow = None
         if self.warp:
-            eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=content.device)
-            theta = eye + 0.5 * torch.tanh(self.affine(c)).reshape(-1, 2, 3)
+            eye = torch.eye(2, 3, device=content.device)
+            theta = eye + self.AFFINE_RANGE * torch.tanh(self.affine(c)).reshape(-1, 2, 3)
             grid = nn.functional.affine_grid(theta, list(content.shape), align_corners=False)
             content = nn.functional.grid_sample(content, grid, align_corners=False)
         x = self.stem(content)
@@ -230,11 +235,11 @@ class Generator(nn.Module):
             if str(j) in self.read_up:
                 x = self.read_up[str(j)](x, tokens)
             if self.warp and j == 1:  # 16 px
-                flow = 0.25 * torch.tanh(self.flow(x))  # grid units: 0.25 = 1/8 of the glyph
+                flow = self.FLOW_RANGE * torch.tanh(self.flow(x))
         # a residual on the content glyphs' logit keeps structure from the first step
         if flow is not None:
             shift = nn.functional.interpolate(flow, size=content.shape[-2:], mode="bilinear")
-            ident = torch.eye(2, 3, device=content.device).expand(content.shape[0], 2, 3)
+            ident = eye.expand(content.shape[0], 2, 3)
             grid = nn.functional.affine_grid(ident, list(content.shape), align_corners=False)
             content = nn.functional.grid_sample(
                 content, grid + shift.permute(0, 2, 3, 1), align_corners=False

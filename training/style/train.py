@@ -46,6 +46,11 @@ class TrainConfig:
     log_every: int = 50
 
 
+def unit(a: np.ndarray) -> torch.Tensor:
+    """uint8 glyphs (255 = full ink) as float32 on [0, 1]."""
+    return torch.from_numpy(a.astype(np.float32) / 255.0)
+
+
 class Episodes:
     """Batches of (refs, ref_content, target, target_content, target_struct) as float tensors."""
 
@@ -72,12 +77,11 @@ class Episodes:
             targets[i] = pool[pick[0]]
             refs[i] = pool[pick[1:]]
         g = b.glyphs
-        to = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0)  # noqa: E731
         return (
-            to(g[fonts[:, None], refs]),
-            to(b.content[refs]),
-            to(g[fonts, targets]),
-            to(b.content[targets]),
+            unit(g[fonts[:, None], refs]),
+            unit(b.content[refs]),
+            unit(g[fonts, targets]),
+            unit(b.content[targets]),
             torch.from_numpy(b.struct[targets]),
         )
 
