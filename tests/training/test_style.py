@@ -22,6 +22,7 @@ from training.style import __main__ as job
 from training.style import augment
 from training.style.export import parity
 from training.style.model import CrossAttend, StyleTransfer
+from training.style.train import TrainConfig, new_model, train
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +187,50 @@ def test_warp_starts_at_the_identity_and_moves_the_glyph() -> None:
         model.generator.affine.bias[2] = math.atanh(-0.8)
         moved = model.generator(content, struct, style)
     assert 10.0 < centre_x(moved) - centre_x(base) < 15.0
+
+
+def test_bf16_training_runs_the_networks_in_bfloat16_and_keeps_float32_weights() -> None:
+    """TrainConfig.bf16: the convolutions run in bfloat16 under autocast, the weights, the
+    prediction the losses see and the optimiser stay float32, and a step's losses track the
+    float32 step's."""
+    rng = np.random.default_rng(0)
+    n_fonts, n_chars, size = 3, 12, 64
+    bank = banklib.GlyphBank(
+        fonts=["a", "b", "c"],
+        sides=["train"] * n_fonts,
+        groups=["a", "b", "c"],
+        chars=[chr(0x4E00 + i) for i in range(n_chars)],
+        n_train_chars=n_chars,
+        glyphs=rng.integers(0, 256, (n_fonts, n_chars, size, size), dtype=np.uint8),
+        have=np.ones((n_fonts, n_chars), bool),
+        content=rng.integers(0, 256, (n_chars, 1, size, size), dtype=np.uint8),
+        struct=rng.random((n_chars, 5), dtype=np.float32),
+    )
+    losses = {}
+    seen: list[torch.dtype] = []
+
+    def record(module: torch.nn.Module, inputs: object, out: torch.Tensor) -> None:
+        seen.append(out.dtype)
+
+    for bf16 in (False, True):
+        torch.manual_seed(0)
+        cfg = TrainConfig(steps=2, batch=4, width=16, bf16=bf16, log_every=1, restyle=None)
+        model = new_model(bank, cfg)
+        seen.clear()
+        first_convs = [
+            next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+            for net in (model.encoder, model.generator)
+        ]
+        hooks = [conv.register_forward_hook(record) for conv in first_convs]
+        history = train(model, bank, cfg, log=lambda row: None)
+        for hook in hooks:
+            hook.remove()
+        want = torch.bfloat16 if bf16 else torch.float32
+        assert seen[:2] == [want, want]  # each network's first convolution, the first step
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        losses[bf16] = history[0]
+    for key in ("l1", "ssim"):
+        assert losses[True][key] == pytest.approx(losses[False][key], rel=0.02)
 
 
 def _export_one_font_graphs(model: StyleTransfer, directory: Path) -> None:

@@ -49,6 +49,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=TrainConfig.width)
     p.add_argument("--tokens", type=int, default=TrainConfig.tokens)
     p.add_argument("--warp", action=argparse.BooleanOptionalAction, default=TrainConfig.warp)
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=TrainConfig.bf16)
     p.add_argument("--train-chars", type=int, default=2000)
     p.add_argument("--heldout-chars", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         width=args.width,
         tokens=args.tokens,
         warp=args.warp,
+        bf16=args.bf16,
         seed=args.seed,
     )
     key = hashlib.sha256(

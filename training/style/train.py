@@ -36,6 +36,9 @@ class TrainConfig:
     # learned geometry (model.Generator's affine map and displacement field); trained and
     # washed out on 2026-12-02 (docs/decisions.md, "Learned warps of the content glyph ...")
     warp: bool = False
+    # the networks' forward pass under bfloat16 autocast (losses, weights and optimiser stay
+    # float32): 1.6x faster steps on a CPU with AMX; the exported graphs are float32
+    bf16: bool = False
     seed: int = 0
     # synthetic styles (slant, width, stroke weight) for half the episodes: see augment.py
     restyle: Restyle | None = field(default_factory=Restyle)
@@ -113,10 +116,12 @@ def train(
         refs, ref_content, target, content, struct = (
             t.to(device) for t in (refs, ref_content, target, content, struct)
         )
-        style, logvar = model.encoder(refs, ref_content)
-        mu, tokens = style[:, : logvar.shape[1]], style[:, logvar.shape[1] :]
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        pred = model.generator(content, struct, torch.cat([z, tokens], 1))
+        with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=cfg.bf16):
+            style, logvar = model.encoder(refs, ref_content)
+            style, logvar = style.float(), logvar.float()
+            mu, tokens = style[:, : logvar.shape[1]], style[:, logvar.shape[1] :]
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            pred = model.generator(content, struct, torch.cat([z, tokens], 1)).float()
         loss, parts = glyph_loss(pred, target, cfg.weights)
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
         total = loss + cfg.kl_weight * kl
