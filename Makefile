@@ -98,9 +98,11 @@ train-bayesian: install-dev
 fonts:
 	training/data/fetch_fonts.sh
 
-# glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about 95 min
-# on 2 free cores: rendering ~3 min, 5,000 steps at ~0.93 s, export and evaluation 17 min; on
-# 2026-12-01 the whole job took 5,668 s with the glyph bank cached). Keep the cores free:
+# glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about 85 min
+# on 2 free cores: rendering ~1 min, 10,000 steps at ~0.45 s in bfloat16 autocast on a CPU with
+# AMX, export and evaluation 10 min; on 2026-12-02 the whole job took 5,073 s with the glyph
+# bank cached. Earlier sessions' 2-core machines ran the same kind of step 1.7-2x slower than
+# that day's; on one of those expect up to ~2.5 h). Keep the cores free:
 # two torch threads sharing one core run several times slower. Rewrites models/glyph-style and
 # docs/models/glyph-style-*.png. On a GPU: add ARGS="--device cuda --size 128".
 train-style: install-dev fonts
