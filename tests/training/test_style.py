@@ -22,7 +22,7 @@ from training.style import __main__ as job
 from training.style import augment
 from training.style.export import parity
 from training.style.model import CrossAttend, StyleTransfer
-from training.style.train import TrainConfig, new_model, train
+from training.style.train import TrainConfig, load_checkpoint, new_model, train
 
 
 @pytest.fixture(scope="module")
@@ -189,16 +189,14 @@ def test_warp_starts_at_the_identity_and_moves_the_glyph() -> None:
     assert 10.0 < centre_x(moved) - centre_x(base) < 15.0
 
 
-def test_bf16_training_runs_the_networks_in_bfloat16_and_keeps_float32_weights() -> None:
-    """TrainConfig.bf16: the convolutions run in bfloat16 under autocast, the weights, the
-    prediction the losses see and the optimiser stay float32, and a step's losses track the
-    float32 step's."""
+def _noise_bank(n_fonts: int = 3, n_chars: int = 12, size: int = 64) -> banklib.GlyphBank:
+    """A glyph bank of random pixels (one content font, 5-dim structure codes): enough for
+    the training loop and the networks' shapes, no fonts rendered."""
     rng = np.random.default_rng(0)
-    n_fonts, n_chars, size = 3, 12, 64
-    bank = banklib.GlyphBank(
-        fonts=["a", "b", "c"],
+    return banklib.GlyphBank(
+        fonts=[f"f{i}" for i in range(n_fonts)],
         sides=["train"] * n_fonts,
-        groups=["a", "b", "c"],
+        groups=[f"f{i}" for i in range(n_fonts)],
         chars=[chr(0x4E00 + i) for i in range(n_chars)],
         n_train_chars=n_chars,
         glyphs=rng.integers(0, 256, (n_fonts, n_chars, size, size), dtype=np.uint8),
@@ -206,6 +204,13 @@ def test_bf16_training_runs_the_networks_in_bfloat16_and_keeps_float32_weights()
         content=rng.integers(0, 256, (n_chars, 1, size, size), dtype=np.uint8),
         struct=rng.random((n_chars, 5), dtype=np.float32),
     )
+
+
+def test_bf16_training_runs_the_networks_in_bfloat16_and_keeps_float32_weights() -> None:
+    """TrainConfig.bf16: the convolutions run in bfloat16 under autocast, the weights, the
+    prediction the losses see and the optimiser stay float32, and a step's losses track the
+    float32 step's."""
+    bank = _noise_bank()
     losses = {}
     seen: list[torch.dtype] = []
 
@@ -231,6 +236,24 @@ def test_bf16_training_runs_the_networks_in_bfloat16_and_keeps_float32_weights()
         losses[bf16] = history[0]
     for key in ("l1", "ssim"):
         assert losses[True][key] == pytest.approx(losses[False][key], rel=0.02)
+
+
+@pytest.mark.parametrize(("width", "warp"), [(16, False), (32, True)])
+def test_load_checkpoint_reads_width_and_warp_from_the_weights(
+    tmp_path: Path, width: int, warp: bool
+) -> None:
+    bank = _noise_bank()
+    torch.manual_seed(0)
+    model = _with_tokens_read(new_model(bank, TrainConfig(width=width, warp=warp))).eval()
+    torch.save({"model": model.state_dict(), "history": []}, tmp_path / "c.pt")
+    loaded = load_checkpoint(tmp_path / "c.pt", bank)
+    assert loaded.generator.warp == warp
+    content, struct = torch.rand(2, 1, 64, 64), torch.rand(2, 5)
+    style = torch.randn(2, 128)
+    with torch.no_grad():
+        assert torch.equal(
+            loaded.generator(content, struct, style), model.generator(content, struct, style)
+        )
 
 
 def _export_one_font_graphs(model: StyleTransfer, directory: Path) -> None:

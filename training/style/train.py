@@ -161,9 +161,13 @@ def new_model(bank: GlyphBank, cfg: TrainConfig) -> StyleTransfer:
 
 def load_checkpoint(path: Path, bank: GlyphBank, cfg: TrainConfig | None = None) -> StyleTransfer:
     """A checkpoint the style job cached (.cache/style/<key>.pt), as a model in eval mode
-    (with the warp heads when the checkpoint has them and ``cfg`` is not given)."""
+    (when ``cfg`` is not given, its width and warp heads are read from the checkpoint: the
+    stem writes width / 2 channels)."""
     state = torch.load(path, weights_only=False)["model"]
-    model = new_model(bank, cfg or TrainConfig(warp="generator.affine.weight" in state))
+    if cfg is None:
+        width = 2 * int(state["generator.stem.0.weight"].shape[0])
+        cfg = TrainConfig(width=width, warp="generator.affine.weight" in state)
+    model = new_model(bank, cfg)
     model.load_state_dict(state)
     model.eval()
     return model
