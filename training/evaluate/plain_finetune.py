@@ -57,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     bank = banklib.shipped(args.threads)
-    cfg = TrainConfig()
-    model = load_checkpoint(args.checkpoint, bank, cfg)
+    model = load_checkpoint(args.checkpoint, bank)
     seen = seen_fonts(bank)
     score(model, bank, seen, "before")
     started = time.time()
-    plain = replace(cfg, steps=args.steps, lr=args.lr, restyle=None, seed=123, log_every=100)
+    plain = replace(
+        TrainConfig(), steps=args.steps, lr=args.lr, restyle=None, seed=123, log_every=100
+    )
     train(model, bank, plain, log=lambda row: print(row, flush=True))
     print(f"fine-tuned {args.steps} steps in {time.time() - started:.0f}s", flush=True)
     score(model, bank, seen, f"after {args.steps} plain steps")

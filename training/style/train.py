@@ -159,15 +159,12 @@ def new_model(bank: GlyphBank, cfg: TrainConfig) -> StyleTransfer:
     )
 
 
-def load_checkpoint(path: Path, bank: GlyphBank, cfg: TrainConfig | None = None) -> StyleTransfer:
-    """A checkpoint the style job cached (.cache/style/<key>.pt), as a model in eval mode
-    (when ``cfg`` is not given, its width and warp heads are read from the checkpoint: the
-    stem writes width / 2 channels)."""
+def load_checkpoint(path: Path, bank: GlyphBank) -> StyleTransfer:
+    """A checkpoint the style job cached (.cache/style/<key>.pt), as a model in eval mode, its
+    width and warp heads read from the weights (the stem writes width / 2 channels)."""
     state = torch.load(path, weights_only=False)["model"]
-    if cfg is None:
-        width = 2 * int(state["generator.stem.0.weight"].shape[0])
-        cfg = TrainConfig(width=width, warp="generator.affine.weight" in state)
-    model = new_model(bank, cfg)
+    width = 2 * int(state["generator.stem.0.weight"].shape[0])
+    model = new_model(bank, TrainConfig(width=width, warp="generator.affine.weight" in state))
     model.load_state_dict(state)
     model.eval()
     return model
