@@ -101,10 +101,12 @@ fonts:
 # glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about 85 min
 # on 2 free cores: rendering ~1 min, 10,000 steps at ~0.45 s in bfloat16 autocast on a CPU with
 # AMX, export and evaluation 10 min; on 2026-12-02 the whole job took 5,073 s with the glyph
-# bank cached. Earlier sessions' 2-core machines ran the same kind of step 1.7-2x slower than
-# that day's; on one of those expect up to ~2.5 h). Keep the cores free:
-# two torch threads sharing one core run several times slower. Rewrites models/glyph-style and
-# docs/models/glyph-style-*.png. On a GPU: add ARGS="--device cuda --size 128".
+# bank cached). On a CPU without native bfloat16 (AVX2 only: `python -m bench.style_train`
+# prints which) the job trains in float32 instead, which does not reproduce the shipped weights
+# byte for byte and takes ~2 s a step on such a machine (~6 h); ARGS="--width 32 --steps 5000"
+# takes about 2 h there. Keep the cores free: two torch threads sharing one core run several times
+# slower. Rewrites models/glyph-style and docs/models/glyph-style-*.png. On a GPU: add
+# ARGS="--device cuda --size 128".
 train-style: install-dev fonts
 	$(BIN)/python -m training.style --out models --docs docs/models $(ARGS)
 

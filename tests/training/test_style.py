@@ -238,6 +238,25 @@ def test_bf16_training_runs_the_networks_in_bfloat16_and_keeps_float32_weights()
         assert losses[True][key] == pytest.approx(losses[False][key], rel=0.02)
 
 
+def test_the_job_trains_in_bfloat16_only_where_the_device_runs_it_natively() -> None:
+    """--bf16's default: on where oneDNN has bfloat16 kernels (an AVX-512 or AMX CPU), float32
+    with a note elsewhere (an AVX2-only CPU ran a bfloat16 step 10-15x slower than float32);
+    an explicit --bf16/--no-bf16 wins."""
+    avx512 = torch.backends.cpu.get_cpu_capability() in ("AVX512", "AVX512_BF16", "AMX")
+    default = job.parse([])
+    assert default.bf16 is avx512
+    assert (default.bf16_note is None) is avx512
+    elsewhere = job.parse(["--device", "mps"])
+    assert elsewhere.bf16 is False
+    assert "float32" in elsewhere.bf16_note
+    assert "--bf16 forces" in elsewhere.bf16_note
+    for flag, want in (("--bf16", True), ("--no-bf16", False)):
+        for device in ("cpu", "mps"):
+            chosen = job.parse([flag, "--device", device])
+            assert chosen.bf16 is want
+            assert chosen.bf16_note is None
+
+
 @pytest.mark.parametrize(("width", "warp"), [(16, False), (32, True)])
 def test_load_checkpoint_reads_width_and_warp_from_the_weights(
     tmp_path: Path, width: int, warp: bool

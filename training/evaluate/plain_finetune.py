@@ -32,7 +32,7 @@ from training.data.bank import GlyphBank
 from training.evaluate.refine_gap import refined_writer
 from training.evaluate.style import group_weights, metrics, seen_fonts, write_cell
 from training.style.model import StyleTransfer
-from training.style.train import TrainConfig, load_checkpoint, train
+from training.style.train import TrainConfig, load_checkpoint, native_bf16, train
 
 
 def score(model: StyleTransfer, bank: GlyphBank, seen: list[int], tag: str) -> None:
@@ -62,7 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     score(model, bank, seen, "before")
     started = time.time()
     plain = replace(
-        TrainConfig(), steps=args.steps, lr=args.lr, restyle=None, seed=123, log_every=100
+        TrainConfig(),
+        steps=args.steps,
+        lr=args.lr,
+        restyle=None,
+        seed=123,
+        log_every=100,
+        bf16=TrainConfig.bf16 and native_bf16("cpu"),
     )
     train(model, bank, plain, log=lambda row: print(row, flush=True))
     print(f"fine-tuned {args.steps} steps in {time.time() - started:.0f}s", flush=True)
