@@ -17,6 +17,7 @@ from app.runtime.models import check_artifact
 from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts, structure
+from training.evaluate import ref_draws
 from training.evaluate import style as evaluate
 from training.style import __main__ as job
 from training.style import augment
@@ -379,6 +380,19 @@ def test_smoke_job_writes_a_servable_model_and_its_evaluation(smoke: Path) -> No
     seen = grid["seen_fonts_unseen_chars"]["k4"]
     assert set(seen["per_font"]) == set(card.data["train_fonts"]) - set(fonts.CONTENTS)
     assert seen["weighting"] == "near-duplicate groups"
+
+
+def test_ref_draws_refit_drops_faint_ink_and_fits_the_frame() -> None:
+    glyph = np.zeros((64, 64), np.float32)
+    glyph[10:20, 30:50] = 0.9  # a 10 x 20 box, off centre
+    glyph[0, 0] = 0.1  # faint noise, under the floor
+    out = ref_draws.refit(glyph, 0.15, 0.75)
+    rows = np.flatnonzero(out.max(axis=1) > 0)
+    cols = np.flatnonzero(out.max(axis=0) > 0)
+    assert (cols[0], cols[-1] + 1) == (8, 56)  # the longer side at 0.75 * 64, centred
+    assert (rows[0], rows[-1] + 1) == (20, 44)
+    faint = np.full((64, 64), 0.1, np.float32)
+    assert ref_draws.refit(faint, 0.15, 0.75) is faint  # nothing left to fit: unchanged
 
 
 def test_seen_cell_weighs_each_group_once() -> None:

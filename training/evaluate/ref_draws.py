@@ -2,7 +2,9 @@
 exported glyph-style directories, over several draws of the references: how much of a
 difference between two models is the choice of references. Draw 0 is the draw the training
 job's card uses. ``--served`` also scores the glyphs through the served contrast curve
-(``app.glyphs.crisp`` at the model's size). Each directory is scored in the frame its card was
+(``app.glyphs.crisp`` at the model's size); ``--refit FLOOR`` also scores them refitted to the
+served frame (values under FLOOR dropped, then ``app.glyphs.fit``: ink box to the em ratio,
+centred), as every reference and truth glyph is. Each directory is scored in the frame its card was
 trained in (``signature.em_ratio``); models of different frames compare through their ratios
 to the content copy in their own frame (``l1/copy``, ``ssim/copy``, ``iou/copy``).
 
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.glyphs import crisp
+from app.glyphs import GlyphError, crisp, fit
 from training.data import bank as banklib
 from training.data.bank import GlyphBank
 from training.evaluate.style import metrics, write_cell
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draws", type=int, default=4)
     p.add_argument("--k", type=int, default=4)
     p.add_argument("--served", action="store_true")
+    p.add_argument("--refit", type=float, default=None, metavar="FLOOR")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     banks: dict[float, GlyphBank] = {}
@@ -56,10 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, (gen, bank, ratio) in models.items():
             heldout = bank.font_index("heldout")
             pred, truth, _ = write_cell(bank, gen, heldout, bank.heldout_chars, args.k, draw)
-            variants = {"raw": pred}
-            if args.served:
-                variants["served"] = np.stack([crisp(g, bank.size) for g in pred])
-            for label, out in variants.items():
+            for label, out in variants(pred, args, ratio).items():
                 m = {key: round(v, 4) for key, v in metrics(out, truth).items()}
                 m.update({f"{key}/copy": round(m[key] / copies[ratio][key], 4) for key in RELATIVE})
                 rows.setdefault(f"{name} {label}", []).append(m)
@@ -81,6 +81,26 @@ def frame(directory: Path) -> float:
     existed was trained at 0.84)."""
     card = json.loads((directory / "card.json").read_text())
     return float(card["signature"].get("em_ratio", 0.84))
+
+
+def variants(pred: np.ndarray, args: argparse.Namespace, ratio: float) -> dict[str, np.ndarray]:
+    """The raw output, and the served (``--served``) and refitted (``--refit``) versions."""
+    out = {"raw": pred}
+    if args.served:
+        out["served"] = np.stack([crisp(g, pred.shape[-1]) for g in pred])
+    if args.refit is not None:
+        out["refit"] = np.stack([refit(g, args.refit, ratio) for g in pred])
+    return out
+
+
+def refit(glyph: np.ndarray, floor: float, ratio: float) -> np.ndarray:
+    """``glyph`` with values under ``floor`` dropped, fitted to the frame of ``ratio`` (a glyph
+    with no ink left is returned as it was)."""
+    ink = np.where(glyph < floor, 0.0, glyph).astype(np.float32)
+    try:
+        return fit(ink, glyph.shape[-1], ratio)
+    except GlyphError:
+        return glyph
 
 
 def copy_baseline(bank: GlyphBank) -> dict[str, float]:
