@@ -258,6 +258,14 @@ def test_the_job_trains_in_bfloat16_only_where_the_device_runs_it_natively() -> 
             assert chosen.bf16_note is None
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_the_job_refuses_cuda_where_there_is_none(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        job.parse(["--device", "cuda"])
+    assert stop.value.code == 2
+    assert "sees no CUDA device" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("width", "warp"), [(16, False), (32, True)])
 def test_load_checkpoint_reads_width_and_warp_from_the_weights(
     tmp_path: Path, width: int, warp: bool

@@ -64,6 +64,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrain", action="store_true")
     p.add_argument("--train-only", action="store_true")
     args = p.parse_args(argv)
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: torch sees no CUDA device on this machine")
     args.bf16_note = None
     if args.bf16 is None:
         args.bf16 = TrainConfig.bf16 and native_bf16(args.device)
