@@ -4,9 +4,9 @@ difference between two models is the choice of references. Draw 0 is the draw th
 job's card uses. ``--served`` also scores the glyphs through the served contrast curve
 (``app.glyphs.crisp`` at the model's size); ``--refit FLOOR`` also scores them refitted to the
 served frame (values under FLOOR dropped, then ``app.glyphs.fit``: ink box to the em ratio,
-centred), as every reference and truth glyph is. Each directory is scored in the frame its card was
-trained in (``signature.em_ratio``); models of different frames compare through their ratios
-to the content copy in their own frame (``l1/copy``, ``ssim/copy``, ``iou/copy``).
+centred), as every reference and truth glyph is. Each directory is scored in the frame its
+card was trained in (``signature.em_ratio``); models of different frames compare through their
+ratios to the content copy in their own frame (``l1/copy``, ``ssim/copy``, ``iou/copy``).
 
     .venv/bin/python -m training.evaluate.ref_draws models/glyph-style/1 /tmp/old --draws 4
 
