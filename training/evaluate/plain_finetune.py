@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -32,7 +31,7 @@ from training.data.bank import GlyphBank
 from training.evaluate.refine_gap import refined_writer
 from training.evaluate.style import group_weights, metrics, seen_fonts, write_cell
 from training.style.model import StyleTransfer
-from training.style.train import TrainConfig, load_checkpoint, native_bf16, train
+from training.style.train import TrainConfig, default_bf16, load_checkpoint, train
 
 
 def score(model: StyleTransfer, bank: GlyphBank, seen: list[int], tag: str) -> None:
@@ -61,14 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     seen = seen_fonts(bank)
     score(model, bank, seen, "before")
     started = time.time()
-    plain = replace(
-        TrainConfig(),
+    plain = TrainConfig(
         steps=args.steps,
         lr=args.lr,
         restyle=None,
         seed=123,
         log_every=100,
-        bf16=TrainConfig.bf16 and native_bf16("cpu"),
+        bf16=default_bf16("cpu"),
     )
     train(model, bank, plain, log=lambda row: print(row, flush=True))
     print(f"fine-tuned {args.steps} steps in {time.time() - started:.0f}s", flush=True)

@@ -25,7 +25,7 @@ from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts as fontlib
 from training.data import structure
-from training.style.train import TrainConfig, native_bf16, new_model, train
+from training.style.train import TrainConfig, default_bf16, new_model, train
 
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "style"
 SMOKE_FONTS = [
@@ -49,7 +49,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=TrainConfig.width)
     p.add_argument("--tokens", type=int, default=TrainConfig.tokens)
     p.add_argument("--warp", action=argparse.BooleanOptionalAction, default=TrainConfig.warp)
-    # default: bfloat16 autocast where the device runs it natively (train.native_bf16), as the
+    # default: bfloat16 autocast where the device runs it natively (train.default_bf16), as the
     # shipped run did; float32 elsewhere, where bfloat16 ran 10-15x slower (and exact
     # reproduction of the shipped weights is out of reach anyway)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None)
@@ -68,7 +68,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--device {args.device}: torch sees no CUDA device on this machine")
     args.bf16_note = None
     if args.bf16 is None:
-        args.bf16 = TrainConfig.bf16 and native_bf16(args.device)
+        args.bf16 = default_bf16(args.device)
         if TrainConfig.bf16 and not args.bf16:
             args.bf16_note = (
                 f"training in float32: {args.device} has no native bfloat16 kernels (oneDNN "

@@ -66,6 +66,12 @@ def native_bf16(device: str) -> bool:
     return False
 
 
+def default_bf16(device: str) -> bool:
+    """``TrainConfig.bf16`` where ``device`` runs bfloat16 natively, float32 elsewhere: what the
+    job and the evaluate tools train in unless told otherwise."""
+    return TrainConfig.bf16 and native_bf16(device)
+
+
 def unit(a: np.ndarray) -> torch.Tensor:
     """uint8 glyphs (255 = full ink) as float32 on [0, 1]."""
     return torch.from_numpy(a.astype(np.float32) / 255.0)
