@@ -20,7 +20,7 @@ from training.data import fonts, structure
 from training.evaluate import ref_draws
 from training.evaluate import style as evaluate
 from training.style import __main__ as job
-from training.style import augment
+from training.style import augment, recover
 from training.style.export import parity
 from training.style.model import CrossAttend, StyleTransfer
 from training.style.train import TrainConfig, load_checkpoint, new_model, train
@@ -264,6 +264,42 @@ def test_the_job_refuses_cuda_where_there_is_none(capsys: pytest.CaptureFixture[
         job.parse(["--device", "cuda"])
     assert stop.value.code == 2
     assert "sees no CUDA device" in capsys.readouterr().err
+
+
+def test_the_job_refuses_an_init_it_has_no_weights_for(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        job.parse(["--init", "no-such-run"])
+    assert stop.value.code == 2
+    assert "no-such-run.pt" in capsys.readouterr().err
+
+
+def test_recover_reads_a_version_back_into_its_training_weights(smoke: Path) -> None:
+    directory = smoke / "models" / "glyph-style" / "1"
+    key = read_card(directory).metrics["training"]["checkpoint"]
+    trained = torch.load(job.CACHE / f"{key}.pt", weights_only=False)["model"]
+    got = recover.recover(directory).state_dict()
+    assert list(got) == list(trained)
+    # GroupNorm's scale and shift are the exporter's renamed [C, 1, 1] constants
+    assert any(name.endswith(".1.weight") for name in got)
+    for name, tensor in trained.items():
+        assert torch.equal(got[name], tensor), name
+
+
+def test_init_continues_from_the_cached_weights(
+    smoke: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = read_card(smoke / "models" / "glyph-style" / "1").metrics["training"]["checkpoint"]
+    start = torch.load(job.CACHE / f"{key}.pt", weights_only=False)["model"]
+    capsys.readouterr()
+    # at learning rate 0 (AdamW's decay scales with it) the weights cannot move from the start
+    argv = ["--smoke", "--init", key, "--lr", "0", "--train-only", "--retrain"]
+    assert job.main([*argv, "--out", str(tmp_path)]) == 0
+    wrote = [line for line in capsys.readouterr().out.splitlines() if line.startswith("wrote ")]
+    path = Path(wrote[-1].removeprefix("wrote "))
+    assert path.stem != key  # its own key: a continuation never overwrites its start
+    after = torch.load(path, weights_only=False)["model"]
+    for name, tensor in start.items():
+        assert torch.equal(after[name], tensor), name
 
 
 @pytest.mark.parametrize(("width", "warp"), [(16, False), (32, True)])

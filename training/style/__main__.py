@@ -45,6 +45,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--version", default="1")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak, after the warm-up")
+    p.add_argument(
+        "--init",
+        metavar="KEY",
+        help="start from the weights of the cached run .cache/style/KEY.pt (a card's "
+        "metrics.training.checkpoint; `python -m training.style.recover` writes a shipped "
+        "version's) instead of from scratch: a second cosine cycle of --steps",
+    )
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--width", type=int, default=TrainConfig.width)
     p.add_argument("--tokens", type=int, default=TrainConfig.tokens)
@@ -76,6 +84,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                 "model was trained in bfloat16, so this run will not reproduce its weights "
                 "byte for byte; --bf16 forces bfloat16."
             )
+    if args.init and not (CACHE / f"{args.init}.pt").exists():
+        p.error(f"--init {args.init}: no {CACHE / f'{args.init}.pt'} (train it, or recover it)")
     if args.smoke:
         args.steps, args.batch, args.width = 30, 8, 16
         args.train_chars, args.heldout_chars = 120, 40
@@ -110,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(
         steps=args.steps,
         batch=args.batch,
+        lr=args.lr,
         width=args.width,
         tokens=args.tokens,
         warp=args.warp,
@@ -127,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                 fontlib.render_key(),
                 fontlib.CONTENTS,
             ]
+            # a continuation's key names its start; a run from scratch keeps its old key
+            + ([args.init] if args.init else [])
         ).encode()
     ).hexdigest()[:16]
     ckpt = CACHE / f"{key}.pt"
@@ -137,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         history = state["history"]
         print(f"reusing {ckpt}", flush=True)
     else:
+        if args.init:
+            start = CACHE / f"{args.init}.pt"
+            model.load_state_dict(torch.load(start, weights_only=False)["model"])
+            print(f"starting from {start}", flush=True)
         model.to(args.device)
         history = train(
             model, bank, cfg, log=lambda row: print(row, flush=True), device=args.device
@@ -144,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         model.to("cpu")
         CACHE.mkdir(parents=True, exist_ok=True)
         torch.save({"model": model.state_dict(), "history": history}, ckpt)
+        print(f"wrote {ckpt}", flush=True)
     model.eval()
     if args.train_only:
         return 0

@@ -225,6 +225,8 @@ def finish(
                 "config": asdict(cfg),
                 "final": history[-1] if history else {},
                 "checkpoint": ckpt_key,
+                # the run this one continued (--init), whose card holds its own training
+                **({"init": args.init} if args.init else {}),
             },
             "evaluation_seconds": round(eval_s),
             "notes": "content accuracy and style retrieval use a classifier/retrieval we trained "
