@@ -266,11 +266,13 @@ def test_the_job_refuses_cuda_where_there_is_none(capsys: pytest.CaptureFixture[
     assert "sees no CUDA device" in capsys.readouterr().err
 
 
-def test_the_job_refuses_an_init_it_has_no_weights_for(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as stop:
-        job.parse(["--init", "no-such-run"])
-    assert stop.value.code == 2
-    assert "no-such-run.pt" in capsys.readouterr().err
+def test_the_job_refuses_a_malformed_cycle(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("5000", "0:1e-3", "5000:-1", "x:y"):
+        with pytest.raises(SystemExit) as stop:
+            job.parse(["--then", bad])
+        assert stop.value.code == 2
+        assert "STEPS" in capsys.readouterr().err
+    assert job.parse(["--then", "5000:6e-4", "--then", "10:0"]).then == [(5000, 6e-4), (10, 0.0)]
 
 
 def test_recover_reads_a_version_back_into_its_training_weights(smoke: Path) -> None:
@@ -285,21 +287,30 @@ def test_recover_reads_a_version_back_into_its_training_weights(smoke: Path) -> 
         assert torch.equal(got[name], tensor), name
 
 
-def test_init_continues_from_the_cached_weights(
+def test_a_cycle_continues_from_the_cached_run_under_its_own_key(
     smoke: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key = read_card(smoke / "models" / "glyph-style" / "1").metrics["training"]["checkpoint"]
     start = torch.load(job.CACHE / f"{key}.pt", weights_only=False)["model"]
-    capsys.readouterr()
     # at learning rate 0 (AdamW's decay scales with it) the weights cannot move from the start
-    argv = ["--smoke", "--init", key, "--lr", "0", "--train-only", "--retrain"]
-    assert job.main([*argv, "--out", str(tmp_path)]) == 0
-    wrote = [line for line in capsys.readouterr().out.splitlines() if line.startswith("wrote ")]
-    path = Path(wrote[-1].removeprefix("wrote "))
-    assert path.stem != key  # its own key: a continuation never overwrites its start
+    argv = ["--smoke", "--then", "30:0", "--train-only", "--out", str(tmp_path)]
+    args = job.parse(argv)
+    _, keys = job.plan(args, *job.split(args))
+    assert keys[0] == key
+    assert keys[1] != key  # its own key: a continuation never overwrites its start
+    path = job.CACHE / f"{keys[1]}.pt"
+    path.unlink(missing_ok=True)  # an earlier run's
+    capsys.readouterr()
+    assert job.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"reusing {job.CACHE / f'{key}.pt'}" in out  # the smoke run's cycle is not retrained
+    assert [line for line in out.splitlines() if line.startswith("wrote ")] == [f"wrote {path}"]
     after = torch.load(path, weights_only=False)["model"]
     for name, tensor in start.items():
         assert torch.equal(after[name], tensor), name
+    # run again, the continuation itself is reused
+    assert job.main(argv) == 0
+    assert f"reusing {path}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("width", "warp"), [(16, False), (32, True)])

@@ -7,6 +7,8 @@
 Training resumes from nothing: a finished run leaves its weights in
 .cache/style/<config-hash>.pt, and a rerun with the same configuration and data reuses them
 (``--retrain`` ignores them), so evaluation and export can be repeated without retraining.
+``--then STEPS:LR`` adds a cycle (warm-up and cosine again, from the weights the run before
+left), cached under a key that names the checkpoint it started from.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -25,6 +27,7 @@ from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts as fontlib
 from training.data import structure
+from training.style.model import StyleTransfer
 from training.style.train import TrainConfig, default_bf16, new_model, train
 
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "style"
@@ -37,6 +40,18 @@ SMOKE_FONTS = [
 ]
 
 
+def cycle(text: str) -> tuple[int, float]:
+    """--then's STEPS:LR, e.g. 5000:6e-4."""
+    try:
+        steps, lr = text.split(":")
+        parsed = int(steps), float(lr)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: want STEPS:LR, e.g. 5000:6e-4") from None
+    if parsed[0] < 1 or not parsed[1] >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: STEPS >= 1 and LR >= 0")
+    return parsed
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.style")
     p.add_argument("--out", type=Path, default=Path("models"))
@@ -47,11 +62,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=TrainConfig.steps)
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak, after the warm-up")
     p.add_argument(
-        "--init",
-        metavar="KEY",
-        help="start from the weights of the cached run .cache/style/KEY.pt (a card's "
-        "metrics.training.checkpoint; `python -m training.style.recover` writes a shipped "
-        "version's) instead of from scratch: a second cosine cycle of --steps",
+        "--then",
+        metavar="STEPS:LR",
+        type=cycle,
+        action="append",
+        default=[],
+        help="after the run --steps and --lr describe, another warm-up and cosine cycle of "
+        "STEPS at peak LR from its weights (repeatable); each cycle is cached under its own "
+        "key, so a finished run is reused (`python -m training.style.recover` writes a "
+        "shipped version's weights back to the cache)",
     )
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--width", type=int, default=TrainConfig.width)
@@ -84,39 +103,83 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                 "model was trained in bfloat16, so this run will not reproduce its weights "
                 "byte for byte; --bf16 forces bfloat16."
             )
-    if args.init and not (CACHE / f"{args.init}.pt").exists():
-        p.error(f"--init {args.init}: no {CACHE / f'{args.init}.pt'} (train it, or recover it)")
     if args.smoke:
         args.steps, args.batch, args.width = 30, 8, 16
         args.train_chars, args.heldout_chars = 120, 40
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    if args.bf16_note:
-        print(args.bf16_note, flush=True)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    started = time.time()
+def checkpoint_key(
+    cfg: TrainConfig, size: int, bank: banklib.GlyphBank, vocab: list[str], start: list[str]
+) -> str:
+    """What a trained checkpoint depends on: the configuration, the data, the rendering, and
+    for a continuation (--then) the checkpoint it started from."""
+    facts = [
+        asdict(cfg),
+        size,
+        bank.fonts,
+        bank.chars,
+        vocab,
+        fontlib.render_key(),
+        fontlib.CONTENTS,
+    ]
+    return hashlib.sha256(json.dumps(facts + start).encode()).hexdigest()[:16]
+
+
+def trained(
+    bank: banklib.GlyphBank,
+    cycles: list[TrainConfig],
+    keys: list[str],
+    args: argparse.Namespace,
+) -> tuple[StyleTransfer, list[dict[str, float]]]:
+    """The model after the last of ``cycles`` (each from the weights the one before left),
+    from the latest cached one on (none with --retrain), each new one cached under its key;
+    and the last cycle's history."""
+    model = new_model(bank, cycles[0])
+    done = [i for i, key in enumerate(keys) if (CACHE / f"{key}.pt").exists()]
+    first = done[-1] if done and not args.retrain else -1
+    history: list[dict[str, float]] = []
+    if first >= 0:
+        state = torch.load(CACHE / f"{keys[first]}.pt", weights_only=False)
+        model.load_state_dict(state["model"])
+        history = list(state["history"])
+        print(f"reusing {CACHE / f'{keys[first]}.pt'}", flush=True)
+    for i in range(first + 1, len(cycles)):
+        cfg = cycles[i]
+        if i:
+            print(f"cycle {i + 1}: {cfg.steps} steps at {cfg.lr} from {keys[i - 1]}", flush=True)
+        model.to(args.device)
+        history = train(
+            model, bank, cfg, log=lambda row: print(row, flush=True), device=args.device
+        )
+        model.to("cpu")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": model.state_dict(), "history": history}, CACHE / f"{keys[i]}.pt")
+        print(f"wrote {CACHE / f'{keys[i]}.pt'}", flush=True)
+    model.eval()
+    return model, history
+
+
+def split(args: argparse.Namespace) -> tuple[banklib.GlyphBank, list[str]]:
+    """The glyph bank the arguments describe (rendered, or read from .cache/glyphs) and the
+    structure codes' component vocabulary."""
     vocab = structure.vocabulary(charsets.gb2312((1, 2)), 256)
-    font_names = None
-    if args.smoke:
-        font_names = SMOKE_FONTS
     bank = banklib.build(
         args.size,
         args.train_chars,
         args.heldout_chars,
         args.seed,
         vocab,
-        font_names,
+        SMOKE_FONTS if args.smoke else None,
         workers=args.threads,
     )
-    print(
-        f"bank: {len(bank.fonts)} fonts ({len(bank.font_index('train'))} train), "
-        f"{len(bank.chars)} chars, {time.time() - started:.0f}s",
-        flush=True,
-    )
+    return bank, vocab
+
+
+def plan(
+    args: argparse.Namespace, bank: banklib.GlyphBank, vocab: list[str]
+) -> tuple[list[TrainConfig], list[str]]:
+    """The training cycles (the run, then each --then) and their checkpoint keys."""
     cfg = TrainConfig(
         steps=args.steps,
         batch=args.batch,
@@ -127,47 +190,34 @@ def main(argv: list[str] | None = None) -> int:
         bf16=args.bf16,
         seed=args.seed,
     )
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                asdict(cfg),
-                args.size,
-                bank.fonts,
-                bank.chars,
-                vocab,
-                fontlib.render_key(),
-                fontlib.CONTENTS,
-            ]
-            # a continuation's key names its start; a run from scratch keeps its old key
-            + ([args.init] if args.init else [])
-        ).encode()
-    ).hexdigest()[:16]
-    ckpt = CACHE / f"{key}.pt"
-    model = new_model(bank, cfg)
-    if ckpt.exists() and not args.retrain:
-        state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
-        history = state["history"]
-        print(f"reusing {ckpt}", flush=True)
-    else:
-        if args.init:
-            start = CACHE / f"{args.init}.pt"
-            model.load_state_dict(torch.load(start, weights_only=False)["model"])
-            print(f"starting from {start}", flush=True)
-        model.to(args.device)
-        history = train(
-            model, bank, cfg, log=lambda row: print(row, flush=True), device=args.device
-        )
-        model.to("cpu")
-        CACHE.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": model.state_dict(), "history": history}, ckpt)
-        print(f"wrote {ckpt}", flush=True)
-    model.eval()
+    cycles = [cfg] + [replace(cfg, steps=n, lr=lr) for n, lr in args.then]
+    keys: list[str] = []
+    for c in cycles:
+        # a cycle's key names the one it starts from; the first cycle's is the plain run's
+        keys.append(checkpoint_key(c, args.size, bank, vocab, keys[-1:]))
+    return cycles, keys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.bf16_note:
+        print(args.bf16_note, flush=True)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    started = time.time()
+    bank, vocab = split(args)
+    print(
+        f"bank: {len(bank.fonts)} fonts ({len(bank.font_index('train'))} train), "
+        f"{len(bank.chars)} chars, {time.time() - started:.0f}s",
+        flush=True,
+    )
+    cycles, keys = plan(args, bank, vocab)
+    model, history = trained(bank, cycles, keys, args)
     if args.train_only:
         return 0
     from training.style.job import finish
 
-    finish(model, bank, vocab, cfg, history, args, ckpt_key=key, started=started)
+    finish(model, bank, vocab, cycles, history, args, ckpt_keys=keys, started=started)
     return 0
 
 

@@ -116,13 +116,16 @@ def finish(
     model: StyleTransfer,
     bank: GlyphBank,
     vocab: list[str],
-    cfg: TrainConfig,
+    cycles: list[TrainConfig],
     history: list[dict[str, Any]],
     args: argparse.Namespace,
     *,
-    ckpt_key: str,
+    ckpt_keys: list[str],
     started: float,
 ) -> dict[str, Any]:
+    """``cycles``: the run's configuration, then each --then cycle's (``ckpt_keys`` alike);
+    ``history``: the last cycle's."""
+    cfg = cycles[0]
     directory = args.out / args.name / args.version
     directory.mkdir(parents=True, exist_ok=True)
     size = bank.size
@@ -223,10 +226,14 @@ def finish(
             "onnx_parity_max_abs_diff": max_diff,
             "training": {
                 "config": asdict(cfg),
+                # further cycles from the weights the one before left (--then)
+                "then": [
+                    {"steps": c.steps, "lr": c.lr, "checkpoint": key}
+                    for c, key in zip(cycles[1:], ckpt_keys[1:], strict=True)
+                ],
                 "final": history[-1] if history else {},
-                "checkpoint": ckpt_key,
-                # the run this one continued (--init), whose card holds its own training
-                **({"init": args.init} if args.init else {}),
+                # the weights the graphs hold (training.style.recover writes them back here)
+                "checkpoint": ckpt_keys[-1],
             },
             "evaluation_seconds": round(eval_s),
             "notes": "content accuracy and style retrieval use a classifier/retrieval we trained "

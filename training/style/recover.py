@@ -12,7 +12,7 @@ inputs) before anything is written.
     .venv/bin/python -m training.style.recover models/glyph-style/1
 
 writes .cache/style/<the card's metrics.training.checkpoint>.pt, the file `make train-style`
-would have left, so a continuation (``--init``) can start from the shipped weights.
+would have left, so a further cycle (the job's ``--then``) can start from the shipped weights.
 
 On 2026-12-02, for models/glyph-style/1 (checkpoint d237b11c4bafcc75, ~20 s): parity 3.5e-6,
 and the recovered model exported again gives both graphs byte for byte (same sha256)."""
