@@ -42,7 +42,7 @@ MARK = 100_000
 
 
 def initializers(directory: Path) -> dict[str, np.ndarray]:
-    """Every initialiser of both graphs by name; a name must not mean two tensors."""
+    """Every initialiser of both graphs, keyed ``role/name`` (the two graphs name theirs apart)."""
     found: dict[str, np.ndarray] = {}
     for role, (file, _, _) in GRAPHS.items():
         for t in onnx.load(str(directory / file)).graph.initializer:
@@ -79,7 +79,8 @@ def recover(directory: Path) -> StyleTransfer:
     recovered: dict[str, torch.Tensor] = {}
     for where, mark in marks.items():
         flat = mark.reshape(-1)
-        i = int(flat[0]) - MARK if mark.dtype == np.float32 and flat.size else -1
+        marked = mark.dtype == np.float32 and flat.size and np.isfinite(flat[0])
+        i = int(flat[0]) - MARK if marked else -1
         if not 0 <= i < len(names) or flat[0] != MARK + i or np.any(flat[1:]):
             continue  # shape constants and the exporter's own tensors
         name = names[i]
