@@ -136,14 +136,15 @@ def trained(
     from the latest cached one on (none with --retrain), each new one cached under its key;
     and the last cycle's history."""
     model = new_model(bank, cycles[0])
-    done = [i for i, key in enumerate(keys) if (CACHE / f"{key}.pt").exists()]
+    paths = [CACHE / f"{key}.pt" for key in keys]
+    done = [i for i, path in enumerate(paths) if path.exists()]
     first = done[-1] if done and not args.retrain else -1
     history: list[dict[str, float]] = []
     if first >= 0:
-        state = torch.load(CACHE / f"{keys[first]}.pt", weights_only=False)
+        state = torch.load(paths[first], weights_only=False)
         model.load_state_dict(state["model"])
         history = list(state["history"])
-        print(f"reusing {CACHE / f'{keys[first]}.pt'}", flush=True)
+        print(f"reusing {paths[first]}", flush=True)
     for i in range(first + 1, len(cycles)):
         cfg = cycles[i]
         if i:
@@ -154,8 +155,8 @@ def trained(
         )
         model.to("cpu")
         CACHE.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": model.state_dict(), "history": history}, CACHE / f"{keys[i]}.pt")
-        print(f"wrote {CACHE / f'{keys[i]}.pt'}", flush=True)
+        torch.save({"model": model.state_dict(), "history": history}, paths[i])
+        print(f"wrote {paths[i]}", flush=True)
     model.eval()
     return model, history
 
