@@ -17,7 +17,7 @@ from app.runtime.models import check_artifact
 from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts, structure
-from training.evaluate import ref_draws
+from training.evaluate import geometry, ref_draws
 from training.evaluate import style as evaluate
 from training.style import __main__ as job
 from training.style import augment, recover
@@ -448,6 +448,44 @@ def test_ref_draws_refit_drops_faint_ink_and_fits_the_frame() -> None:
     assert (rows[0], rows[-1] + 1) == (20, 44)
     faint = np.full((64, 64), 0.1, np.float32)
     assert ref_draws.refit(faint, 0.15, 0.75) is faint  # nothing left to fit: unchanged
+
+
+def test_ref_draws_calibration_is_monotone_and_lowers_l1() -> None:
+    rng = np.random.default_rng(0)
+    pred = rng.uniform(0, 1, (200, 8, 8)).astype(np.float32)
+    truth = (pred > 0.3).astype(np.float32)  # a soft output whose ink starts at 0.3, not 0.5
+    knots, values = ref_draws.fit_calibration(pred, truth)
+    assert np.all(np.diff(values) >= 0)
+    assert values.min() >= 0
+    assert values.max() <= 1
+    mapped = np.interp(pred, knots, values)
+    assert np.interp(0.1, knots, values) == 0.0
+    assert np.interp(0.6, knots, values) == 1.0
+    assert np.abs(mapped - truth).mean() < 0.02 < np.abs(pred - truth).mean()
+    # an output already at its medians maps (nearly) to itself
+    knots, values = ref_draws.fit_calibration(truth, truth)
+    assert np.abs(np.interp(truth, knots, values) - truth).max() < 1e-6
+
+
+def test_geometry_fit_recovers_a_known_rise_and_slant() -> None:
+    font = fonts.open_font(fonts.CONTENT)
+    chars = "永明国水东"
+    content = torch.from_numpy(np.stack([glyphs.normalize(font.raw(c), 64) for c in chars]))
+    sheared = geometry.shear(content, 0.15, -0.2)
+    rise, slant, score = geometry.fit(content, sheared)
+    assert (rise, slant) == (0.15, -0.2)
+    assert geometry.fit(content, content)[:2] == (0.0, 0.0)
+    assert score > geometry.soft_iou(content, sheared)  # the shear found explains the change
+    # rise > 0 lifts the right-hand side: a horizontal bar's right end moves up
+    bar = torch.zeros(1, 64, 64)
+    bar[0, 31:33, 8:56] = 1.0
+    lifted = geometry.shear(bar, 0.2, 0.0)[0]
+
+    def row(cols: slice) -> float:  # the bar's mean row over those columns
+        ink = lifted[:, cols].sum(1)
+        return float((ink * torch.arange(64)).sum() / ink.sum())
+
+    assert row(slice(48, 56)) < 31 < row(slice(8, 16))
 
 
 def test_seen_cell_weighs_each_group_once() -> None:

@@ -4,9 +4,11 @@ difference between two models is the choice of references. Draw 0 is the draw th
 job's card uses. ``--served`` also scores the glyphs through the served contrast curve
 (``app.glyphs.crisp`` at the model's size); ``--refit FLOOR`` also scores them refitted to the
 served frame (values under FLOOR dropped, then ``app.glyphs.fit``: ink box to the em ratio,
-centred), as every reference and truth glyph is. Each directory is scored in the frame its
-card was trained in (``signature.em_ratio``); models of different frames compare through their
-ratios to the content copy in their own frame (``l1/copy``, ``ssim/copy``, ``iou/copy``).
+centred), as every reference and truth glyph is; ``--calibrate`` also scores them through a
+monotone map of the output fitted to minimise L1 on training fonts (``calibration``). Each
+directory is scored in the frame its card was trained in (``signature.em_ratio``); models of
+different frames compare through their ratios to the content copy in their own frame
+(``l1/copy``, ``ssim/copy``, ``iou/copy``).
 
     .venv/bin/python -m training.evaluate.ref_draws models/glyph-style/1 /tmp/old --draws 4
 
@@ -22,11 +24,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from sklearn.isotonic import IsotonicRegression
 
 from app.glyphs import GlyphError, crisp, fit
 from training.data import bank as banklib
 from training.data.bank import GlyphBank
-from training.evaluate.style import metrics, write_cell
+from training.evaluate.style import Generate, metrics, seen_fonts, write_cell
 from training.style.job import OnnxStyle
 
 
@@ -37,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=4)
     p.add_argument("--served", action="store_true")
     p.add_argument("--refit", type=float, default=None, metavar="FLOOR")
+    p.add_argument("--calibrate", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     banks: dict[float, GlyphBank] = {}
     models = {}
+    calibrations: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for d in args.dirs:
         ratio = frame(d)
         if ratio not in banks:
@@ -51,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(gen.gen.get_inputs()[0].shape) == 3:  # content [T, H, W]: one content font
             gen.bank = replace(bank, content=np.ascontiguousarray(bank.content[:, 0]))
         models[str(d)] = (gen, bank, ratio)
+        if args.calibrate:
+            calibrations[str(d)] = calibration(bank, gen, args.k)
+            print(f"{d} calibration: {np.round(calibrations[str(d)][1], 3).tolist()}", flush=True)
     copies = {ratio: copy_baseline(bank) for ratio, bank in banks.items()}
     for ratio, m in copies.items():
         print(f"content copy at em ratio {ratio}: {m}", flush=True)
@@ -59,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, (gen, bank, ratio) in models.items():
             heldout = bank.font_index("heldout")
             pred, truth, _ = write_cell(bank, gen, heldout, bank.heldout_chars, args.k, draw)
-            for label, out in variants(pred, args, ratio).items():
+            for label, out in variants(pred, args, ratio, calibrations.get(name)).items():
                 m = {key: round(v, 4) for key, v in metrics(out, truth).items()}
                 m.update({f"{key}/copy": round(m[key] / copies[ratio][key], 4) for key in RELATIVE})
                 rows.setdefault(f"{name} {label}", []).append(m)
@@ -83,9 +91,17 @@ def frame(directory: Path) -> float:
     return float(card["signature"].get("em_ratio", 0.84))
 
 
-def variants(pred: np.ndarray, args: argparse.Namespace, ratio: float) -> dict[str, np.ndarray]:
-    """The raw output, and the served (``--served``) and refitted (``--refit``) versions."""
+def variants(
+    pred: np.ndarray,
+    args: argparse.Namespace,
+    ratio: float,
+    calibrated: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """The raw output, and the served (``--served``), refitted (``--refit``) and calibrated
+    (``--calibrate``: through the map ``calibrated`` holds) versions."""
     out = {"raw": pred}
+    if calibrated is not None:
+        out["calibrated"] = np.interp(pred, *calibrated).astype(np.float32)
     if args.served:
         out["served"] = np.stack([crisp(g, pred.shape[-1]) for g in pred])
     if args.refit is not None:
@@ -101,6 +117,38 @@ def refit(glyph: np.ndarray, floor: float, ratio: float) -> np.ndarray:
         return fit(ink, glyph.shape[-1], ratio)
     except GlyphError:
         return glyph
+
+
+def calibration(
+    bank: GlyphBank, generate: Generate, k: int, chars: int = 100, bins: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """A monotone map of the model's output that lowers L1 on training fonts: the seen-fonts
+    cell's fonts write the first ``chars`` held-out characters from k references (draw 0); in
+    each of ``bins`` equal bins of the output the truth's median (what minimises L1 there),
+    then made non-decreasing (isotonic regression over the bins, weighed by their counts).
+    Returns (knots, values) for ``np.interp``. Fitted on training fonts only, so the held-out
+    cell it is scored on stays unseen."""
+    pred, truth, _ = write_cell(bank, generate, seen_fonts(bank), bank.heldout_chars[:chars], k, 0)
+    return fit_calibration(pred, truth, bins)
+
+
+def fit_calibration(
+    pred: np.ndarray, truth: np.ndarray, bins: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """``calibration``'s fit on outputs ``pred`` and truths ``truth`` (same shape, [0, 1])."""
+    p, t = pred.ravel(), truth.ravel()
+    which = np.minimum((p * bins).astype(np.int64), bins - 1)
+    knots, medians, counts = [], [], []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            knots.append(float(np.median(p[inside])))
+            medians.append(float(np.median(t[inside])))
+            counts.append(int(inside.sum()))
+    values = IsotonicRegression(y_min=0.0, y_max=1.0).fit_transform(
+        knots, medians, sample_weight=counts
+    )
+    return np.asarray(knots), np.asarray(values)
 
 
 def copy_baseline(bank: GlyphBank) -> dict[str, float]:
