@@ -126,8 +126,8 @@ def calibration(
     cell's fonts write the first ``chars`` held-out characters from k references (draw 0); in
     each of ``bins`` equal bins of the output the truth's median (what minimises L1 there),
     then made non-decreasing (isotonic regression over the bins, weighed by their counts).
-    Returns (knots, values) for ``np.interp``. Fitted on training fonts only, so the held-out
-    cell it is scored on stays unseen."""
+    Returns (knots, values) for ``np.interp``. Fitted on training fonts' glyphs only (of the
+    headline's characters, the first ``chars``), so no held-out font's glyph informs it."""
     pred, truth, _ = write_cell(bank, generate, seen_fonts(bank), bank.heldout_chars[:chars], k, 0)
     return fit_calibration(pred, truth, bins)
 
