@@ -17,9 +17,8 @@ import argparse
 from pathlib import Path
 
 from training.data import bank as banklib
-from training.evaluate.ref_draws import frame
+from training.evaluate.ref_draws import frame, load
 from training.evaluate.style import group_weights, metrics, seen_fonts, write_cell
-from training.style.job import OnnxStyle
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     bank = banklib.shipped(args.threads, frame(args.dir))
-    generate = OnnxStyle(args.dir, bank, args.threads)
+    generate = load(args.dir, bank, args.threads)
     fonts = seen_fonts(bank)
     cells = {
         "training chars": bank.train_chars[:: args.stride],

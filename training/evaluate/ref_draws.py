@@ -52,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             # the bank (targets, references, content) in the model's frame
             banks[ratio] = banklib.shipped(args.threads, ratio)
         bank = banks[ratio]
-        gen = OnnxStyle(d, bank, args.threads)
-        if len(gen.gen.get_inputs()[0].shape) == 3:  # content [T, H, W]: one content font
-            gen.bank = replace(bank, content=np.ascontiguousarray(bank.content[:, 0]))
+        gen = load(d, bank, args.threads)
         models[str(d)] = (gen, bank, ratio)
         if args.calibrate:
             calibrations[str(d)] = calibration(bank, gen, args.k)
@@ -89,6 +87,15 @@ def frame(directory: Path) -> float:
     existed was trained at 0.84)."""
     card = json.loads((directory / "card.json").read_text())
     return float(card["signature"].get("em_ratio", 0.84))
+
+
+def load(directory: Path, bank: GlyphBank, threads: int) -> OnnxStyle:
+    """The exported model in ``directory`` writing from ``bank`` (in its frame: ``frame``); a
+    graph that takes one content font ([T, H, W]) gets the bank's primary content font."""
+    gen = OnnxStyle(directory, bank, threads)
+    if len(gen.gen.get_inputs()[0].shape) == 3:
+        gen.bank = replace(bank, content=np.ascontiguousarray(bank.content[:, 0]))
+    return gen
 
 
 def variants(
