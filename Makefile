@@ -108,7 +108,8 @@ fonts:
 # slower. Rewrites models/glyph-style and docs/models/glyph-style-*.png. On a GPU: add
 # ARGS="--device cuda --size 128". ARGS="--then STEPS:LR" trains a further cycle from the
 # finished run's weights (`python -m training.style.recover models/glyph-style/1` puts the
-# shipped ones in .cache/style; docs/decisions.md, "A second cosine cycle did not help").
+# shipped ones in .cache/style; docs/decisions.md, "A second cosine cycle did not help");
+# STEPS:LR:FOCUS draws that cycle's font groups by how badly they are fitted.
 train-style: install-dev fonts
 	$(BIN)/python -m training.style --out models --docs docs/models $(ARGS)
 

@@ -5,6 +5,7 @@ its baselines in the card, and the kind's contract on the exported directory."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,10 @@ from training.data import fonts, structure
 from training.evaluate import geometry, ref_draws
 from training.evaluate import style as evaluate
 from training.style import __main__ as job
-from training.style import augment, recover
+from training.style import augment, losses, recover
 from training.style.export import parity
 from training.style.model import CrossAttend, StyleTransfer
-from training.style.train import TrainConfig, load_checkpoint, new_model, train
+from training.style.train import Episodes, TrainConfig, load_checkpoint, new_model, train
 
 
 @pytest.fixture(scope="module")
@@ -267,12 +268,72 @@ def test_the_job_refuses_cuda_where_there_is_none(capsys: pytest.CaptureFixture[
 
 
 def test_the_job_refuses_a_malformed_cycle(capsys: pytest.CaptureFixture[str]) -> None:
-    for bad in ("5000", "0:1e-3", "5000:-1", "x:y"):
+    for bad in ("5000", "0:1e-3", "5000:-1", "x:y", "5000:6e-4:-1", "5000:6e-4:9", "1:1:1:1"):
         with pytest.raises(SystemExit) as stop:
             job.parse(["--then", bad])
         assert stop.value.code == 2
         assert "STEPS" in capsys.readouterr().err
-    assert job.parse(["--then", "5000:6e-4", "--then", "10:0"]).then == [(5000, 6e-4), (10, 0.0)]
+    assert job.parse(["--then", "5000:6e-4", "--then", "10:0:1.5"]).then == [
+        (5000, 6e-4, 0.0),
+        (10, 0.0, 1.5),
+    ]
+
+
+def test_focus_draws_the_worst_fitted_groups_more_and_keeps_the_uniform_stream() -> None:
+    """TrainConfig.focus: groups drawn in proportion to their running 1 - SSIM ** focus; at 0
+    the draws are the uniform ones, and the checkpoint key does not name the option."""
+    bank = _noise_bank(n_fonts=3)
+    fonts, chars = [0, 1, 2], np.arange(12)
+    plain, zero = Episodes(bank, fonts, chars, 0), Episodes(bank, fonts, chars, 0, focus=0.0)
+    for _ in range(3):
+        pairs = zip(plain.sample(8, 2), zero.sample(8, 2), strict=True)
+        assert all(torch.equal(a, b) for a, b in pairs)
+    assert zero.chances() is None
+    focused = Episodes(bank, fonts, chars, 0, focus=1.0)
+    assert focused.chances() == pytest.approx([1 / 3] * 3)  # nothing seen yet
+    focused.picked = np.array([0, 1, 1])
+    focused.observe(np.array([0.6, 0.2, 0.1]))
+    # group 1's two episodes average 0.15; group 2, unseen, stands at the mean of the seen
+    assert focused.misfit[:2] == pytest.approx([0.6, 0.15])
+    assert focused.chances() == pytest.approx(np.array([0.6, 0.15, 0.375]) / 1.125)
+    focused.picked = np.array([0])
+    focused.observe(np.array([0.2]))  # a running mean, not the last batch
+    assert focused.misfit[0] == pytest.approx(0.95 * 0.6 + 0.05 * 0.2)
+    focused.misfit[:] = [0.8, 0.1, 0.1]
+    drawn = []
+    for _ in range(20):
+        focused.sample(64, 1)
+        drawn.append(focused.picked)
+    drawn = np.concatenate(drawn)
+    assert np.bincount(drawn, minlength=3)[0] > 0.7 * len(drawn)  # expected 0.8
+    cfg = TrainConfig()
+    key = job.checkpoint_key(cfg, 64, bank, ["a"], [])
+    assert key == job.checkpoint_key(replace(cfg, focus=0.0), 64, bank, ["a"], [])
+    assert key != job.checkpoint_key(replace(cfg, focus=1.0), 64, bank, ["a"], [])
+
+
+def test_training_with_focus_follows_the_networks_misfit() -> None:
+    bank = _noise_bank(n_fonts=3)
+    torch.manual_seed(0)
+    rows: list[dict] = []
+    cfg = TrainConfig(steps=3, batch=6, width=16, bf16=False, log_every=1, focus=1.0)
+    train(new_model(bank, cfg), bank, cfg, log=rows.append)
+    chances = rows[-1]["focus"]
+    assert set(chances) == {"f0", "f1", "f2"}
+    assert sum(chances.values()) == pytest.approx(1.0, abs=1e-3)
+    # the steps' misfits moved them off the uniform third (seeded: 0.330 to 0.335)
+    assert max(chances.values()) - min(chances.values()) > 1e-3
+
+
+def test_ssim_per_glyph_averages_to_the_batch_ssim() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(4, 32, 32, generator=gen), torch.rand(4, 32, 32, generator=gen)
+    y[0] = x[0]
+    each = losses.ssim_per_glyph(x, y)
+    assert each.shape == (4,)
+    assert each[0] == pytest.approx(1.0)
+    assert each[1:].max() < 0.2
+    assert each.mean() == pytest.approx(float(losses.ssim(x, y)), abs=1e-6)
 
 
 def test_recover_reads_a_version_back_into_its_training_weights(smoke: Path) -> None:

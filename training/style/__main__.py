@@ -8,7 +8,8 @@ Training resumes from nothing: a finished run leaves its weights in
 .cache/style/<config-hash>.pt, and a rerun with the same configuration and data reuses them
 (``--retrain`` ignores them), so evaluation and export can be repeated without retraining.
 ``--then STEPS:LR`` adds a cycle (warm-up and cosine again, from the weights the run before
-left), cached under a key that names the checkpoint it started from.
+left), cached under a key that names the checkpoint it started from; ``STEPS:LR:FOCUS`` draws
+that cycle's font groups by how badly they are fitted (``TrainConfig.focus``).
 """
 
 from __future__ import annotations
@@ -40,15 +41,19 @@ SMOKE_FONTS = [
 ]
 
 
-def cycle(text: str) -> tuple[int, float]:
-    """--then's STEPS:LR, e.g. 5000:6e-4."""
+def cycle(text: str) -> tuple[int, float, float]:
+    """--then's STEPS:LR or STEPS:LR:FOCUS, e.g. 5000:6e-4 or 5000:6e-4:1 (focus 0 if absent)."""
     try:
-        steps, lr = text.split(":")
-        parsed = int(steps), float(lr)
+        steps, lr, *rest = text.split(":")
+        if len(rest) > 1:
+            raise ValueError
+        parsed = int(steps), float(lr), float(rest[0]) if rest else 0.0
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: want STEPS:LR, e.g. 5000:6e-4") from None
-    if parsed[0] < 1 or not parsed[1] >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: STEPS >= 1 and LR >= 0")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: want STEPS:LR or STEPS:LR:FOCUS, e.g. 5000:6e-4 or 5000:6e-4:1"
+        ) from None
+    if parsed[0] < 1 or not parsed[1] >= 0 or not 0 <= parsed[2] <= 4:
+        raise argparse.ArgumentTypeError(f"{text!r}: STEPS >= 1, LR >= 0, 0 <= FOCUS <= 4")
     return parsed
 
 
@@ -114,8 +119,11 @@ def checkpoint_key(
 ) -> str:
     """What a trained checkpoint depends on: the configuration, the data, the rendering, and
     for a continuation (--then) the checkpoint it started from."""
+    config = asdict(cfg)
+    if not config["focus"]:  # keys from before the option existed stay the same
+        del config["focus"]
     facts = [
-        asdict(cfg),
+        config,
         size,
         bank.fonts,
         bank.chars,
@@ -191,7 +199,7 @@ def plan(
         bf16=args.bf16,
         seed=args.seed,
     )
-    cycles = [cfg] + [replace(cfg, steps=n, lr=lr) for n, lr in args.then]
+    cycles = [cfg] + [replace(cfg, steps=n, lr=lr, focus=f) for n, lr, f in args.then]
     keys: list[str] = []
     for c in cycles:
         # a cycle's key names the one it starts from; the first cycle's is the plain run's

@@ -228,7 +228,7 @@ def finish(
                 "config": asdict(cfg),
                 # further cycles from the weights the one before left (--then)
                 "then": [
-                    {"steps": c.steps, "lr": c.lr, "checkpoint": key}
+                    {"steps": c.steps, "lr": c.lr, "focus": c.focus, "checkpoint": key}
                     for c, key in zip(cycles[1:], ckpt_keys[1:], strict=True)
                 ],
                 "final": history[-1] if history else {},

@@ -16,8 +16,7 @@ def _gaussian(sigma: float = 1.5, size: int = 11) -> torch.Tensor:
 _WINDOW = _gaussian()
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM of [N, H, W] images with data range 1 (gaussian window σ = 1.5, as evaluated)."""
+def _ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     w = _WINDOW.to(x)
     x, y = x.unsqueeze(1), y.unsqueeze(1)
     mx, my = F.conv2d(x, w, padding=5), F.conv2d(y, w, padding=5)
@@ -26,7 +25,17 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     sxy = F.conv2d(x * y, w, padding=5) - mx * my
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
-    return s[..., 5:-5, 5:-5].mean()
+    return s[..., 5:-5, 5:-5]
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM of [N, H, W] images with data range 1 (gaussian window σ = 1.5, as evaluated)."""
+    return _ssim_map(x, y).mean()
+
+
+def ssim_per_glyph(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """[N] SSIM of each of [N, H, W] images, as ``ssim`` computes their mean."""
+    return _ssim_map(x, y).mean((1, 2, 3))
 
 
 def glyph_loss(

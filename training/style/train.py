@@ -2,7 +2,9 @@
 training fonts and training characters only. Fonts are drawn group first (uniform over the
 near-duplicate groups, then over the group's fonts), so Noto's 14 weights weigh as two
 styles, not fourteen. Half the episodes then restyle their font (a slant, width and stroke
-weight of their own, ``training.style.augment``) before the step sees them."""
+weight of their own, ``training.style.augment``) before the step sees them. With
+``TrainConfig.focus`` the groups are drawn by how badly the network fits them instead
+(``Episodes.observe``)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import torch
 
 from training.data.bank import GlyphBank
 from training.style.augment import Restyle, restyle
-from training.style.losses import glyph_loss
+from training.style.losses import glyph_loss, ssim_per_glyph
 from training.style.model import StyleTransfer
 
 
@@ -44,6 +46,9 @@ class TrainConfig:
     # turns it off where the device has no native bfloat16 kernels (``native_bf16``)
     bf16: bool = True
     seed: int = 0
+    # groups drawn in proportion to (their recent 1 - SSIM) ** focus instead of uniformly:
+    # more steps for the styles the network fits worst (0 = uniform, the shipped run)
+    focus: float = 0.0
     # synthetic styles (slant, width, stroke weight) for half the episodes: see augment.py
     restyle: Restyle | None = field(default_factory=Restyle)
     # SSIM at 1.0 since 2026-12-01 (0.5 before): no change beyond noise (docs/decisions.md)
@@ -80,7 +85,9 @@ def unit(a: np.ndarray) -> torch.Tensor:
 class Episodes:
     """Batches of (refs, ref_content, target, target_content, target_struct) as float tensors."""
 
-    def __init__(self, bank: GlyphBank, fonts: list[int], chars: np.ndarray, seed: int) -> None:
+    def __init__(
+        self, bank: GlyphBank, fonts: list[int], chars: np.ndarray, seed: int, focus: float = 0.0
+    ) -> None:
         self.bank = bank
         self.fonts = fonts
         self.rng = np.random.default_rng(seed)
@@ -90,10 +97,37 @@ class Episodes:
         for f in fonts:
             groups.setdefault(bank.groups[f], []).append(f)
         self.groups = list(groups.values())
+        self.names = list(groups)
+        self.focus = focus
+        # each group's running 1 - SSIM (nan until its first episode) and the last batch's groups
+        self.misfit = np.full(len(self.groups), np.nan)
+        self.picked = np.zeros(0, np.int64)
+
+    def chances(self) -> np.ndarray | None:
+        """Each group's chance of being drawn: None (uniform) without focus, else in proportion
+        to its running misfit ** focus, a group not yet seen at the mean of those seen."""
+        if not self.focus:
+            return None
+        seen = ~np.isnan(self.misfit)
+        known = np.where(seen, self.misfit, self.misfit[seen].mean() if seen.any() else 1.0)
+        w = np.maximum(known, 1e-3) ** self.focus
+        return np.asarray(w / w.sum())
+
+    def observe(self, misfit: np.ndarray, decay: float = 0.95) -> None:
+        """The last batch's per-episode 1 - SSIM, folded into its groups' running misfit."""
+        for g in np.unique(self.picked):
+            m = float(misfit[self.picked == g].mean())
+            old = self.misfit[g]
+            self.misfit[g] = m if np.isnan(old) else decay * old + (1 - decay) * m
 
     def sample(self, batch: int, k: int) -> tuple[torch.Tensor, ...]:
         b = self.bank
-        picked = self.rng.integers(len(self.groups), size=batch)
+        p = self.chances()
+        if p is None:  # the shipped run's draws, call for call
+            picked = self.rng.integers(len(self.groups), size=batch)
+        else:
+            picked = self.rng.choice(len(self.groups), size=batch, p=p)
+        self.picked = picked
         fonts = np.array([self.rng.choice(self.groups[g]) for g in picked], np.int64)
         targets = np.empty(batch, np.int64)
         refs = np.empty((batch, k), np.int64)
@@ -116,7 +150,7 @@ def train(
     model: StyleTransfer, bank: GlyphBank, cfg: TrainConfig, log=print, device: str = "cpu"
 ) -> list[dict[str, float]]:
     torch.manual_seed(cfg.seed)
-    episodes = Episodes(bank, bank.font_index("train"), bank.train_chars, cfg.seed)
+    episodes = Episodes(bank, bank.font_index("train"), bank.train_chars, cfg.seed, cfg.focus)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
@@ -146,6 +180,9 @@ def train(
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
             pred = model.generator(content, struct, torch.cat([z, tokens], 1)).float()
         loss, parts = glyph_loss(pred, target, cfg.weights)
+        if cfg.focus:
+            with torch.no_grad():
+                episodes.observe((1.0 - ssim_per_glyph(pred, target)).cpu().numpy())
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
         total = loss + cfg.kl_weight * kl
         opt.zero_grad(set_to_none=True)
@@ -163,6 +200,11 @@ def train(
             history.append(row)
             log(row)
             running = {}
+    if cfg.focus:
+        chances = episodes.chances()
+        assert chances is not None
+        named = zip(episodes.names, chances, strict=True)
+        log({"focus": {n: round(float(c), 4) for n, c in named}})
     model.eval()
     return history
 
