@@ -109,7 +109,10 @@ fonts:
 # ARGS="--device cuda --size 128". ARGS="--then STEPS:LR" trains a further cycle from the
 # finished run's weights (`python -m training.style.recover models/glyph-style/1` puts the
 # shipped ones in .cache/style; docs/decisions.md, "A second cosine cycle did not help");
-# STEPS:LR:FOCUS draws that cycle's font groups by how badly they are fitted.
+# STEPS:LR:FOCUS draws that cycle's font groups by how badly they are fitted, and
+# STEPS:LR:FOCUS:BLEND writes that share of its episodes in a style between two training fonts;
+# ARGS="--from KEY --then ..." starts the cycles from cached checkpoint KEY (the recovered
+# shipped one: the card's metrics.training.checkpoint) instead of training the run first.
 train-style: install-dev fonts
 	$(BIN)/python -m training.style --out models --docs docs/models $(ARGS)
 

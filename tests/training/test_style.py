@@ -22,6 +22,7 @@ from training.evaluate import geometry, ref_draws
 from training.evaluate import style as evaluate
 from training.style import __main__ as job
 from training.style import augment, losses, recover
+from training.style import train as train_module
 from training.style.export import parity
 from training.style.model import CrossAttend, StyleTransfer
 from training.style.train import Episodes, TrainConfig, load_checkpoint, new_model, train
@@ -90,6 +91,28 @@ def test_rendering_follows_the_frame_in_worker_processes_and_cache_keys(
         rows, cols = np.nonzero(g)
         assert max(np.ptp(rows), np.ptp(cols)) + 1 == round(0.6 * 64)
     assert fonts.render_key() != before
+
+
+def test_an_npm_subsets_missing_glyph_mark_is_a_missing_glyph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An @fontsource family's unicode.json gives each subset file a wider range than the
+    characters it holds, and FreeType draws the missing-glyph mark for the rest: those are
+    missing glyphs, not glyphs (fonts.Font.notdef). The family here is a subset file that is
+    Noto Sans CJK, its range claiming a character Noto lacks."""
+    content = fonts.by_name(fonts.CONTENT)
+    files = tmp_path / "fake" / "files"
+    files.mkdir(parents=True)
+    (files / "fake-0-400-normal.woff2").symlink_to(fonts.DEB / content.path)
+    (tmp_path / "fake" / "unicode.json").write_text('{"[0]": "U+6C38,U+1F600"}')
+    monkeypatch.setattr(fonts, "NPM", tmp_path)
+    font = fonts.Font(fonts.FontSpec("fake", "fake", "train", "npm:fake", content.index))
+    assert font.has("😀")  # claimed by its range
+    assert font.raw("😀").min() == 0.0  # and drawn: the mark has ink
+    assert font.notdef("😀")
+    assert font.render("😀", 64) is None
+    assert not font.notdef("永")
+    assert np.array_equal(font.render("永", 64), fonts.open_font(fonts.CONTENT).render("永", 64))
 
 
 def test_heldout_fonts_never_train() -> None:
@@ -268,15 +291,34 @@ def test_the_job_refuses_cuda_where_there_is_none(capsys: pytest.CaptureFixture[
 
 
 def test_the_job_refuses_a_malformed_cycle(capsys: pytest.CaptureFixture[str]) -> None:
-    for bad in ("5000", "0:1e-3", "5000:-1", "x:y", "5000:6e-4:-1", "5000:6e-4:9", "1:1:1:1"):
+    bad_cycles = (
+        "5000",
+        "0:1e-3",
+        "5000:-1",
+        "x:y",
+        "5000:6e-4:-1",
+        "5000:6e-4:9",
+        "5000:6e-4:0:1.5",
+        "5000:6e-4:0:-0.1",
+        "1:1:1:1:1",
+    )
+    for bad in bad_cycles:
         with pytest.raises(SystemExit) as stop:
             job.parse(["--then", bad])
         assert stop.value.code == 2
         assert "STEPS" in capsys.readouterr().err
-    assert job.parse(["--then", "5000:6e-4", "--then", "10:0:1.5"]).then == [
-        (5000, 6e-4, 0.0),
-        (10, 0.0, 1.5),
+    assert job.parse(
+        ["--then", "5000:6e-4", "--then", "10:0:1.5", "--then", "7:1e-3:0:0.3"]
+    ).then == [
+        (5000, 6e-4, 0.0, 0.0),
+        (10, 0.0, 1.5, 0.0),
+        (7, 1e-3, 0.0, 0.3),
     ]
+    # --from names where --then's cycles start: alone it is refused
+    with pytest.raises(SystemExit) as stop:
+        job.parse(["--from", "d237b11c4bafcc75"])
+    assert stop.value.code == 2
+    assert "--then" in capsys.readouterr().err
 
 
 def test_focus_draws_the_worst_fitted_groups_more_and_keeps_the_uniform_stream() -> None:
@@ -310,6 +352,65 @@ def test_focus_draws_the_worst_fitted_groups_more_and_keeps_the_uniform_stream()
     key = job.checkpoint_key(cfg, 64, bank, ["a"], [])
     assert key == job.checkpoint_key(replace(cfg, focus=0.0), 64, bank, ["a"], [])
     assert key != job.checkpoint_key(replace(cfg, focus=1.0), 64, bank, ["a"], [])
+
+
+def _stroke_glyphs() -> np.ndarray:
+    """Three glyphs [3, 64, 64] in [0, 1]: a 6 px vertical bar at x 20, the same at x 24, and a
+    2 px bar at x 40, anti-aliased on one edge."""
+    out = np.zeros((3, 64, 64))
+    out[0, 10:54, 20:26] = 1.0
+    out[1, 10:54, 24:30] = 1.0
+    out[2, 10:54, 40:42] = 1.0
+    out[:, 10:54, 19] = out[:, 10:54, 20] * 0.4  # a soft edge
+    return out
+
+
+def test_blend_interpolates_signed_distances_and_reports_lost_ink() -> None:
+    bars = _stroke_glyphs()
+    mixed, kept = augment.blend(bars[:1], bars[:1], 0.3)
+    assert np.allclose(mixed, bars[:1])
+    assert kept == pytest.approx([1.0])
+    mixed, kept = augment.blend(bars[:1], bars[1:2], 0.5)
+    cols = np.flatnonzero(mixed[0, 30] >= 0.5)
+    assert (cols.min(), cols.max()) == (22, 27)  # halfway, as wide as both: not two faint bars
+    assert kept[0] > 0.9
+    # a thin stroke and a distant one: neither's signed distance survives the mean
+    mixed, kept = augment.blend(bars[2:3], bars[:1], 0.5)
+    assert kept[0] < train_module.BLEND_KEEP
+    refitted = augment.refit(torch.from_numpy(bars[None, :1].astype(np.float32)))[0, 0].numpy()
+    rows = np.flatnonzero(refitted.max(1) >= 0.5)
+    assert rows.max() - rows.min() + 1 == pytest.approx(glyphs.EM_RATIO * 64, abs=1)
+
+
+def test_blended_episodes_mix_two_groups_and_keep_the_stream_without() -> None:
+    """TrainConfig.blend: that share of episodes writes its references and target in a style
+    between its font and one of its group's nearest; at 0 the draws are the old ones and the
+    checkpoint key does not name the option."""
+    bank = _noise_bank(n_fonts=4)
+    bank.glyphs[:] = 0
+    # no blend of two at weights 0.25-0.75 comes within 0.5 px of a third's width
+    widths = np.array([4, 6, 16, 18])
+    for f, w in enumerate(widths):  # a vertical bar per font, centred, its own width
+        bank.glyphs[f, :, 10:54, 32 - w // 2 : 32 + w // 2] = 255
+    bank.have[3, 5:] = False
+    fonts, chars = [0, 1, 2, 3], np.arange(12)
+    plain, zero = Episodes(bank, fonts, chars, 0), Episodes(bank, fonts, chars, 0, blend=0.0)
+    for _ in range(3):
+        pairs = zip(plain.sample(8, 2), zero.sample(8, 2), strict=True)
+        assert all(torch.equal(a, b) for a, b in pairs)
+    mixing = Episodes(bank, fonts, chars, 0, blend=1.0)
+    # nearest by L1: the nearer widths (ties to the lower index)
+    assert [list(n) for n in mixing.neighbours(chars, 2)] == [[1, 2], [0, 2], [3, 1], [2, 1]]
+    refs, _, target, _, _ = mixing.sample(16, 3)
+    # the bar's width along its middle row, in the frame's scale (44 px of height refitted)
+    seen = torch.cat([refs, target[:, None]], 1)[:, :, 32].sum(-1).numpy() * 44 / 64 / 0.75
+    assert np.ptp(seen, axis=1).max() < 0.2  # one style per episode, references and target
+    # every episode between two fonts' widths: none is any font's own
+    assert np.abs(seen[:, :1] - widths[None]).min() > 0.3
+    cfg = TrainConfig()
+    key = job.checkpoint_key(cfg, 64, bank, ["a"], [])
+    assert key == job.checkpoint_key(replace(cfg, blend=0.0), 64, bank, ["a"], [])
+    assert key != job.checkpoint_key(replace(cfg, blend=0.3), 64, bank, ["a"], [])
 
 
 def test_training_with_focus_follows_the_networks_misfit() -> None:
@@ -372,6 +473,33 @@ def test_a_cycle_continues_from_the_cached_run_under_its_own_key(
     # run again, the continuation itself is reused
     assert job.main(argv) == 0
     assert f"reusing {path}" in capsys.readouterr().out
+
+
+def test_cycles_start_from_a_named_checkpoint(
+    smoke: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--from KEY: the cycles start from that cached checkpoint, not from the run the arguments
+    describe (here one of another learning rate, never trained); a blended cycle trains from
+    it."""
+    key = read_card(smoke / "models" / "glyph-style" / "1").metrics["training"]["checkpoint"]
+    argv = ["--smoke", "--lr", "1.1e-3", "--then", "30:0:0:0.5", "--train-only"]
+    args = job.parse([*argv, "--out", str(tmp_path)])
+    cycles, plain = job.plan(args, *job.split(args))
+    assert plain[0] != key  # without --from that run would be trained first
+    args = job.parse([*argv, "--from", key, "--out", str(tmp_path)])
+    bank, vocab = job.split(args)
+    cycles, keys = job.plan(args, bank, vocab)
+    assert keys[0] == key
+    assert cycles[1].blend == 0.5
+    assert keys[1] == job.checkpoint_key(cycles[1], 64, bank, vocab, [key])
+    (job.CACHE / f"{keys[1]}.pt").unlink(missing_ok=True)
+    capsys.readouterr()
+    assert job.main([*argv, "--from", key, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"reusing {job.CACHE / f'{key}.pt'}" in out
+    assert f"wrote {job.CACHE / f'{keys[1]}.pt'}" in out
+    with pytest.raises(SystemExit, match="recover"):
+        job.main([*argv, "--from", "0000000000000000", "--out", str(tmp_path)])
 
 
 @pytest.mark.parametrize(("width", "warp"), [(16, False), (32, True)])

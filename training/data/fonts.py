@@ -134,7 +134,12 @@ CONTENT = "noto-sans-sc-regular"
 # characters it draws); the others give the model stroke shapes a sans face lacks (brush
 # entries and exits, serifs), and where they lack a character the primary stands in.
 CONTENTS = (CONTENT, "noto-serif-sc-regular", "ar-pl-ukai-cn")
-EM_KEY = "v1"  # bump when rendering changes, so cached banks are rebuilt
+# bump when rendering changes, so cached banks are rebuilt (v2: npm faces' missing-glyph marks
+# are missing glyphs, Font.notdef)
+EM_KEY = "v2"
+# a code point no font here maps (plane 16's last private-use character): drawn, it is the
+# face's missing-glyph mark
+NOT_A_CHARACTER = "\U0010fffd"
 
 
 def render_key(em_ratio: float | None = None) -> str:
@@ -166,6 +171,7 @@ class Font:
         self.spec = spec
         self.em = em
         self._faces: dict[str, ImageFont.FreeTypeFont] = {}
+        self._notdef: dict[str, np.ndarray] = {}  # each face's missing-glyph mark, drawn
         if spec.path.startswith("npm:"):
             family = spec.path.removeprefix("npm:")
             folder = NPM / family
@@ -206,18 +212,35 @@ class Font:
 
     def raw(self, ch: str) -> np.ndarray:
         """The glyph drawn black on white, greyscale in [0, 1], on a canvas with margins."""
-        face = self._face(ord(ch))
+        return self._draw(self._face(ord(ch)), ch)
+
+    def _draw(self, face: ImageFont.FreeTypeFont, ch: str) -> np.ndarray:
         side = self.em * 2
         image = Image.new("L", (side, side), 255)
         ImageDraw.Draw(image).text((side // 2, side // 2), ch, font=face, fill=0, anchor="mm")
         return np.asarray(image, dtype=np.float32) / 255.0
 
+    def notdef(self, ch: str) -> bool:
+        """Whether the face that should draw ``ch`` draws its missing-glyph mark instead. An npm
+        family's unicode.json gives each subset file its CSS unicode-range, which is wider than
+        the characters the file holds: for the rest FreeType draws the mark (a crossed box), and
+        on 2026-12-03 ten of the Japanese families drew it for 127 to 172 of the 1,776
+        characters their ranges claimed (``have`` said they drew them, so they were training
+        targets and seen-font truths)."""
+        face = self._face(ord(ch))
+        key = str(face.path)
+        if key not in self._notdef:
+            self._notdef[key] = self._draw(face, NOT_A_CHARACTER)
+        return bool(np.array_equal(self._draw(face, ch), self._notdef[key]))
+
     def render(self, ch: str, size: int, em_ratio: float | None = None) -> np.ndarray | None:
         """The normalised glyph (in the frame ``em_ratio``, ``glyphs.EM_RATIO`` by default), or
-        None when the font lacks it or draws nothing."""
+        None when the font lacks it, draws its missing-glyph mark for it, or draws nothing."""
         if not self.has(ch):
             return None
         try:
+            if self.spec.path.startswith("npm:") and self.notdef(ch):
+                return None
             return normalize(self.raw(ch), size, em_ratio)
         except (GlyphError, KeyError):
             return None

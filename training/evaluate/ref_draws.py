@@ -5,7 +5,9 @@ job's card uses. ``--served`` also scores the glyphs through the served contrast
 (``app.glyphs.crisp`` at the model's size); ``--refit FLOOR`` also scores them refitted to the
 served frame (values under FLOOR dropped, then ``app.glyphs.fit``: ink box to the em ratio,
 centred), as every reference and truth glyph is; ``--calibrate`` also scores them through a
-monotone map of the output fitted to minimise L1 on training fonts (``calibration``). Each
+monotone map of the output fitted to minimise L1 on training fonts (``calibration``).
+``--seen`` scores the seen-fonts cell instead (every training font but the content fonts ×
+the held-out characters, each near-duplicate group weighed once, as the card's). Each
 directory is scored in the frame its card was trained in (``signature.em_ratio``); models of
 different frames compare through their ratios to the content copy in their own frame
 (``l1/copy``, ``ssim/copy``, ``iou/copy``).
@@ -29,7 +31,7 @@ from sklearn.isotonic import IsotonicRegression
 from app.glyphs import GlyphError, crisp, fit
 from training.data import bank as banklib
 from training.data.bank import GlyphBank
-from training.evaluate.style import Generate, metrics, seen_fonts, write_cell
+from training.evaluate.style import Generate, group_weights, metrics, seen_fonts, write_cell
 from training.style.job import OnnxStyle
 
 
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--served", action="store_true")
     p.add_argument("--refit", type=float, default=None, metavar="FLOOR")
     p.add_argument("--calibrate", action="store_true")
+    p.add_argument("--seen", action="store_true", help="the seen-fonts cell, not the headline")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     banks: dict[float, GlyphBank] = {}
@@ -63,11 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[dict[str, float]]] = {}
     for draw in range(args.draws):
         for name, (gen, bank, ratio) in models.items():
-            heldout = bank.font_index("heldout")
-            pred, truth, _ = write_cell(bank, gen, heldout, bank.heldout_chars, args.k, draw)
+            fonts = seen_fonts(bank) if args.seen else bank.font_index("heldout")
+            pred, truth, written = write_cell(bank, gen, fonts, bank.heldout_chars, args.k, draw)
+            weights = group_weights(bank, written) if args.seen else None
             for label, out in variants(pred, args, ratio, calibrations.get(name)).items():
-                m = {key: round(v, 4) for key, v in metrics(out, truth).items()}
-                m.update({f"{key}/copy": round(m[key] / copies[ratio][key], 4) for key in RELATIVE})
+                m = {key: round(v, 4) for key, v in metrics(out, truth, weights).items()}
+                if not args.seen:  # the copy baseline is the headline's
+                    m.update(
+                        {f"{key}/copy": round(m[key] / copies[ratio][key], 4) for key in RELATIVE}
+                    )
                 rows.setdefault(f"{name} {label}", []).append(m)
                 print(f"draw {draw} {name} {label}: {m}", flush=True)
     for name, ms in rows.items():

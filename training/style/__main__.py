@@ -9,7 +9,10 @@ Training resumes from nothing: a finished run leaves its weights in
 (``--retrain`` ignores them), so evaluation and export can be repeated without retraining.
 ``--then STEPS:LR`` adds a cycle (warm-up and cosine again, from the weights the run before
 left), cached under a key that names the checkpoint it started from; ``STEPS:LR:FOCUS`` draws
-that cycle's font groups by how badly they are fitted (``TrainConfig.focus``).
+that cycle's font groups by how badly they are fitted (``TrainConfig.focus``), and
+``STEPS:LR:FOCUS:BLEND`` blends that share of its episodes' fonts with another training font
+(``TrainConfig.blend``). ``--from KEY`` starts the cycles from a cached checkpoint trained
+elsewhere (a shipped version's, recovered) instead of the run the arguments describe.
 """
 
 from __future__ import annotations
@@ -41,19 +44,23 @@ SMOKE_FONTS = [
 ]
 
 
-def cycle(text: str) -> tuple[int, float, float]:
-    """--then's STEPS:LR or STEPS:LR:FOCUS, e.g. 5000:6e-4 or 5000:6e-4:1 (focus 0 if absent)."""
+def cycle(text: str) -> tuple[int, float, float, float]:
+    """--then's STEPS:LR[:FOCUS[:BLEND]], e.g. 5000:6e-4, 5000:6e-4:1 or 5000:6e-4:0:0.3
+    (focus and blend 0 where absent)."""
     try:
         steps, lr, *rest = text.split(":")
-        if len(rest) > 1:
+        if len(rest) > 2:
             raise ValueError
-        parsed = int(steps), float(lr), float(rest[0]) if rest else 0.0
+        extra = [float(r) for r in rest] + [0.0] * (2 - len(rest))
+        parsed = int(steps), float(lr), extra[0], extra[1]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: want STEPS:LR or STEPS:LR:FOCUS, e.g. 5000:6e-4 or 5000:6e-4:1"
+            f"{text!r}: want STEPS:LR[:FOCUS[:BLEND]], e.g. 5000:6e-4 or 5000:6e-4:0:0.3"
         ) from None
-    if parsed[0] < 1 or not parsed[1] >= 0 or not 0 <= parsed[2] <= 4:
-        raise argparse.ArgumentTypeError(f"{text!r}: STEPS >= 1, LR >= 0, 0 <= FOCUS <= 4")
+    if parsed[0] < 1 or not parsed[1] >= 0 or not 0 <= parsed[2] <= 4 or not 0 <= parsed[3] <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: STEPS >= 1, LR >= 0, 0 <= FOCUS <= 4, 0 <= BLEND <= 1"
+        )
     return parsed
 
 
@@ -68,7 +75,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak, after the warm-up")
     p.add_argument(
         "--then",
-        metavar="STEPS:LR",
+        metavar="STEPS:LR[:FOCUS[:BLEND]]",
         type=cycle,
         action="append",
         default=[],
@@ -76,6 +83,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "STEPS at peak LR from its weights (repeatable); each cycle is cached under its own "
         "key, so a finished run is reused (`python -m training.style.recover` writes a "
         "shipped version's weights back to the cache)",
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="KEY",
+        help="with --then: the run's weights are the cached checkpoint KEY (.cache/style/KEY.pt, "
+        "e.g. a shipped version's, which `python -m training.style.recover DIR` writes), not a "
+        "run this command describes; its cycles start there",
     )
     p.add_argument("--batch", type=int, default=TrainConfig.batch)
     p.add_argument("--width", type=int, default=TrainConfig.width)
@@ -108,6 +123,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                 "model was trained in bfloat16, so this run will not reproduce its weights "
                 "byte for byte; --bf16 forces bfloat16."
             )
+    if args.start and not args.then:
+        p.error("--from names where --then's cycles start: give at least one --then")
     if args.smoke:
         args.steps, args.batch, args.width = 30, 8, 16
         args.train_chars, args.heldout_chars = 120, 40
@@ -120,8 +137,9 @@ def checkpoint_key(
     """What a trained checkpoint depends on: the configuration, the data, the rendering, and
     for a continuation (--then) the checkpoint it started from."""
     config = asdict(cfg)
-    if not config["focus"]:  # keys from before the option existed stay the same
-        del config["focus"]
+    for option in ("focus", "blend"):  # keys from before these options existed stay the same
+        if not config[option]:
+            del config[option]
     facts = [
         config,
         size,
@@ -145,6 +163,11 @@ def trained(
     and the last cycle's history."""
     model = new_model(bank, cycles[0])
     paths = [CACHE / f"{key}.pt" for key in keys]
+    if args.start and not paths[0].exists():
+        raise SystemExit(
+            f"--from {args.start}: no {paths[0]} (`python -m training.style.recover DIR` writes "
+            "a shipped version's weights there)"
+        )
     done = [i for i, path in enumerate(paths) if path.exists()]
     first = done[-1] if done and not args.retrain else -1
     history: list[dict[str, float]] = []
@@ -199,11 +222,14 @@ def plan(
         bf16=args.bf16,
         seed=args.seed,
     )
-    cycles = [cfg] + [replace(cfg, steps=n, lr=lr, focus=f) for n, lr, f in args.then]
+    more = [replace(cfg, steps=n, lr=lr, focus=f, blend=m) for n, lr, f, m in args.then]
+    cycles = [cfg, *more]
     keys: list[str] = []
-    for c in cycles:
-        # a cycle's key names the one it starts from; the first cycle's is the plain run's
-        keys.append(checkpoint_key(c, args.size, bank, vocab, keys[-1:]))
+    for i, c in enumerate(cycles):
+        # a cycle's key names the one it starts from; the first cycle's is the plain run's, or
+        # with --from the checkpoint named (trained elsewhere, on whatever data it was)
+        start = args.start if i == 0 else None
+        keys.append(start or checkpoint_key(c, args.size, bank, vocab, keys[-1:]))
     return cycles, keys
 
 

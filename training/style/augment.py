@@ -13,6 +13,9 @@ QingKe HuangYou's geometric forms, the issue's named failure, were drawn with th
 font's proportions), and horizontals thinner or thicker than verticals (the brush and kai
 hands), which a uniform weight cannot say.
 
+``blend`` (2026-12-03, ``TrainConfig.blend``) makes styles between two training fonts: their
+glyphs' signed distances interpolated, so strokes both fonts draw land between the two.
+
 Each transformed glyph is renormalised as ``app.glyphs.fit`` does (ink box's longer side to
 ``EM_RATIO`` of the canvas, centred), in the same single resampling, so an augmented glyph is
 in the frame a served reference would be in.
@@ -22,8 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from app.glyphs import EM_RATIO
 
@@ -156,3 +161,35 @@ def restyle(
             styled = _contrast(styled, p[:, 4])
         out[idx] = styled.clamp(0.0, 1.0)
     return out, params
+
+
+def signed_distance(glyph: np.ndarray) -> np.ndarray:
+    """glyph [H, W] in [0, 1] → its signed distance to the ink's edge in pixels (> 0 inside),
+    the edge pixels' own coverage kept: ``np.clip(d + 0.5, 0, 1)`` gives the glyph back."""
+    ink = glyph >= 0.5
+    inside = ndimage.distance_transform_edt(ink) - 1.0
+    outside = 1.0 - ndimage.distance_transform_edt(~ink)
+    return np.asarray(np.where(ink, inside, outside) + (glyph - 0.5), np.float64)
+
+
+def blend(a: np.ndarray, b: np.ndarray, w: float) -> tuple[np.ndarray, np.ndarray]:
+    """Glyphs of the same characters in two fonts, a and b [M, H, W] in [0, 1], and a weight →
+    the glyphs of a style between the two: their signed distances interpolated (w of a's), so a
+    stroke that both draw lands between its two places at a weight between theirs (an average
+    of the pixels would draw both, faint); and how much of the ink each keeps, its ink over
+    the two fonts' ink interpolated alike. Where the fonts put a thin stroke apart, the
+    interpolation loses it (kept well under 1), a break neither style draws:
+    ``training.style.train.Episodes`` writes blended episodes from characters that keep it."""
+    d = np.stack(
+        [w * signed_distance(x) + (1 - w) * signed_distance(y) for x, y in zip(a, b, strict=True)]
+    )
+    mixed = np.clip(d + 0.5, 0.0, 1.0)
+    expected = w * a.sum((1, 2)) + (1 - w) * b.sum((1, 2))
+    return mixed, mixed.sum((1, 2)) / np.maximum(expected, 1e-6)
+
+
+def refit(glyphs: torch.Tensor) -> torch.Tensor:
+    """glyphs [B, M, H, W] → each refitted to the served frame (``app.glyphs.fit``'s: ink box's
+    longer side to ``EM_RATIO`` of the canvas, centred), as a restyled glyph is."""
+    zero = torch.zeros(len(glyphs))
+    return _affine(glyphs, zero, zero).clamp(0.0, 1.0)

@@ -226,9 +226,18 @@ def finish(
             "onnx_parity_max_abs_diff": max_diff,
             "training": {
                 "config": asdict(cfg),
+                # the checkpoint the cycles started from when not this config's run (--from)
+                "from": getattr(args, "start", None),
                 # further cycles from the weights the one before left (--then)
                 "then": [
-                    {"steps": c.steps, "lr": c.lr, "focus": c.focus, "checkpoint": key}
+                    {
+                        "steps": c.steps,
+                        "lr": c.lr,
+                        "focus": c.focus,
+                        "blend": c.blend,
+                        "bf16": c.bf16,
+                        "checkpoint": key,
+                    }
                     for c, key in zip(cycles[1:], ckpt_keys[1:], strict=True)
                 ],
                 "final": history[-1] if history else {},

@@ -4,7 +4,8 @@ near-duplicate groups, then over the group's fonts), so Noto's 14 weights weigh 
 styles, not fourteen. Half the episodes then restyle their font (a slant, width and stroke
 weight of their own, ``training.style.augment``) before the step sees them. With
 ``TrainConfig.focus`` the groups are drawn by how badly the network fits them instead
-(``Episodes.observe``)."""
+(``Episodes.observe``); with ``TrainConfig.blend`` that share of episodes is written in a style
+between its font and one of its group's nearest (``augment.blend``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from training.data.bank import GlyphBank
-from training.style.augment import Restyle, restyle
+from training.style.augment import Restyle, blend, refit, restyle
 from training.style.losses import glyph_loss, ssim_per_glyph
 from training.style.model import StyleTransfer
 
@@ -49,6 +50,9 @@ class TrainConfig:
     # groups drawn in proportion to (their recent 1 - SSIM) ** focus instead of uniformly:
     # more steps for the styles the network fits worst (0 = uniform, the shipped run)
     focus: float = 0.0
+    # share of episodes whose font is blended with a training font of another group (signed
+    # distances interpolated, augment.blend): styles between the training fonts (0 = none)
+    blend: float = 0.0
     # synthetic styles (slant, width, stroke weight) for half the episodes: see augment.py
     restyle: Restyle | None = field(default_factory=Restyle)
     # SSIM at 1.0 since 2026-12-01 (0.5 before): no change beyond noise (docs/decisions.md)
@@ -77,6 +81,14 @@ def default_bf16(device: str) -> bool:
     return TrainConfig.bf16 and native_bf16(device)
 
 
+# the nearest groups a blended episode's partner font is drawn from (Episodes.neighbours)
+BLEND_NEIGHBOURS = 6
+# a blended episode's characters are drawn from this many times its need, those whose blend
+# keeps at least BLEND_KEEP of its ink first (augment.blend)
+BLEND_CANDIDATES = 3
+BLEND_KEEP = 0.85
+
+
 def unit(a: np.ndarray) -> torch.Tensor:
     """uint8 glyphs (255 = full ink) as float32 on [0, 1]."""
     return torch.from_numpy(a.astype(np.float32) / 255.0)
@@ -86,7 +98,13 @@ class Episodes:
     """Batches of (refs, ref_content, target, target_content, target_struct) as float tensors."""
 
     def __init__(
-        self, bank: GlyphBank, fonts: list[int], chars: np.ndarray, seed: int, focus: float = 0.0
+        self,
+        bank: GlyphBank,
+        fonts: list[int],
+        chars: np.ndarray,
+        seed: int,
+        focus: float = 0.0,
+        blend: float = 0.0,
     ) -> None:
         self.bank = bank
         self.fonts = fonts
@@ -98,10 +116,32 @@ class Episodes:
             groups.setdefault(bank.groups[f], []).append(f)
         self.groups = list(groups.values())
         self.names = list(groups)
+        self.group_of = {f: g for g, members in enumerate(self.groups) for f in members}
         self.focus = focus
+        # blending wants a second group to blend with
+        self.blend = blend if len(self.groups) > 1 else 0.0
+        self.near = self.neighbours(chars_set) if self.blend else []
         # each group's running 1 - SSIM (nan until its first episode) and the last batch's groups
         self.misfit = np.full(len(self.groups), np.nan)
         self.picked = np.zeros(0, np.int64)
+
+    def neighbours(self, chars: np.ndarray, n: int = BLEND_NEIGHBOURS) -> list[np.ndarray]:
+        """Each group's ``n`` nearest other groups, by the mean L1 of their first fonts' glyphs
+        over up to 200 characters both draw: the partners its blends are drawn from. Distant
+        fonts place their strokes apart, and their signed distances, interpolated, break
+        strokes that neither style breaks."""
+        first = np.array([members[0] for members in self.groups])
+        sample = chars[:200]
+        glyphs = self.bank.glyphs[np.ix_(first, sample)].astype(np.float32) / 255.0
+        have = self.bank.have[np.ix_(first, sample)]
+        dist = np.full((len(first), len(first)), np.inf)
+        for a in range(len(first)):
+            for c in range(a + 1, len(first)):
+                both = have[a] & have[c]
+                if both.any():
+                    d = float(np.abs(glyphs[a, both] - glyphs[c, both]).mean())
+                    dist[a, c] = dist[c, a] = d
+        return [np.argsort(row, kind="stable")[: min(n, len(row) - 1)] for row in dist]
 
     def chances(self) -> np.ndarray | None:
         """Each group's chance of being drawn: None (uniform) without focus, else in proportion
@@ -129,18 +169,41 @@ class Episodes:
             picked = self.rng.choice(len(self.groups), size=batch, p=p)
         self.picked = picked
         fonts = np.array([self.rng.choice(self.groups[g]) for g in picked], np.int64)
+        # a partner font of another group and a weight per blended episode (none drawn, and so
+        # the stream unchanged, without blend)
+        partners = np.full(batch, -1, np.int64)
+        weights = np.ones(batch)
+        if self.blend:
+            for e in np.flatnonzero(self.rng.random(batch) < self.blend):
+                other = self.rng.choice(self.near[self.group_of[int(fonts[e])]])
+                partners[e] = self.rng.choice(self.groups[other])
+                weights[e] = self.rng.uniform(0.25, 0.75)
         targets = np.empty(batch, np.int64)
         refs = np.empty((batch, k), np.int64)
+        g = b.glyphs
+        mixed: dict[int, np.ndarray] = {}
         for i, f in enumerate(fonts):
             pool = self.per_font[f]
-            pick = self.rng.choice(len(pool), size=k + 1, replace=False)
-            targets[i] = pool[pick[0]]
-            refs[i] = pool[pick[1:]]
-        g = b.glyphs
+            if partners[i] < 0:
+                pick = self.rng.choice(len(pool), size=k + 1, replace=False)
+                targets[i], refs[i] = pool[pick[0]], pool[pick[1:]]
+                continue
+            pool = pool[b.have[partners[i], pool]]  # characters both fonts draw
+            n = min(len(pool), BLEND_CANDIDATES * (k + 1))
+            cand = pool[self.rng.choice(len(pool), size=n, replace=False)]
+            glyphs, kept = blend(g[f, cand] / 255.0, g[partners[i], cand] / 255.0, weights[i])
+            order = np.argsort(kept < BLEND_KEEP, kind="stable")[: k + 1]
+            targets[i], refs[i] = cand[order[0]], cand[order[1:]]
+            mixed[i] = glyphs[np.roll(order, -1)]  # the references, then the target
+        ref_glyphs, target = unit(g[fonts[:, None], refs]), unit(g[fonts, targets])
+        if mixed:
+            rows = list(mixed)
+            both = refit(torch.from_numpy(np.stack([mixed[i] for i in rows]).astype(np.float32)))
+            ref_glyphs[rows], target[rows] = both[:, :k], both[:, k]
         return (
-            unit(g[fonts[:, None], refs]),
+            ref_glyphs,
             unit(b.content[refs]),
-            unit(g[fonts, targets]),
+            target,
             unit(b.content[targets]),
             torch.from_numpy(b.struct[targets]),
         )
@@ -150,7 +213,9 @@ def train(
     model: StyleTransfer, bank: GlyphBank, cfg: TrainConfig, log=print, device: str = "cpu"
 ) -> list[dict[str, float]]:
     torch.manual_seed(cfg.seed)
-    episodes = Episodes(bank, bank.font_index("train"), bank.train_chars, cfg.seed, cfg.focus)
+    episodes = Episodes(
+        bank, bank.font_index("train"), bank.train_chars, cfg.seed, cfg.focus, cfg.blend
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
