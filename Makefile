@@ -107,8 +107,8 @@ fonts:
 # takes about 2 h there. Keep the cores free: two torch threads sharing one core run several times
 # slower. Rewrites models/glyph-style and docs/models/glyph-style-*.png. The shipped version
 # predates the bank's missing-glyph fix: its card's code revision (72b2947) reproduces it.
-# On a GPU: add ARGS="--device cuda --size 128". ARGS="--then STEPS:LR" trains a further cycle from the
-# finished run's weights (`python -m training.style.recover models/glyph-style/1` puts the
+# On a GPU: add ARGS="--device cuda --size 128". ARGS="--then STEPS:LR" trains a further cycle
+# from the finished run's weights (`python -m training.style.recover models/glyph-style/1` puts the
 # shipped ones in .cache/style; docs/decisions.md, "A second cosine cycle did not help");
 # STEPS:LR:FOCUS draws that cycle's font groups by how badly they are fitted, and
 # STEPS:LR:FOCUS:BLEND writes that share of its episodes in a style between two training fonts;
