@@ -143,21 +143,33 @@ def shipped(workers: int = 2, em_ratio: float | None = None) -> GlyphBank:
     return build(64, 2000, 400, 0, vocab, None, workers, em_ratio)
 
 
+def font_distances(
+    bank: GlyphBank, fonts: np.ndarray, chars: np.ndarray, min_shared: int = 1
+) -> np.ndarray:
+    """[F, F] mean per-pixel L1 between ``fonts``' glyphs over the characters of ``chars`` both
+    draw (inf on the diagonal and where they share fewer than ``min_shared``)."""
+    g = bank.glyphs[np.ix_(fonts, chars)].astype(np.float32) / 255.0
+    h = bank.have[np.ix_(fonts, chars)]
+    dist = np.full((len(fonts), len(fonts)), np.inf)
+    for a in range(len(fonts)):
+        for b in range(a + 1, len(fonts)):
+            both = h[a] & h[b]
+            if both.sum() >= max(min_shared, 1):
+                dist[a, b] = dist[b, a] = float(np.abs(g[a, both] - g[b, both]).mean())
+    return dist
+
+
 def near_duplicates(
     bank: GlyphBank, threshold: float = 0.03, n: int = 300
 ) -> list[tuple[str, str, float]]:
     """Pairs of fonts whose mean per-pixel L1 over shared characters is below ``threshold``:
     the automatic check behind the catalogue's hand-made groups."""
+    fonts = np.arange(len(bank.fonts))
+    dist = font_distances(bank, fonts, np.arange(min(n, bank.n_train_chars)), min_shared=20)
     out = []
-    idx = np.arange(min(n, bank.n_train_chars))
-    g = bank.glyphs[:, idx].astype(np.float32) / 255.0
-    h = bank.have[:, idx]
-    for a in range(len(bank.fonts)):
-        for b in range(a + 1, len(bank.fonts)):
-            both = h[a] & h[b]
-            if both.sum() < 20:
-                continue
-            d = float(np.abs(g[a, both] - g[b, both]).mean())
+    for a in fonts:
+        for b in range(a + 1, len(fonts)):
+            d = dist[a, b]
             if d < threshold and bank.groups[a] != bank.groups[b]:
                 out.append((bank.fonts[a], bank.fonts[b], round(d, 4)))
     return out

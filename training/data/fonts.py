@@ -228,10 +228,14 @@ class Font:
         characters their ranges claimed (``have`` said they drew them, so they were training
         targets and seen-font truths)."""
         face = self._face(ord(ch))
+        return bool(np.array_equal(self._draw(face, ch), self._mark(face)))
+
+    def _mark(self, face: ImageFont.FreeTypeFont) -> np.ndarray:
+        """``face``'s missing-glyph mark, drawn once."""
         key = str(face.path)
         if key not in self._notdef:
             self._notdef[key] = self._draw(face, NOT_A_CHARACTER)
-        return bool(np.array_equal(self._draw(face, ch), self._notdef[key]))
+        return self._notdef[key]
 
     def render(self, ch: str, size: int, em_ratio: float | None = None) -> np.ndarray | None:
         """The normalised glyph (in the frame ``em_ratio``, ``glyphs.EM_RATIO`` by default), or
@@ -239,9 +243,11 @@ class Font:
         if not self.has(ch):
             return None
         try:
-            if self.spec.path.startswith("npm:") and self.notdef(ch):
+            face = self._face(ord(ch))
+            image = self._draw(face, ch)  # drawn once: for the mark check and the glyph
+            if self.spec.path.startswith("npm:") and np.array_equal(image, self._mark(face)):
                 return None
-            return normalize(self.raw(ch), size, em_ratio)
+            return normalize(image, size, em_ratio)
         except (GlyphError, KeyError):
             return None
 

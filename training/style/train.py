@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.data.bank import GlyphBank
+from training.data.bank import GlyphBank, font_distances
 from training.style.augment import Restyle, blend, refit, restyle
 from training.style.losses import glyph_loss, ssim_per_glyph
 from training.style.model import StyleTransfer
@@ -131,16 +131,7 @@ class Episodes:
         fonts place their strokes apart, and their signed distances, interpolated, break
         strokes that neither style breaks."""
         first = np.array([members[0] for members in self.groups])
-        sample = chars[:200]
-        glyphs = self.bank.glyphs[np.ix_(first, sample)].astype(np.float32) / 255.0
-        have = self.bank.have[np.ix_(first, sample)]
-        dist = np.full((len(first), len(first)), np.inf)
-        for a in range(len(first)):
-            for c in range(a + 1, len(first)):
-                both = have[a] & have[c]
-                if both.any():
-                    d = float(np.abs(glyphs[a, both] - glyphs[c, both]).mean())
-                    dist[a, c] = dist[c, a] = d
+        dist = font_distances(self.bank, first, chars[:200])
         return [np.argsort(row, kind="stable")[: min(n, len(row) - 1)] for row in dist]
 
     def chances(self) -> np.ndarray | None:
