@@ -18,7 +18,7 @@ from app.runtime.models import check_artifact
 from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts, structure
-from training.evaluate import geometry, ref_draws
+from training.evaluate import geometry, proxy, ref_draws
 from training.evaluate import style as evaluate
 from training.style import __main__ as job
 from training.style import augment, losses, recover
@@ -639,6 +639,26 @@ def test_ref_draws_refit_drops_faint_ink_and_fits_the_frame() -> None:
     assert ref_draws.refit(faint, 0.15, 0.75) is faint  # nothing left to fit: unchanged
 
 
+def test_ref_draws_leave_one_out_is_the_median_over_reference_subsets() -> None:
+    calls: list[list[int]] = []
+
+    def generate(refs: np.ndarray, ref_chars: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        calls.append(ref_chars.tolist())
+        # each target written as the mean of its references' single pixel values
+        return np.full((len(targets), 1, 1), refs.mean(), np.float32)
+
+    refs = np.array([0.0, 0.1, 0.2, 0.9], np.float32).reshape(4, 1, 1)
+    out = ref_draws.leave_one_out(generate)(refs, np.arange(4), np.arange(3))
+    assert calls == [[0, 1, 2, 3], [1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]
+    # outputs 0.3, 0.4, 0.3667, 0.3333, 0.1: their median, not their mean (0.3)
+    assert out.shape == (3, 1, 1)
+    np.testing.assert_allclose(out, 1.0 / 3.0, rtol=1e-6)
+    calls.clear()
+    one = ref_draws.leave_one_out(generate)(refs[:1], np.arange(1), np.arange(2))
+    assert calls == [[0]]  # one reference: its own output
+    np.testing.assert_allclose(one, 0.0)
+
+
 def test_ref_draws_calibration_is_monotone_and_lowers_l1() -> None:
     rng = np.random.default_rng(0)
     pred = rng.uniform(0, 1, (200, 8, 8)).astype(np.float32)
@@ -675,6 +695,33 @@ def test_geometry_fit_recovers_a_known_rise_and_slant() -> None:
         return float((ink * torch.arange(64)).sum() / ink.sum())
 
     assert row(slice(48, 56)) < 31 < row(slice(8, 16))
+
+
+def test_proxy_varies_only_the_named_options_and_scores_per_font() -> None:
+    """training.evaluate.proxy: a variant is the default configuration with the options it
+    names; its scores are the headline cell's over the draws, and each held-out font's."""
+    base = TrainConfig(steps=5, width=16, bf16=False)
+    assert proxy.variant("base", base) is base
+    mixed = proxy.variant("blend=0.3,restyle.p=0.75,steps=7", base)
+    assert (mixed.blend, mixed.steps, mixed.width) == (0.3, 7, 16)
+    assert mixed.restyle == augment.Restyle(p=0.75)
+    assert base.restyle == augment.Restyle()  # base untouched
+    assert base.blend == 0.0
+    for bad in ("blend", "blend=x", "nosuch=1", "restyle.nosuch=1", "weights=1"):
+        with pytest.raises(SystemExit):
+            proxy.variant(bad, base)
+    # three training fonts and two held-out ones, 24 characters of which the last 8 held out
+    bank = _noise_bank(n_fonts=5, n_chars=24)
+    bank = replace(bank, sides=["train"] * 3 + ["heldout"] * 2, n_train_chars=16)
+    bank.have[4, 20:] = False  # the second held-out font lacks four held-out characters
+    torch.manual_seed(0)
+    model = new_model(bank, base)
+    scores = proxy.score(model, bank, draws=2, seen=True)
+    assert set(scores) == {"headline", "f3", "f4", "seen fonts"}
+    glyphs = {"f3": 8, "f4": 4}  # the headline weighs glyphs equally
+    mean = sum(scores[f]["l1"] * n for f, n in glyphs.items()) / 12
+    assert scores["headline"]["l1"] == pytest.approx(mean, abs=2e-4)
+    assert all(0 < m["l1"] < 1 for m in scores.values())
 
 
 def test_seen_cell_weighs_each_group_once() -> None:

@@ -5,7 +5,9 @@ job's card uses. ``--served`` also scores the glyphs through the served contrast
 (``app.glyphs.crisp`` at the model's size); ``--refit FLOOR`` also scores them refitted to the
 served frame (values under FLOOR dropped, then ``app.glyphs.fit``: ink box to the em ratio,
 centred), as every reference and truth glyph is; ``--calibrate`` also scores them through a
-monotone map of the output fitted to minimise L1 on training fonts (``calibration``).
+monotone map of the output fitted to minimise L1 on training fonts (``calibration``);
+``--loo`` also scores the median of the outputs written from all k references and from each
+k - 1 of them (``leave_one_out``: an ensemble over reference subsets, k + 1 passes).
 ``--seen`` scores the seen-fonts cell instead (every training font but the content fonts ×
 the held-out characters, each near-duplicate group weighed once, as the card's). Each
 directory is scored in the frame its card was trained in (``signature.em_ratio``); models of
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--served", action="store_true")
     p.add_argument("--refit", type=float, default=None, metavar="FLOOR")
     p.add_argument("--calibrate", action="store_true")
+    p.add_argument("--loo", action="store_true", help="also the leave-one-out ensemble")
     p.add_argument("--seen", action="store_true", help="the seen-fonts cell, not the headline")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -69,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
             fonts = seen_fonts(bank) if args.seen else bank.font_index("heldout")
             pred, truth, written = write_cell(bank, gen, fonts, bank.heldout_chars, args.k, draw)
             weights = group_weights(bank, written) if args.seen else None
-            for label, out in variants(pred, args, ratio, calibrations.get(name)).items():
+            outs = variants(pred, args, ratio, calibrations.get(name))
+            if args.loo:
+                outs["loo"] = write_cell(
+                    bank, leave_one_out(gen), fonts, bank.heldout_chars, args.k, draw
+                )[0]
+            for label, out in outs.items():
                 m = {key: round(v, 4) for key, v in metrics(out, truth, weights).items()}
                 if not args.seen:  # the copy baseline is the headline's
                     m.update(
@@ -77,13 +85,18 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 rows.setdefault(f"{name} {label}", []).append(m)
                 print(f"draw {draw} {name} {label}: {m}", flush=True)
+    summarise(rows)
+    return 0
+
+
+def summarise(rows: dict[str, list[dict[str, float]]]) -> None:
+    """Each row's metrics as mean ± standard deviation over its draws."""
     for name, ms in rows.items():
         summary = {
             key: f"{np.mean([m[key] for m in ms]):.4f} ± {np.std([m[key] for m in ms]):.4f}"
             for key in ms[0]
         }
         print(f"{name} over {len(ms)} draws: {summary}")
-    return 0
 
 
 RELATIVE = ("l1", "ssim", "iou")  # also reported as a ratio to the content copy in the same frame
@@ -121,6 +134,19 @@ def variants(
     if args.refit is not None:
         out["refit"] = np.stack([refit(g, args.refit, ratio) for g in pred])
     return out
+
+
+def leave_one_out(generate: Generate) -> Generate:
+    """A ``Generate`` writing each target as the per-pixel median of ``generate``'s outputs
+    from all the references and from each set of all but one (one reference: itself)."""
+
+    def ensemble(refs: np.ndarray, ref_chars: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        every = np.arange(len(refs))
+        subsets = [every] + ([np.delete(every, i) for i in every] if len(refs) > 1 else [])
+        outs = [generate(refs[s], ref_chars[s], targets) for s in subsets]
+        return np.median(outs, axis=0).astype(np.float32)
+
+    return ensemble
 
 
 def refit(glyph: np.ndarray, floor: float, ratio: float) -> np.ndarray:

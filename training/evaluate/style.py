@@ -26,7 +26,7 @@ from skimage.metrics import structural_similarity
 from training.data import fonts as fontlib
 from training.data.bank import GlyphBank
 
-Generate = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+Generate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 # (ref glyphs [K,H,W], ref char indices [K], target char indices [T]) -> glyphs [T,H,W]
 
 

@@ -1,0 +1,115 @@
+"""A screen for training options at a fraction of the job's cost. Trains a small glyph-style
+network from scratch on `make train-style`'s glyph bank once per variant (same seed, same
+steps; a variant differs from the default configuration only in the options it names), and
+scores each at k = 4 on the card's headline cell (held-out fonts × held-out characters, glyphs
+weighed equally, per font too) over reference draws, draw 0 being the card's, with PyTorch
+forward passes (the exported graphs agree with them to ~1e-5). ``--seen`` also scores the
+seen-fonts cell (each near-duplicate group weighed once, as the card's).
+
+    .venv/bin/python -m training.evaluate.proxy --width 32 --steps 3000 base blend=0.3
+
+A variant is ``base`` or comma-separated ``option=value`` pairs of ``TrainConfig`` (``blend``,
+``focus``, ``kl_weight``, ``lr``, ...) or of its ``Restyle`` (``restyle.p``, ``restyle.slant``,
+...). A small, short run does not predict a full one's figures, only which way an option
+moves them; what the screen finds wants the full job (docs/decisions.md). A measurement, not
+part of the training job; it renders the glyph bank first unless .cache/glyphs holds it."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import fields, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from training.data import bank as banklib
+from training.data.bank import GlyphBank
+from training.evaluate.refine_gap import refined_writer
+from training.evaluate.style import group_weights, metrics, seen_fonts, write_cell
+from training.style.augment import Restyle
+from training.style.model import StyleTransfer
+from training.style.train import TrainConfig, default_bf16, new_model, train
+
+
+def variant(text: str, base: TrainConfig) -> TrainConfig:
+    """``base`` with the options ``text`` names (``base`` alone: none)."""
+    if text == "base":
+        return base
+    cfg, restyle = base, base.restyle or Restyle()
+    for pair in text.split(","):
+        key, sep, value = pair.partition("=")
+        try:
+            number = float(value) if sep else None
+        except ValueError:
+            number = None
+        if number is None:
+            raise SystemExit(f"{pair!r}: want option=number")
+        if key.startswith("restyle."):
+            name = key.removeprefix("restyle.")
+            if name not in {f.name for f in fields(Restyle)}:
+                raise SystemExit(f"{key!r}: Restyle has no {name!r}")
+            restyle = replace(restyle, **{name: number})
+            cfg = replace(cfg, restyle=restyle)
+            continue
+        if key not in {f.name for f in fields(TrainConfig)} or key in ("restyle", "weights"):
+            raise SystemExit(f"{key!r}: not a TrainConfig option this screen varies")
+        kind = type(getattr(cfg, key))
+        change: dict[str, Any] = {key: bool(number) if kind is bool else kind(number)}
+        cfg = replace(cfg, **change)
+    return cfg
+
+
+def score(
+    model: StyleTransfer, bank: GlyphBank, draws: int, seen: bool
+) -> dict[str, dict[str, float]]:
+    """The headline cell's metrics (and per held-out font; and with ``seen`` the seen-fonts
+    cell's), each the mean over ``draws`` reference draws at k = 4."""
+    model.eval()
+    writer = refined_writer(model, bank, 0, 0.0, [])  # the encoder's own code
+    cells = {"headline": bank.font_index("heldout")}
+    if seen:
+        cells["seen fonts"] = seen_fonts(bank)
+    rows: dict[str, list[dict[str, float]]] = {}
+    for draw in range(draws):
+        for name, fonts in cells.items():
+            pred, truth, written = write_cell(bank, writer, fonts, bank.heldout_chars, 4, draw)
+            weights = group_weights(bank, written) if name == "seen fonts" else None
+            rows.setdefault(name, []).append(metrics(pred, truth, weights))
+            if name == "headline":
+                for f in fonts:
+                    mine = written == f
+                    rows.setdefault(bank.fonts[f], []).append(metrics(pred[mine], truth[mine]))
+    return {
+        name: {key: round(float(np.mean([m[key] for m in ms])), 4) for key in ms[0]}
+        for name, ms in rows.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate.proxy")
+    p.add_argument("variants", nargs="+", help="base, or option=value[,option=value...]")
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--draws", type=int, default=2)
+    p.add_argument("--seen", action="store_true", help="also the seen-fonts cell")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    base = TrainConfig(steps=args.steps, width=args.width, bf16=default_bf16("cpu"), log_every=250)
+    configs = [variant(v, base) for v in args.variants]  # every variant parses before any trains
+    torch.set_num_threads(args.threads)
+    bank = banklib.shipped(args.threads)
+    for text, cfg in zip(args.variants, configs, strict=True):
+        torch.manual_seed(cfg.seed)
+        started = time.time()
+        model = new_model(bank, cfg)
+        train(model, bank, cfg, log=lambda row, tag=text: print(f"{tag}: {row}", flush=True))
+        print(f"{text}: {cfg.steps} steps in {time.time() - started:.0f} s", flush=True)
+        for name, m in score(model, bank, args.draws, args.seen).items():
+            print(f"{text}: {name}: {m}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
