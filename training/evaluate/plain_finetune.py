@@ -28,22 +28,17 @@ import torch
 
 from training.data import bank as banklib
 from training.data.bank import GlyphBank
-from training.evaluate.refine_gap import refined_writer
-from training.evaluate.style import group_weights, metrics, seen_fonts, write_cell
+from training.evaluate import proxy
 from training.style.model import StyleTransfer
 from training.style.train import TrainConfig, default_bf16, load_checkpoint, train
 
 
-def score(model: StyleTransfer, bank: GlyphBank, seen: list[int], tag: str) -> None:
-    model.eval()
-    for name, fonts in (("headline", bank.font_index("heldout")), ("seen fonts", seen)):
-        # the encoder's code as it is: refined on the references zero times
-        writer = refined_writer(model, bank, 0, 0.0, [])
-        pred, truth, written = write_cell(bank, writer, fonts, bank.heldout_chars, 4, 0)
-        # the card weighs the headline's glyphs equally and the seen fonts' groups equally
-        w = group_weights(bank, written) if name == "seen fonts" else None
-        m = metrics(pred, truth, w)
-        print(tag, name, {k: round(v, 4) for k, v in m.items()}, flush=True)
+def report(model: StyleTransfer, bank: GlyphBank, tag: str) -> None:
+    """The headline and seen-fonts cells at k = 4, the card's reference draw (the encoder's
+    code as it is; the card weighs the headline's glyphs equally and the seen fonts' groups)."""
+    scores = proxy.score(model, bank, draws=1, seen=True)
+    for name in ("headline", "seen fonts"):
+        print(tag, name, scores[name], flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     bank = banklib.shipped(args.threads)
     model = load_checkpoint(args.checkpoint, bank)
-    seen = seen_fonts(bank)
-    score(model, bank, seen, "before")
+    report(model, bank, "before")
     started = time.time()
     plain = TrainConfig(
         steps=args.steps,
@@ -70,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     train(model, bank, plain, log=lambda row: print(row, flush=True))
     print(f"fine-tuned {args.steps} steps in {time.time() - started:.0f}s", flush=True)
-    score(model, bank, seen, f"after {args.steps} plain steps")
+    report(model, bank, f"after {args.steps} plain steps")
     return 0
 
 

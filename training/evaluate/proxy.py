@@ -37,21 +37,18 @@ def variant(text: str, base: TrainConfig) -> TrainConfig:
     """``base`` with the options ``text`` names (``base`` alone: none)."""
     if text == "base":
         return base
-    cfg, restyle = base, base.restyle or Restyle()
+    cfg = base
     for pair in text.split(","):
-        key, sep, value = pair.partition("=")
+        key, _, value = pair.partition("=")
         try:
-            number = float(value) if sep else None
+            number = float(value)
         except ValueError:
-            number = None
-        if number is None:
-            raise SystemExit(f"{pair!r}: want option=number")
+            raise SystemExit(f"{pair!r}: want option=number") from None
         if key.startswith("restyle."):
             name = key.removeprefix("restyle.")
             if name not in {f.name for f in fields(Restyle)}:
                 raise SystemExit(f"{key!r}: Restyle has no {name!r}")
-            restyle = replace(restyle, **{name: number})
-            cfg = replace(cfg, restyle=restyle)
+            cfg = replace(cfg, restyle=replace(cfg.restyle or Restyle(), **{name: number}))
             continue
         if key not in {f.name for f in fields(TrainConfig)} or key in ("restyle", "weights"):
             raise SystemExit(f"{key!r}: not a TrainConfig option this screen varies")
