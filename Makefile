@@ -100,13 +100,13 @@ fonts:
 
 # glyph-style: the few-shot style-transfer model, 64 px on CPU (a background run, about 85 min
 # on 2 free cores: rendering ~1 min, 10,000 steps at ~0.45 s in bfloat16 autocast on a CPU with
-# AMX, export and evaluation 10 min; on 2026-12-02 the whole job took 5,073 s with the glyph
-# bank cached). On a CPU without native bfloat16 (AVX2 only: `python -m bench.style_train`
+# AMX, export and evaluation 10 min; on 2026-12-03 the whole job took 5,281 s, the glyph bank
+# rendered in it). On a CPU without native bfloat16 (AVX2 only: `python -m bench.style_train`
 # prints which) the job trains in float32 instead, which does not reproduce the shipped weights
 # byte for byte and takes ~2 s a step on such a machine (~6 h); ARGS="--width 32 --steps 5000"
 # takes about 2 h there. Keep the cores free: two torch threads sharing one core run several times
-# slower. Rewrites models/glyph-style and docs/models/glyph-style-*.png. The shipped version
-# predates the bank's missing-glyph fix: its card's code revision (72b2947) reproduces it.
+# slower. Rewrites models/glyph-style and docs/models/glyph-style-*.png (the shipped version is
+# this command's output on a CPU with AMX, at its card's code revision).
 # On a GPU: add ARGS="--device cuda --size 128". ARGS="--then STEPS:LR" trains a further cycle
 # from the finished run's weights (`python -m training.style.recover models/glyph-style/1` puts the
 # shipped ones in .cache/style; docs/decisions.md, "A second cosine cycle did not help");
