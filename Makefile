@@ -60,8 +60,8 @@ screenshots: install-dev
 		tests/web/test_page.py -k screenshot
 
 lint: install-dev
-	$(BIN)/ruff check app training tests bench
-	$(BIN)/ruff format --check app training tests bench
+	$(BIN)/ruff check app training tests bench alembic
+	$(BIN)/ruff format --check app training tests bench alembic
 
 typecheck: install-dev
 	$(BIN)/mypy app

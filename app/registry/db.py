@@ -39,9 +39,8 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 def upgrade(url: str) -> None:
     """Run the Alembic migrations up to head on the given database."""
-    from alembic.config import Config
-
     from alembic import command
+    from alembic.config import Config
 
     config = Config(str(ALEMBIC_INI))
     config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
