@@ -18,7 +18,7 @@ from app.runtime.models import check_artifact
 from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts, structure
-from training.evaluate import geometry, proxy, ref_draws
+from training.evaluate import geometry, ink_hedge, proxy, ref_draws
 from training.evaluate import style as evaluate
 from training.style import __main__ as job
 from training.style import augment, losses, recover
@@ -674,6 +674,23 @@ def test_ref_draws_calibration_is_monotone_and_lowers_l1() -> None:
     # an output already at its medians maps (nearly) to itself
     knots, values = ref_draws.fit_calibration(truth, truth)
     assert np.abs(np.interp(truth, knots, values) - truth).max() < 1e-6
+
+
+def test_ink_hedge_thicken_adds_ink_by_its_amount_and_thins_below_zero() -> None:
+    glyph = np.zeros((1, 9, 9), np.float32)
+    glyph[0, 3:6, 4] = 1.0  # a 1-pixel vertical stroke
+    assert ink_hedge.thicken(glyph, 0.0) is glyph
+    full = ink_hedge.thicken(glyph, 1.0)
+    np.testing.assert_array_equal(full[0, 2:7, 3:6], 1.0)  # dilated by one pixel all round
+    assert full.sum() == 15
+    half = ink_hedge.thicken(glyph, 0.5)
+    assert half.sum() == pytest.approx((3 + 15) / 2)  # halfway between the two
+    assert half[0, 4, 4] == 1.0  # the stroke itself stays full
+    thick = np.zeros((1, 9, 9), np.float32)
+    thick[0, 2:7, 3:6] = 1.0
+    thinned = ink_hedge.thicken(thick, -1.0)
+    np.testing.assert_array_equal(thinned[0], glyph[0])  # erosion undoes the dilation here
+    assert ink_hedge.thicken(thick, -0.5).sum() == pytest.approx((15 + 3) / 2)
 
 
 def test_geometry_fit_recovers_a_known_rise_and_slant() -> None:
