@@ -824,8 +824,8 @@ def test_restyle_slants_narrows_fills_and_weighs_in_the_served_frame() -> None:
     down = augment._contrast(lines, torch.tensor([-0.6]))[0]
     assert float(up[0].sum()) > float(lines[0, 0].sum()) > float(down[0].sum())
     assert float(up[1].sum()) < float(lines[0, 1].sum()) < float(down[1].sum())
-    heavy = augment._weight(x, torch.tensor([0.6]))
-    light = augment._weight(x, torch.tensor([-0.6]))
+    heavy = augment.stroke_weight(x, torch.tensor([0.6]))
+    light = augment.stroke_weight(x, torch.tensor([-0.6]))
     assert float(light.sum()) < float(x.sum()) < float(heavy.sum())
 
     batch = x.repeat(64, 1, 1, 1)

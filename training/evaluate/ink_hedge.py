@@ -1,9 +1,10 @@
 """Is a held-out hand's L1 lost to stroke weight or to where its strokes go? Writes the card's
 headline cell (held-out fonts × held-out characters, k = 4, the card's reference draw) and
 prints, per held-out font, the output's ink mass against the truth's, L1 and ink IoU of the
-output thickened or thinned (``thicken``: a partial 3 × 3 dilation or erosion, ``--amounts``),
-and L1 through a monotone map of the output fitted on that font's own truths (an oracle: fitted
-on the first half of its characters, scored on the second; ``ref_draws.fit_calibration``).
+output thickened or thinned (``thicken``: the restyle's partial 3 × 3 dilation or erosion by
+``--amounts``), and L1 through a monotone map of the output fitted on that font's own truths
+(an oracle: fitted on the first half of its characters, scored on the second half;
+``ref_draws.fit_calibration``).
 
     .venv/bin/python -m training.evaluate.ink_hedge models/glyph-style/1
 
@@ -19,21 +20,22 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import maximum_filter, minimum_filter
+import torch
 
 from training.data import bank as banklib
 from training.evaluate.ref_draws import fit_calibration, frame, load
 from training.evaluate.style import metrics, write_cell
+from training.style.augment import stroke_weight
 
 
 def thicken(glyphs: np.ndarray, amount: float) -> np.ndarray:
-    """``glyphs`` ([N, H, W] in [0, 1]) blended with their 3 × 3 grey dilation by ``amount``
-    (> 0), or with their 3 × 3 grey erosion by −``amount`` (< 0); 0 leaves them as they are."""
+    """``glyphs`` ([N, H, W] in [0, 1]) moved by ``amount`` (capped at ±1) towards their 3 × 3
+    grey dilation (> 0) or erosion (< 0), the restyle's stroke weight
+    (``augment.stroke_weight``); 0 leaves them as they are."""
     if amount == 0:
         return glyphs
-    spread = maximum_filter if amount > 0 else minimum_filter
-    a = min(abs(amount), 1.0)
-    out: np.ndarray = ((1 - a) * glyphs + a * spread(glyphs, size=(1, 3, 3))).astype(np.float32)
+    a = torch.tensor([max(-1.0, min(amount, 1.0))])
+    out: np.ndarray = stroke_weight(torch.from_numpy(glyphs)[None], a)[0].numpy()
     return out
 
 

@@ -111,7 +111,9 @@ def _partial(
     return x + amount * (pooled - x)
 
 
-def _weight(glyphs: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+def stroke_weight(glyphs: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+    """glyphs [B, M, H, W], each row moved by its ``amount`` [B] towards its 3×3 dilation (> 0)
+    or erosion (< 0): the restyle's stroke weight."""
     b, m, h, w = glyphs.shape
     x = glyphs.reshape(b * m, 1, h, w)
     a = amount.repeat_interleave(m)[:, None, None, None]
@@ -156,7 +158,9 @@ def restyle(
         p = params[idx]
         # an option that is off costs nothing: the steps it adds are skipped, not run at zero
         fill = p[:, 3] if cfg.fill else None
-        styled = _weight(_affine(glyphs[idx], p[:, 0], p[:, 1], fill, cfg.max_stretch), p[:, 2])
+        styled = stroke_weight(
+            _affine(glyphs[idx], p[:, 0], p[:, 1], fill, cfg.max_stretch), p[:, 2]
+        )
         if cfg.contrast:
             styled = _contrast(styled, p[:, 4])
         out[idx] = styled.clamp(0.0, 1.0)
