@@ -319,6 +319,14 @@ def test_the_job_refuses_a_malformed_cycle(capsys: pytest.CaptureFixture[str]) -
         job.parse(["--from", "d237b11c4bafcc75"])
     assert stop.value.code == 2
     assert "--then" in capsys.readouterr().err
+    # --kl-weight: a finite weight >= 0, the default TrainConfig's
+    assert job.parse([]).kl_weight == train_module.TrainConfig.kl_weight
+    assert job.parse(["--kl-weight", "1e-4"]).kl_weight == 1e-4
+    for bad in ("-1e-4", "x", "nan", "inf"):
+        with pytest.raises(SystemExit) as stop:
+            job.parse([f"--kl-weight={bad}"])
+        assert stop.value.code == 2
+        assert "want a weight >= 0" in capsys.readouterr().err
 
 
 def test_focus_draws_the_worst_fitted_groups_more_and_keeps_the_uniform_stream() -> None:
@@ -486,6 +494,13 @@ def test_cycles_start_from_a_named_checkpoint(
     args = job.parse([*argv, "--out", str(tmp_path)])
     cycles, plain = job.plan(args, *job.split(args))
     assert plain[0] != key  # without --from that run would be trained first
+    # --kl-weight reaches every cycle and names another run; at its default the key is the same
+    heavier, other = job.plan(job.parse([*argv, "--kl-weight", "1e-4"]), *job.split(args))
+    assert [c.kl_weight for c in heavier] == [1e-4, 1e-4]
+    assert [c.kl_weight for c in cycles] == [train_module.TrainConfig.kl_weight] * 2
+    assert other[0] != plain[0]
+    default = job.parse([*argv, "--kl-weight", str(train_module.TrainConfig.kl_weight)])
+    assert job.plan(default, *job.split(args))[1] == plain
     args = job.parse([*argv, "--from", key, "--out", str(tmp_path)])
     bank, vocab = job.split(args)
     cycles, keys = job.plan(args, bank, vocab)

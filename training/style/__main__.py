@@ -64,6 +64,17 @@ def cycle(text: str) -> tuple[int, float, float, float]:
     return parsed
 
 
+def kl_weight(text: str) -> float:
+    """--kl-weight: the style code's KL term's weight, a finite number >= 0."""
+    try:
+        weight = float(text)
+    except ValueError:
+        weight = float("nan")
+    if not 0 <= weight < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: want a weight >= 0, e.g. 1e-4")
+    return weight
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.style")
     p.add_argument("--out", type=Path, default=Path("models"))
@@ -96,6 +107,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=TrainConfig.width)
     p.add_argument("--tokens", type=int, default=TrainConfig.tokens)
     p.add_argument("--warp", action=argparse.BooleanOptionalAction, default=TrainConfig.warp)
+    p.add_argument(
+        "--kl-weight",
+        type=kl_weight,
+        default=TrainConfig.kl_weight,
+        help="the style code's KL term's weight in the loss (every cycle's)",
+    )
     # default: bfloat16 autocast where the device runs it natively (train.default_bf16), as the
     # shipped run did; float32 elsewhere, where bfloat16 ran 10-15x slower (and exact
     # reproduction of the shipped weights is out of reach anyway)
@@ -219,6 +236,7 @@ def plan(
         width=args.width,
         tokens=args.tokens,
         warp=args.warp,
+        kl_weight=args.kl_weight,
         bf16=args.bf16,
         seed=args.seed,
     )
