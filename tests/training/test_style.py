@@ -691,6 +691,15 @@ def test_ref_draws_calibration_is_monotone_and_lowers_l1() -> None:
     assert np.abs(np.interp(truth, knots, values) - truth).max() < 1e-6
 
 
+def test_ref_draws_contrast_steepens_about_one_half() -> None:
+    pred = np.array([[[0.0, 0.3, 0.5, 0.6, 0.9]]], np.float32)
+    args = ref_draws.argparse.Namespace(contrast=[2.0], served=False, refit=None)
+    out = ref_draws.variants(pred, args, 0.75)
+    assert list(out) == ["raw", "contrast 2"]
+    assert out["raw"] is pred
+    np.testing.assert_allclose(out["contrast 2"], [[[0.0, 0.1, 0.5, 0.7, 1.0]]], atol=1e-6)
+
+
 def test_ink_hedge_thicken_adds_ink_by_its_amount_and_thins_below_zero() -> None:
     glyph = np.zeros((1, 9, 9), np.float32)
     glyph[0, 3:6, 4] = 1.0  # a 1-pixel vertical stroke
@@ -754,6 +763,12 @@ def test_proxy_varies_only_the_named_options_and_scores_per_font() -> None:
     mean = sum(scores[f]["l1"] * n for f, n in glyphs.items()) / 12
     assert scores["headline"]["l1"] == pytest.approx(mean, abs=2e-4)
     assert all(0 < m["l1"] < 1 for m in scores.values())
+    # --seeds: each figure's mean ± standard deviation over the runs
+    other = {name: {k: v + 0.02 for k, v in m.items()} for name, m in scores.items()}
+    summary = proxy.over_seeds([scores, other])
+    assert set(summary) == set(scores)
+    l1 = scores["headline"]["l1"]
+    assert summary["headline"]["l1"] == f"{l1 + 0.01:.4f} ± 0.0100"
 
 
 def test_seen_cell_weighs_each_group_once() -> None:

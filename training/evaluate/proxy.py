@@ -4,7 +4,10 @@ steps; a variant differs from the default configuration only in the options it n
 scores each at k = 4 on the card's headline cell (held-out fonts × held-out characters, glyphs
 weighed equally, per font too) over reference draws, draw 0 being the card's, with PyTorch
 forward passes (the exported graphs agree with them to ~1e-5). ``--seen`` also scores the
-seen-fonts cell (each near-duplicate group weighed once, as the card's).
+seen-fonts cell (each near-duplicate group weighed once, as the card's). ``--seeds N`` trains
+each variant N times (seeds 0 … N − 1 added to its own) and also prints each figure's mean ±
+standard deviation over them: one run's figures move by up to ~0.01 on the headline's L1 with
+the seed or the float precision alone (docs/decisions.md), more than most options do.
 
     .venv/bin/python -m training.evaluate.proxy --width 32 --steps 3000 base blend=0.3
 
@@ -91,21 +94,45 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--draws", type=int, default=2)
     p.add_argument("--seen", action="store_true", help="also the seen-fonts cell")
+    p.add_argument("--seeds", type=int, default=1, help="runs per variant, each its own seed")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     base = TrainConfig(steps=args.steps, width=args.width, bf16=default_bf16("cpu"), log_every=250)
     configs = [variant(v, base) for v in args.variants]  # every variant parses before any trains
     torch.set_num_threads(args.threads)
     bank = banklib.shipped(args.threads)
-    for text, cfg in zip(args.variants, configs, strict=True):
-        torch.manual_seed(cfg.seed)
-        started = time.time()
-        model = new_model(bank, cfg)
-        train(model, bank, cfg, log=lambda row, tag=text: print(f"{tag}: {row}", flush=True))
-        print(f"{text}: {cfg.steps} steps in {time.time() - started:.0f} s", flush=True)
-        for name, m in score(model, bank, args.draws, args.seen).items():
-            print(f"{text}: {name}: {m}", flush=True)
+    if args.seeds < 1:
+        p.error("--seeds: at least 1")
+    for text, base_cfg in zip(args.variants, configs, strict=True):
+        runs = []
+        for offset in range(args.seeds):
+            cfg = replace(base_cfg, seed=base_cfg.seed + offset)
+            tag = text if args.seeds == 1 else f"{text} (seed {cfg.seed})"
+            torch.manual_seed(cfg.seed)
+            started = time.time()
+            model = new_model(bank, cfg)
+            train(model, bank, cfg, log=lambda row, tag=tag: print(f"{tag}: {row}", flush=True))
+            print(f"{tag}: {cfg.steps} steps in {time.time() - started:.0f} s", flush=True)
+            runs.append(score(model, bank, args.draws, args.seen))
+            for name, m in runs[-1].items():
+                print(f"{tag}: {name}: {m}", flush=True)
+        if args.seeds > 1:
+            for name, m in over_seeds(runs).items():
+                print(f"{text} over {args.seeds} seeds: {name}: {m}", flush=True)
     return 0
+
+
+def over_seeds(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, str]]:
+    """Each cell's (and font's) metrics as mean ± standard deviation over runs of different
+    seeds (``score``'s output, one per run)."""
+    return {
+        name: {
+            key: f"{np.mean([r[name][key] for r in runs]):.4f} ± "
+            f"{np.std([r[name][key] for r in runs]):.4f}"
+            for key in cell
+        }
+        for name, cell in runs[0].items()
+    }
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ job's card uses. ``--served`` also scores the glyphs through the served contrast
 served frame (values under FLOOR dropped, then ``app.glyphs.fit``: ink box to the em ratio,
 centred), as every reference and truth glyph is; ``--calibrate`` also scores them through a
 monotone map of the output fitted to minimise L1 on training fonts (``calibration``);
+``--contrast A`` also scores them through a fixed
+contrast curve about 0.5 (``clip((p - 0.5) * A + 0.5, 0, 1)``, repeatable);
 ``--loo`` also scores the median of the outputs written from all k references and from each
 k - 1 of them (``leave_one_out``: an ensemble over reference subsets, k + 1 passes).
 ``--seen`` scores the seen-fonts cell instead (every training font but the content fonts ×
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--served", action="store_true")
     p.add_argument("--refit", type=float, default=None, metavar="FLOOR")
     p.add_argument("--calibrate", action="store_true")
+    p.add_argument("--contrast", type=float, action="append", default=[], metavar="A")
     p.add_argument("--loo", action="store_true", help="also the leave-one-out ensemble")
     p.add_argument("--seen", action="store_true", help="the seen-fonts cell, not the headline")
     p.add_argument("--threads", type=int, default=2)
@@ -124,11 +127,14 @@ def variants(
     ratio: float,
     calibrated: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """The raw output, and the served (``--served``), refitted (``--refit``) and calibrated
-    (``--calibrate``: through the map ``calibrated`` holds) versions."""
+    """The raw output, and the served (``--served``), refitted (``--refit``), calibrated
+    (``--calibrate``: through the map ``calibrated`` holds) and contrasted (``--contrast``)
+    versions."""
     out = {"raw": pred}
     if calibrated is not None:
         out["calibrated"] = np.interp(pred, *calibrated).astype(np.float32)
+    for gain in args.contrast:
+        out[f"contrast {gain:g}"] = np.clip((pred - 0.5) * gain + 0.5, 0.0, 1.0).astype(np.float32)
     if args.served:
         out["served"] = np.stack([crisp(g, pred.shape[-1]) for g in pred])
     if args.refit is not None:
