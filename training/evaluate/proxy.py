@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, m in runs[-1].items():
                 print(f"{tag}: {name}: {m}", flush=True)
         if args.seeds > 1:
-            for name, m in over_seeds(runs).items():
-                print(f"{text} over {args.seeds} seeds: {name}: {m}", flush=True)
+            for name, spread in over_seeds(runs).items():
+                print(f"{text} over {args.seeds} seeds: {name}: {spread}", flush=True)
     return 0
 
 
