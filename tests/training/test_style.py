@@ -5,8 +5,11 @@ its baselines in the card, and the kind's contract on the exported directory."""
 from __future__ import annotations
 
 import math
+import multiprocessing
+import threading
 from dataclasses import replace
 from pathlib import Path
+from queue import Queue
 
 import numpy as np
 import pytest
@@ -21,7 +24,8 @@ from training.data import fonts, structure
 from training.evaluate import geometry, ink_hedge, proxy, ref_draws
 from training.evaluate import style as evaluate
 from training.style import __main__ as job
-from training.style import augment, losses, recover
+from training.style import augment, losses, portable, recover
+from training.style import job as style_job
 from training.style import train as train_module
 from training.style.export import parity
 from training.style.model import CrossAttend, StyleTransfer
@@ -360,6 +364,94 @@ def test_focus_draws_the_worst_fitted_groups_more_and_keeps_the_uniform_stream()
     key = job.checkpoint_key(cfg, 64, bank, ["a"], [])
     assert key == job.checkpoint_key(replace(cfg, focus=0.0), 64, bank, ["a"], [])
     assert key != job.checkpoint_key(replace(cfg, focus=1.0), 64, bank, ["a"], [])
+
+
+def test_loaders_draw_their_own_streams_in_worker_processes() -> None:
+    """TrainConfig.loaders: each worker draws the stream of seed + 1000 * (i + 1); training
+    with two of them steps as usual and leaves no process behind; at 0 the checkpoint key does
+    not name the option, and focus, which needs the step's fit, is refused."""
+    bank = _noise_bank(n_fonts=3)
+    cfg = TrainConfig(steps=4, batch=4, width=16, bf16=False, log_every=2, loaders=2)
+    queue: Queue = Queue(maxsize=1)
+    stop = threading.Event()
+    worker = threading.Thread(target=train_module._loader, args=(bank, cfg, 1, queue, stop))
+    worker.start()
+    try:
+        first = queue.get(timeout=30)
+    finally:
+        stop.set()
+        worker.join()
+    seed = cfg.seed + 2000
+    own = Episodes(bank, bank.font_index("train"), bank.train_chars, seed)
+    want = train_module._draw(
+        own, cfg, np.random.default_rng(seed + 1), torch.Generator().manual_seed(seed + 2)
+    )
+    assert all(torch.equal(a, b) for a, b in zip(first, want, strict=True))
+    torch.manual_seed(0)
+    history = train(new_model(bank, cfg), bank, cfg, log=lambda row: None)
+    assert [row["step"] for row in history] == [2, 4]
+    assert all(math.isfinite(row["l1"]) for row in history)
+    assert not multiprocessing.active_children()
+    with pytest.raises(ValueError, match="focus"):
+        train(new_model(bank, cfg), bank, replace(cfg, focus=1.0))
+    key = job.checkpoint_key(TrainConfig(), 64, bank, ["a"], [])
+    assert key == job.checkpoint_key(replace(TrainConfig(), loaders=0), 64, bank, ["a"], [])
+    assert key != job.checkpoint_key(replace(TrainConfig(), loaders=2), 64, bank, ["a"], [])
+    assert job.parse(["--loaders", "3"]).loaders == 3
+    for bad in (["--loaders", "-1"], ["--loaders", "2", "--then", "10:1e-3:1"]):
+        with pytest.raises(SystemExit):
+            job.parse(bad)
+
+
+def test_portable_bank_trains_elsewhere_and_the_job_adopts_the_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """training.style.portable: the packed bank holds what training reads (the training fonts'
+    training characters, content, structure) and nothing held out; a run on it lands in the
+    job's cache under the job's own key for the same arguments, and the job reuses it."""
+    argv = ["--smoke", "--lr", "1.3e-3"]
+    args = job.parse(argv)
+    bank, vocab = job.split(args)
+    packed = tmp_path / "bank.xz"
+    portable.pack(bank, packed)
+    back = portable.unpack(packed)
+    train_fonts, n = bank.font_index("train"), bank.n_train_chars
+    held = bank.font_index("heldout")
+    assert back.fonts == bank.fonts
+    assert back.chars == bank.chars
+    assert back.groups == bank.groups
+    assert np.array_equal(back.glyphs[train_fonts, :n], bank.glyphs[train_fonts, :n])
+    assert np.array_equal(back.have[train_fonts, :n], bank.have[train_fonts, :n])
+    assert held
+    assert not back.glyphs[held].any()
+    assert not back.have[held].any()
+    assert not back.glyphs[:, n:].any()
+    assert bank.glyphs[train_fonts, n:].any()
+    assert np.array_equal(back.content, bank.content)
+    assert np.array_equal(back.struct, bank.struct)
+    run = tmp_path / "run.pt"
+    assert portable.main(["train", str(packed), str(run), *argv, "--no-bf16"]) == 0
+    assert torch.load(run, weights_only=False)["steps"] == 30  # --smoke's
+    assert portable.main(["adopt", str(run)]) == 0
+    _, keys = job.plan(job.parse([*argv, "--no-bf16"]), bank, vocab)
+    out = capsys.readouterr().out
+    assert f"{job.CACHE / f'{keys[0]}.pt'}" in out
+    assert "python -m training.style --smoke --lr 1.3e-3 --no-bf16 --steps 30" in out
+    commands = torch.load(job.CACHE / f"{keys[0]}.pt", weights_only=False)["commands"]
+    assert commands == [
+        "python -m training.style.portable pack BANK",
+        f"python -m training.style.portable train BANK {run} {' '.join(argv)} --no-bf16 (cpu)",
+        f"python -m training.style.portable adopt {run}",
+    ]
+    assert job.main([*argv, "--no-bf16", "--train-only"]) == 0
+    assert f"reusing {job.CACHE / f'{keys[0]}.pt'}" in capsys.readouterr().out
+    (job.CACHE / f"{keys[0]}.pt").unlink()
+    # the card's command: the job's own arguments (not where it writes), after those commands
+    args = job.parse(["--batch", "64", "--out", "x", "--docs=y", "--retrain"])
+    assert style_job.command(args) == 'make train-style ARGS="--batch 64"'
+    assert style_job.command(job.parse(["--out", "x"])) == "make train-style"
+    args.trained_by = commands
+    assert style_job.command(args) == " && ".join([*commands, 'make train-style ARGS="--batch 64"'])
 
 
 def _stroke_glyphs() -> np.ndarray:

@@ -117,6 +117,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     # shipped run did; float32 elsewhere, where bfloat16 ran 10-15x slower (and exact
     # reproduction of the shipped weights is out of reach anyway)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--loaders",
+        type=int,
+        default=TrainConfig.loaders,
+        help="worker processes drawing the episodes while the device steps (each its own "
+        "stream): for a GPU, which steps faster than one core draws; 0 = the shipped stream",
+    )
     p.add_argument("--train-chars", type=int, default=2000)
     p.add_argument("--heldout-chars", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
@@ -128,6 +135,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrain", action="store_true")
     p.add_argument("--train-only", action="store_true")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.trained_by = None
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         p.error(f"--device {args.device}: torch sees no CUDA device on this machine")
     args.bf16_note = None
@@ -140,6 +149,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                 "model was trained in bfloat16, so this run will not reproduce its weights "
                 "byte for byte; --bf16 forces bfloat16."
             )
+    if args.loaders < 0:
+        p.error(f"--loaders {args.loaders}: want 0 or more worker processes")
+    if args.loaders and any(focus for _, _, focus, _ in args.then):
+        p.error("--loaders draws episodes apart from the step: not with --then's FOCUS")
     if args.start and not args.then:
         p.error("--from names where --then's cycles start: give at least one --then")
     if args.smoke:
@@ -154,7 +167,8 @@ def checkpoint_key(
     """What a trained checkpoint depends on: the configuration, the data, the rendering, and
     for a continuation (--then) the checkpoint it started from."""
     config = asdict(cfg)
-    for option in ("focus", "blend"):  # keys from before these options existed stay the same
+    # keys from before these options existed stay the same
+    for option in ("focus", "blend", "loaders"):
         if not config[option]:
             del config[option]
     facts = [
@@ -192,6 +206,8 @@ def trained(
         state = torch.load(paths[first], weights_only=False)
         model.load_state_dict(state["model"])
         history = list(state["history"])
+        # trained elsewhere and adopted (training.style.portable): the commands that trained it
+        args.trained_by = state.get("commands")
         print(f"reusing {paths[first]}", flush=True)
     for i in range(first + 1, len(cycles)):
         cfg = cycles[i]
@@ -201,6 +217,7 @@ def trained(
         history = train(
             model, bank, cfg, log=lambda row: print(row, flush=True), device=args.device
         )
+        args.trained_by = None
         model.to("cpu")
         CACHE.mkdir(parents=True, exist_ok=True)
         torch.save({"model": model.state_dict(), "history": history}, paths[i])
@@ -225,10 +242,8 @@ def split(args: argparse.Namespace) -> tuple[banklib.GlyphBank, list[str]]:
     return bank, vocab
 
 
-def plan(
-    args: argparse.Namespace, bank: banklib.GlyphBank, vocab: list[str]
-) -> tuple[list[TrainConfig], list[str]]:
-    """The training cycles (the run, then each --then) and their checkpoint keys."""
+def cycles_of(args: argparse.Namespace) -> list[TrainConfig]:
+    """The training cycles the arguments describe: the run, then each --then."""
     cfg = TrainConfig(
         steps=args.steps,
         batch=args.batch,
@@ -239,9 +254,17 @@ def plan(
         kl_weight=args.kl_weight,
         bf16=args.bf16,
         seed=args.seed,
+        loaders=args.loaders,
     )
     more = [replace(cfg, steps=n, lr=lr, focus=f, blend=m) for n, lr, f, m in args.then]
-    cycles = [cfg, *more]
+    return [cfg, *more]
+
+
+def plan(
+    args: argparse.Namespace, bank: banklib.GlyphBank, vocab: list[str]
+) -> tuple[list[TrainConfig], list[str]]:
+    """The training cycles (the run, then each --then) and their checkpoint keys."""
+    cycles = cycles_of(args)
     keys: list[str] = []
     for i, c in enumerate(cycles):
         # a cycle's key names the one it starts from; the first cycle's is the plain run's, or

@@ -23,7 +23,6 @@ from training.style.export import GRAPHS, export_graphs, parity, write_atlas
 from training.style.model import StyleTransfer
 from training.style.train import TrainConfig
 
-COMMAND = "make train-style"
 TARGETS = {
     "unseen_fonts_unseen_chars.k4.l1": ("<=", 0.115),
     "unseen_fonts_unseen_chars.k4.ssim": (">=", 0.50),
@@ -110,6 +109,22 @@ def sheet(name: str, s: dict[str, np.ndarray], path: Path) -> None:
             img.paste(Image.fromarray(to_uint8(1.0 - g)), (label_w + pad + c * (size + pad), top))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, optimize=True)
+
+
+def command(args: argparse.Namespace) -> str:
+    """The card's command: ``make train-style`` with the arguments that shape the run (not where
+    it writes), preceded by the commands that trained an adopted checkpoint elsewhere."""
+    if args.smoke:
+        return "python -m training.style --smoke"
+    rest, argv = [], list(args.argv)
+    while argv:
+        arg = argv.pop(0)
+        if arg in ("--out", "--docs"):
+            argv.pop(0)
+        elif arg.split("=")[0] not in ("--out", "--docs", "--retrain"):
+            rest.append(arg)
+    job = f'make train-style ARGS="{" ".join(rest)}"' if rest else "make train-style"
+    return " && ".join([*(args.trained_by or []), job])
 
 
 def finish(
@@ -248,7 +263,7 @@ def finish(
             "notes": "content accuracy and style retrieval use a classifier/retrieval we trained "
             "ourselves (in-house numbers, not comparable with published LPIPS/FID).",
         },
-        command=COMMAND if not args.smoke else "python -m training.style --smoke",
+        command=command(args),
     )
     print(f"wrote {directory} ({time.time() - started:.0f}s)", flush=True)
     return card.model_dump()

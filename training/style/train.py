@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Full
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,6 +58,11 @@ class TrainConfig:
     blend: float = 0.0
     # synthetic styles (slant, width, stroke weight) for half the episodes: see augment.py
     restyle: Restyle | None = field(default_factory=Restyle)
+    # episodes drawn by this many worker processes, each its own stream (seed + 1000 * (i + 1)),
+    # while the device steps; 0 = drawn in the training process between steps, the shipped
+    # run's stream. A GPU steps faster than one core draws a batch (docs/decisions.md, "A run
+    # on a lent GPU"). Not with focus, which feeds the step's fit back into the draws
+    loaders: int = 0
     # SSIM at 1.0 since 2026-12-01 (0.5 before): no change beyond noise (docs/decisions.md)
     weights: dict[str, float] = field(
         default_factory=lambda: {"l1": 1.0, "ink_l1": 1.0, "profile": 1.0, "ssim": 1.0}
@@ -200,13 +208,107 @@ class Episodes:
         )
 
 
+def _draw(
+    episodes: Episodes,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    restyle_rng: torch.Generator,
+) -> tuple[torch.Tensor, ...]:
+    """One step's episodes, (refs, ref_content, target, content, struct), k drawn, restyled."""
+    k = int(rng.integers(1, cfg.k_max + 1))
+    refs, ref_content, target, content, struct = episodes.sample(cfg.batch, k)
+    if cfg.restyle is not None:
+        both, _ = restyle(torch.cat([refs, target[:, None]], 1), cfg.restyle, restyle_rng)
+        refs, target = both[:, :k], both[:, k]
+    return refs, ref_content, target, content, struct
+
+
+def _loader(bank: GlyphBank, cfg: TrainConfig, worker: int, queue: Any, stop: Any) -> None:
+    """A worker process's stream of draws (TrainConfig.loaders), until ``stop`` is set."""
+    torch.set_num_threads(1)
+    seed = cfg.seed + 1000 * (worker + 1)
+    episodes = Episodes(bank, bank.font_index("train"), bank.train_chars, seed, 0.0, cfg.blend)
+    rng = np.random.default_rng(seed + 1)
+    restyle_rng = torch.Generator().manual_seed(seed + 2)
+    while not stop.is_set():
+        item = _draw(episodes, cfg, rng, restyle_rng)
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.5)
+                break
+            except Full:
+                continue
+
+
+class _Loaders:
+    """``cfg.loaders`` worker processes drawing episodes into one queue (spawned: the bank
+    travels to each by pickle)."""
+
+    def __init__(self, bank: GlyphBank, cfg: TrainConfig) -> None:
+        ctx = torch.multiprocessing.get_context("spawn")
+        self.queue = ctx.Queue(maxsize=4 * cfg.loaders)
+        self.stop = ctx.Event()
+        self.procs = [
+            ctx.Process(target=_loader, args=(bank, cfg, i, self.queue, self.stop), daemon=True)
+            for i in range(cfg.loaders)
+        ]
+        for p in self.procs:
+            p.start()
+
+    def get(self) -> tuple[torch.Tensor, ...]:
+        batch: tuple[torch.Tensor, ...] = self.queue.get(timeout=600)
+        return batch
+
+    def close(self) -> None:
+        self.stop.set()
+        # drained so each worker's queue thread can flush and exit; a draw whose worker has
+        # already gone cannot be rebuilt (its shared memory went with it), and is not needed
+        while any(p.is_alive() for p in self.procs):
+            try:
+                self.queue.get(timeout=0.1)
+            except (Empty, OSError, EOFError):
+                pass
+        for p in self.procs:
+            p.join()
+
+
 def train(
     model: StyleTransfer, bank: GlyphBank, cfg: TrainConfig, log=print, device: str = "cpu"
 ) -> list[dict[str, float]]:
+    if cfg.loaders and cfg.focus:
+        raise ValueError("TrainConfig.loaders draws episodes apart from the step: not with focus")
     torch.manual_seed(cfg.seed)
     episodes = Episodes(
         bank, bank.font_index("train"), bank.train_chars, cfg.seed, cfg.focus, cfg.blend
     )
+    rng = np.random.default_rng(cfg.seed + 1)
+    restyle_rng = torch.Generator().manual_seed(cfg.seed + 2)
+    loaders = _Loaders(bank, cfg) if cfg.loaders else None
+    model.train()
+    try:
+        history = _steps(model, episodes, loaders, cfg, rng, restyle_rng, log, device)
+    finally:
+        if loaders is not None:
+            loaders.close()
+    if cfg.focus:
+        chances = episodes.chances()
+        assert chances is not None
+        named = zip(episodes.names, chances, strict=True)
+        log({"focus": {n: round(float(c), 4) for n, c in named}})
+    model.eval()
+    return history
+
+
+def _steps(
+    model: StyleTransfer,
+    episodes: Episodes,
+    loaders: _Loaders | None,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    restyle_rng: torch.Generator,
+    log: Callable[[dict[str, float]], None],
+    device: str,
+) -> list[dict[str, float]]:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
@@ -214,21 +316,15 @@ def train(
             min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
         ),
     )
-    rng = np.random.default_rng(cfg.seed + 1)
-    restyle_rng = torch.Generator().manual_seed(cfg.seed + 2)
     history = []
     start = time.time()
     running: dict[str, float] = {}
-    model.train()
     for step in range(cfg.steps):
-        k = int(rng.integers(1, cfg.k_max + 1))
-        refs, ref_content, target, content, struct = episodes.sample(cfg.batch, k)
-        if cfg.restyle is not None:
-            both, _ = restyle(torch.cat([refs, target[:, None]], 1), cfg.restyle, restyle_rng)
-            refs, target = both[:, :k], both[:, k]
-        refs, ref_content, target, content, struct = (
-            t.to(device) for t in (refs, ref_content, target, content, struct)
-        )
+        if loaders is None:
+            batch = _draw(episodes, cfg, rng, restyle_rng)
+        else:
+            batch = loaders.get()
+        refs, ref_content, target, content, struct = (t.to(device) for t in batch)
         with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=cfg.bf16):
             style, logvar = model.encoder(refs, ref_content)
             style, logvar = style.float(), logvar.float()
@@ -256,12 +352,6 @@ def train(
             history.append(row)
             log(row)
             running = {}
-    if cfg.focus:
-        chances = episodes.chances()
-        assert chances is not None
-        named = zip(episodes.names, chances, strict=True)
-        log({"focus": {n: round(float(c), 4) for n, c in named}})
-    model.eval()
     return history
 
 
