@@ -74,7 +74,7 @@ class ReplyListener:
                     self._deliver(message["data"])
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
 
     def _deliver(self, data: bytes) -> None:
         job_id, blob = split_message(data)
