@@ -105,9 +105,12 @@ fonts:
 # prints which) the job trains in float32 instead, which does not reproduce the shipped weights
 # byte for byte and takes ~2 s a step on such a machine (~6 h); ARGS="--width 32 --steps 5000"
 # takes about 2 h there. Keep the cores free: two torch threads sharing one core run several times
-# slower. Rewrites models/glyph-style and docs/models/glyph-style-*.png (the shipped version is
-# this command's output on a CPU with AMX, at its card's code revision).
-# On a GPU: add ARGS="--device cuda --size 128". ARGS="--then STEPS:LR" trains a further cycle
+# slower. Rewrites models/glyph-style and docs/models/glyph-style-*.png. The shipped version
+# (2026-12-04) was trained on a lent H200 through training.style.portable (its card's command;
+# docs/decisions.md, "A run on a lent GPU"): ARGS="--device cuda --batch 128 --loaders 7
+# --steps 5000" is that configuration in one command on a machine with a GPU and the fonts, and
+# without --device it finishes on a CPU with AMX in about 2.5 h. ARGS="--device cuda --size 128"
+# trains at 128 px. ARGS="--then STEPS:LR" trains a further cycle
 # from the finished run's weights (`python -m training.style.recover models/glyph-style/1` puts the
 # shipped ones in .cache/style; docs/decisions.md, "A second cosine cycle did not help");
 # STEPS:LR:FOCUS draws that cycle's font groups by how badly they are fitted, and
