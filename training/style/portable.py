@@ -11,11 +11,14 @@ evaluates and exports it here, on the real bank::
 
     python -m training.style.portable pack /tmp/bank.xz
     python -m training.style.portable train /tmp/bank.xz run.pt --device cuda --batch 128 ...
-    python -m training.style.portable adopt run.pt --batch 128 ...   # prints the job command
+    python -m training.style.portable adopt run.pt     # prints the job command that evaluates it
 
-``--budget SECONDS`` times a few steps first and sets ``--steps`` to what fits (a multiple
-of 500, at most ``--steps``), since a lent machine is held for minutes; the steps it chose are
-in the checkpoint and printed, and ``adopt`` takes them from there.
+``train`` takes the job's options (``--width``, ``--batch``, ``--loaders``, ``--then`` ...) and
+two of its own: ``--budget SECONDS`` times a few steps first and sets ``--steps`` to what fits
+(a multiple of 500, at most ``--steps``), since a lent machine is held for minutes; ``--init
+RUN.pt`` starts from a checkpoint ``train`` wrote, with that run's ``--then`` cycles and one
+more, and trains that last cycle only. The checkpoint holds the steps, the options and the
+commands that made it; ``adopt`` takes them from there, and the card's ``command`` lists them.
 """
 
 from __future__ import annotations
@@ -150,7 +153,7 @@ def _train(rest: list[str]) -> None:
     where = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else "cpu"
     ran = [*opts, *(["--init", str(init)] if init else [])]
     ran += ["--steps", str(cfg.steps)] if budget is not None else []
-    commands = start["commands"] if start else ["python -m training.style.portable pack BANK"]
+    commands = [*(start or {}).get("commands", ["python -m training.style.portable pack BANK"])]
     commands.append(f"python -m training.style.portable train BANK {out} {' '.join(ran)} ({where})")
     state = {"model": model.state_dict(), "history": history, "steps": cfg.steps, "argv": opts}
     torch.save({**state, "commands": commands}, out)
