@@ -446,6 +446,13 @@ def test_portable_bank_trains_elsewhere_and_the_job_adopts_the_checkpoint(
     ]
     assert job.main([*argv, "--no-bf16", "--train-only"]) == 0
     assert f"reusing {job.CACHE / f'{keys[0]}.pt'}" in capsys.readouterr().out
+    # a cycle trained here from the adopted checkpoint keeps the commands that trained its start
+    more = [*argv, "--no-bf16", "--then", "3:1e-4", "--train-only"]
+    _, cycle_keys = job.plan(job.parse(more), bank, vocab)
+    assert job.main(more) == 0
+    cycle = torch.load(job.CACHE / f"{cycle_keys[1]}.pt", weights_only=False)
+    assert cycle["commands"] == commands
+    (job.CACHE / f"{cycle_keys[1]}.pt").unlink()
     (job.CACHE / f"{keys[0]}.pt").unlink()
     # the card's command: the job's own arguments (not where it writes), after those commands
     args = job.parse(["--batch", "64", "--out", "x", "--docs=y", "--retrain"])

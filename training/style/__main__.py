@@ -217,10 +217,11 @@ def trained(
         history = train(
             model, bank, cfg, log=lambda row: print(row, flush=True), device=args.device
         )
-        args.trained_by = None
         model.to("cpu")
         CACHE.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": model.state_dict(), "history": history}, paths[i])
+        # a cycle from an adopted checkpoint keeps the commands that trained its start
+        made = {"commands": args.trained_by} if args.trained_by else {}
+        torch.save({"model": model.state_dict(), "history": history, **made}, paths[i])
         print(f"wrote {paths[i]}", flush=True)
     model.eval()
     return model, history

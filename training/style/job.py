@@ -111,18 +111,25 @@ def sheet(name: str, s: dict[str, np.ndarray], path: Path) -> None:
     img.save(path, optimize=True)
 
 
+def without(argv: list[str], valued: tuple[str, ...], flags: tuple[str, ...] = ()) -> list[str]:
+    """``argv`` less each option of ``valued`` with its value (``--opt V`` or ``--opt=V``) and
+    each of ``flags``."""
+    out, rest = [], list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg in valued:
+            rest.pop(0)
+        elif arg.split("=")[0] not in (*valued, *flags):
+            out.append(arg)
+    return out
+
+
 def command(args: argparse.Namespace) -> str:
     """The card's command: ``make train-style`` with the arguments that shape the run (not where
     it writes), preceded by the commands that trained an adopted checkpoint elsewhere."""
     if args.smoke:
         return "python -m training.style --smoke"
-    rest, argv = [], list(args.argv)
-    while argv:
-        arg = argv.pop(0)
-        if arg in ("--out", "--docs"):
-            argv.pop(0)
-        elif arg.split("=")[0] not in ("--out", "--docs", "--retrain"):
-            rest.append(arg)
+    rest = without(args.argv, ("--out", "--docs"), ("--retrain",))
     job = f'make train-style ARGS="{" ".join(rest)}"' if rest else "make train-style"
     return " && ".join([*(args.trained_by or []), job])
 

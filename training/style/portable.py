@@ -23,7 +23,6 @@ commands that made it; ``adopt`` takes them from there, and the card's ``command
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import lzma
@@ -38,6 +37,7 @@ import torch
 
 from training.data.bank import GlyphBank
 from training.style.__main__ import CACHE, cycles_of, parse, plan, split
+from training.style.job import without
 from training.style.train import TrainConfig, default_bf16, new_model, train
 
 META = ("fonts", "sides", "groups", "chars", "n_train_chars")
@@ -82,11 +82,6 @@ def unpack(path: Path) -> GlyphBank:
         )
 
 
-def job_args(argv: list[str]) -> argparse.Namespace:
-    """The job's own argument parser over the training options (its --out etc. unused)."""
-    return parse(argv)
-
-
 def fit_steps(bank: GlyphBank, cfg: TrainConfig, device: str, budget: float) -> int:
     """Steps of ``cfg`` that fit in ``budget`` seconds on ``device``: 20 steps timed after 10
     of warm-up, on a throwaway model; a multiple of 500, at most ``cfg.steps``."""
@@ -112,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _pack(rest: list[str]) -> None:
     out = Path(rest[0])
-    bank, _ = split(job_args(rest[1:]))
+    bank, _ = split(parse(rest[1:]))
     print(f"{out}: {pack(bank, out) / 2**20:.1f} MiB", flush=True)
 
 
@@ -127,8 +122,8 @@ def _train(rest: list[str]) -> None:
     if start is not None and ("--steps" in opts or budget is not None):
         raise SystemExit("--init: the steps are the checkpoint's; give its --then cycles and one")
     # the run before: its steps, then its --then cycles and this run's one
-    args = job_args([*opts, "--steps", str(start["steps"])] if start is not None else opts)
-    if start is not None and len(args.then) != len(job_args(args_for_job(start)).then) + 1:
+    args = parse([*opts, "--steps", str(start["steps"])] if start is not None else opts)
+    if start is not None and len(args.then) != len(parse(args_for_job(start)).then) + 1:
         raise SystemExit("--init: give the checkpoint's --then cycles and one more")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -163,7 +158,7 @@ def _train(rest: list[str]) -> None:
 def _adopt(rest: list[str]) -> None:
     """The job's key for the checkpoint's arguments (with its steps), and the file there."""
     state = torch.load(rest[0], weights_only=False)
-    args = job_args(args_for_job(state))
+    args = parse(args_for_job(state))
     bank, vocab = split(args)
     _, keys = plan(args, bank, vocab)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -188,16 +183,8 @@ def args_for_job(state: dict[str, Any]) -> list[str]:
     """The job's arguments that name what the checkpoint holds, for this machine: the
     training options and the steps the run took, without --device and --threads (the key does
     not depend on where it trained; the job evaluates on the CPU)."""
-    argv, out = list(state["argv"]), []
-    while argv:
-        arg = argv.pop(0)
-        if arg in ("--device", "--threads"):
-            argv.pop(0)
-        elif arg != "--steps":
-            out.append(arg)
-        else:
-            argv.pop(0)
-    return [*out, "--steps", str(state["steps"])]
+    kept = without(state["argv"], ("--device", "--threads", "--steps"))
+    return [*kept, "--steps", str(state["steps"])]
 
 
 if __name__ == "__main__":
