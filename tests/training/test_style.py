@@ -22,7 +22,7 @@ from app.runtime.models import check_artifact
 from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts, structure
-from training.evaluate import geometry, ink_hedge, proxy, ref_draws
+from training.evaluate import checkpoints, geometry, ink_hedge, proxy, ref_draws
 from training.evaluate import style as evaluate
 from training.style import __main__ as job
 from training.style import augment, losses, portable, recover
@@ -402,6 +402,65 @@ def test_loaders_draw_their_own_streams_in_worker_processes() -> None:
     for bad in (["--loaders", "-1"], ["--loaders", "2", "--then", "10:1e-3:1"]):
         with pytest.raises(SystemExit):
             job.parse(bad)
+
+
+def test_ema_ends_the_cycle_on_the_moving_average_of_its_steps_weights() -> None:
+    """TrainConfig.ema: the weights a cycle ends with are the moving average of the weights
+    after each step (decay min(ema, (1 + step) / (10 + step))), computed here beside a plain run
+    of the same stream; at 0 the checkpoint key does not name the option."""
+    bank = _noise_bank(n_fonts=3)
+    cfg = TrainConfig(steps=6, batch=4, width=16, bf16=False, log_every=1)
+    average: list[torch.Tensor] = []
+    torch.manual_seed(0)
+    plain = new_model(bank, cfg)
+
+    def follow(row: dict[str, float]) -> None:
+        weights = [p.detach().clone() for p in plain.parameters()]
+        if not average:
+            average.extend(p.detach().clone() for p in initial)
+        decay = min(0.5, row["step"] / (9 + row["step"]))
+        for a, w in zip(average, weights, strict=True):
+            a.mul_(decay).add_(w, alpha=1 - decay)
+
+    initial = [p.detach().clone() for p in plain.parameters()]
+    train(plain, bank, cfg, log=follow)
+    torch.manual_seed(0)
+    averaged = new_model(bank, replace(cfg, ema=0.5))
+    train(averaged, bank, replace(cfg, ema=0.5), log=lambda row: None)
+    ends = list(averaged.parameters())
+    assert all(torch.allclose(a, e, atol=1e-6) for a, e in zip(average, ends, strict=True))
+    last = list(plain.parameters())
+    assert not all(torch.allclose(p, e, atol=1e-6) for p, e in zip(last, ends, strict=True))
+    key = job.checkpoint_key(TrainConfig(), 64, bank, ["a"], [])
+    assert key == job.checkpoint_key(replace(TrainConfig(), ema=0.0), 64, bank, ["a"], [])
+    assert key != job.checkpoint_key(replace(TrainConfig(), ema=0.999), 64, bank, ["a"], [])
+    assert job.parse(["--ema", "0.999"]).ema == 0.999
+    for bad in ("1", "-0.1"):
+        with pytest.raises(SystemExit):
+            job.parse(["--ema", bad])
+
+
+def test_checkpoints_are_scored_on_the_headline_and_seen_cells(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """training.evaluate.checkpoints: a checkpoint file is scored per held-out font, on the
+    headline and the seen-fonts cells; a missing file is refused before anything renders."""
+    bank = _noise_bank(n_fonts=4)
+    bank.sides[3] = "heldout"
+    bank.n_train_chars = 8
+    cfg = TrainConfig(steps=2, batch=4, width=16, bf16=False)
+    model = new_model(bank, cfg)
+    train(model, bank, cfg, log=lambda row: None)
+    path = tmp_path / "run.pt"
+    torch.save({"model": model.state_dict()}, path)
+    cells = checkpoints.scores([path], bank, 2, seen=True)[path]
+    assert set(cells) == {"headline", "f3", "seen fonts"}
+    assert cells["headline"] == cells["f3"]  # one held-out font
+    assert all(0 < cell["l1"] < 1 for cell in cells.values())
+    with pytest.raises(SystemExit) as stop:
+        checkpoints.main([str(tmp_path / "missing.pt")])
+    assert stop.value.code == 2
+    assert "no such checkpoint" in capsys.readouterr().err
 
 
 def test_portable_bank_trains_elsewhere_and_the_job_adopts_the_checkpoint(

@@ -124,6 +124,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="worker processes drawing the episodes while the device steps (each its own "
         "stream): for a GPU, which steps faster than one core draws; 0 = the shipped stream",
     )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=TrainConfig.ema,
+        help="end each cycle on an exponential moving average of its weights with this decay "
+        "(e.g. 0.999); 0 = the last step's weights",
+    )
     p.add_argument("--train-chars", type=int, default=2000)
     p.add_argument("--heldout-chars", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
@@ -149,6 +156,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                 "model was trained in bfloat16, so this run will not reproduce its weights "
                 "byte for byte; --bf16 forces bfloat16."
             )
+    if not 0 <= args.ema < 1:
+        p.error(f"--ema {args.ema}: want a decay in [0, 1)")
     if args.loaders < 0:
         p.error(f"--loaders {args.loaders}: want 0 or more worker processes")
     if args.loaders and any(focus for _, _, focus, _ in args.then):
@@ -168,7 +177,7 @@ def checkpoint_key(
     for a continuation (--then) the checkpoint it started from."""
     config = asdict(cfg)
     # keys from before these options existed stay the same
-    for option in ("focus", "blend", "loaders"):
+    for option in ("focus", "blend", "loaders", "ema"):
         if not config[option]:
             del config[option]
     facts = [
@@ -256,6 +265,7 @@ def cycles_of(args: argparse.Namespace) -> list[TrainConfig]:
         bf16=args.bf16,
         seed=args.seed,
         loaders=args.loaders,
+        ema=args.ema,
     )
     more = [replace(cfg, steps=n, lr=lr, focus=f, blend=m) for n, lr, f, m in args.then]
     return [cfg, *more]

@@ -63,6 +63,9 @@ class TrainConfig:
     # run's stream. A GPU steps faster than one core draws a batch (docs/decisions.md, "A run
     # on a lent GPU"). Not with focus, which feeds the step's fit back into the draws
     loaders: int = 0
+    # the weights the cycle ends with are an exponential moving average of its steps' weights
+    # with this decay (Polyak averaging; 0 = the last step's weights, the shipped run's)
+    ema: float = 0.0
     # SSIM at 1.0 since 2026-12-01 (0.5 before): no change beyond noise (docs/decisions.md)
     weights: dict[str, float] = field(
         default_factory=lambda: {"l1": 1.0, "ink_l1": 1.0, "profile": 1.0, "ssim": 1.0}
@@ -319,6 +322,8 @@ def _steps(
     history = []
     start = time.time()
     running: dict[str, float] = {}
+    params = list(model.parameters())
+    average = [p.detach().clone() for p in params] if cfg.ema else []
     for step in range(cfg.steps):
         if loaders is None:
             batch = _draw(episodes, cfg, rng, restyle_rng)
@@ -342,6 +347,10 @@ def _steps(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
+        if average:
+            with torch.no_grad():  # the decay ramps up, so early weights weigh little
+                decay = min(cfg.ema, (1 + step) / (10 + step))
+                torch._foreach_lerp_(average, [p.detach() for p in params], 1.0 - decay)
         parts["kl"] = float(kl.detach())
         for key, v in parts.items():
             running[key] = running.get(key, 0.0) + v
@@ -352,6 +361,9 @@ def _steps(
             history.append(row)
             log(row)
             running = {}
+    if average:
+        with torch.no_grad():
+            torch._foreach_copy_(params, average)
     return history
 
 
