@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import shlex
+import subprocess
+import sys
 import threading
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -438,6 +440,19 @@ def test_ema_ends_the_cycle_on_the_moving_average_of_its_steps_weights() -> None
     for bad in ("1", "-0.1"):
         with pytest.raises(SystemExit):
             job.parse(["--ema", bad])
+
+
+def test_portable_trains_without_the_card_code() -> None:
+    """A lent GPU machine has torch and numpy but not the service's packages (pydantic):
+    ``portable``'s pack and train reach no card code (a module-level import did, 2026-12-04)."""
+    blocked = "import sys; sys.modules['pydantic'] = None; import training.style.portable as p"
+    run = subprocess.run(
+        [sys.executable, "-c", f"{blocked}; p.unpack; p.fit_steps; p._train"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
 
 
 def test_checkpoints_are_scored_on_the_headline_and_seen_cells(
