@@ -412,19 +412,15 @@ def test_ema_ends_the_cycle_on_the_moving_average_of_its_steps_weights() -> None
     of the same stream; at 0 the checkpoint key does not name the option."""
     bank = _noise_bank(n_fonts=3)
     cfg = TrainConfig(steps=6, batch=4, width=16, bf16=False, log_every=1)
-    average: list[torch.Tensor] = []
     torch.manual_seed(0)
     plain = new_model(bank, cfg)
+    average = [p.detach().clone() for p in plain.parameters()]
 
     def follow(row: dict[str, float]) -> None:
-        weights = [p.detach().clone() for p in plain.parameters()]
-        if not average:
-            average.extend(p.detach().clone() for p in initial)
         decay = min(0.5, row["step"] / (9 + row["step"]))
-        for a, w in zip(average, weights, strict=True):
-            a.mul_(decay).add_(w, alpha=1 - decay)
+        for a, w in zip(average, plain.parameters(), strict=True):
+            a.mul_(decay).add_(w.detach(), alpha=1 - decay)
 
-    initial = [p.detach().clone() for p in plain.parameters()]
     train(plain, bank, cfg, log=follow)
     torch.manual_seed(0)
     averaged = new_model(bank, replace(cfg, ema=0.5))

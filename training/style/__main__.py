@@ -75,6 +75,19 @@ def kl_weight(text: str) -> float:
     return weight
 
 
+def without(argv: list[str], valued: tuple[str, ...], flags: tuple[str, ...] = ()) -> list[str]:
+    """``argv`` less each option of ``valued`` with its value (``--opt V`` or ``--opt=V``) and
+    each of ``flags``."""
+    out, rest = [], list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg in valued:
+            rest.pop(0)
+        elif arg.split("=")[0] not in (*valued, *flags):
+            out.append(arg)
+    return out
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.style")
     p.add_argument("--out", type=Path, default=Path("models"))

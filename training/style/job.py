@@ -19,6 +19,7 @@ from training.data.bank import GlyphBank, near_duplicates
 from training.evaluate import classifier as clf
 from training.evaluate.style import evaluate
 from training.export import write_card
+from training.style.__main__ import without
 from training.style.export import GRAPHS, export_graphs, parity, write_atlas
 from training.style.model import StyleTransfer
 from training.style.train import TrainConfig
@@ -109,19 +110,6 @@ def sheet(name: str, s: dict[str, np.ndarray], path: Path) -> None:
             img.paste(Image.fromarray(to_uint8(1.0 - g)), (label_w + pad + c * (size + pad), top))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, optimize=True)
-
-
-def without(argv: list[str], valued: tuple[str, ...], flags: tuple[str, ...] = ()) -> list[str]:
-    """``argv`` less each option of ``valued`` with its value (``--opt V`` or ``--opt=V``) and
-    each of ``flags``."""
-    out, rest = [], list(argv)
-    while rest:
-        arg = rest.pop(0)
-        if arg in valued:
-            rest.pop(0)
-        elif arg.split("=")[0] not in (*valued, *flags):
-            out.append(arg)
-    return out
 
 
 def command(args: argparse.Namespace) -> str:

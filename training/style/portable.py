@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from training.data.bank import GlyphBank
-from training.style.__main__ import CACHE, cycles_of, parse, plan, split
+from training.style.__main__ import CACHE, cycles_of, parse, plan, split, without
 from training.style.train import TrainConfig, default_bf16, new_model, train
 
 META = ("fonts", "sides", "groups", "chars", "n_train_chars")
@@ -182,8 +182,6 @@ def args_for_job(state: dict[str, Any]) -> list[str]:
     """The job's arguments that name what the checkpoint holds, for this machine: the
     training options and the steps the run took, without --device and --threads (the key does
     not depend on where it trained; the job evaluates on the CPU)."""
-    from training.style.job import without  # the card's code: pydantic, absent on a GPU box
-
     kept = without(state["argv"], ("--device", "--threads", "--steps"))
     return [*kept, "--steps", str(state["steps"])]
 
