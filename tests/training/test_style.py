@@ -31,7 +31,7 @@ from training.style import augment, losses, portable, recover
 from training.style import job as style_job
 from training.style import train as train_module
 from training.style.export import parity
-from training.style.model import CrossAttend, StyleTransfer
+from training.style.model import CrossAttend, MatchAttend, StyleTransfer
 from training.style.train import Episodes, TrainConfig, load_checkpoint, new_model, train
 
 
@@ -187,6 +187,46 @@ def test_style_tokens_pool_over_references_and_steer_the_generator() -> None:
         other[:, 128:] = torch.randn(1, 4 * 64)
         moved = model.generator(content, struct, style) - model.generator(content, struct, other)
         assert float(moved.abs().max()) > 1e-3
+
+
+def test_matched_reads_start_silent_pool_over_references_and_read_what_matches(
+    tmp_path: Path,
+) -> None:
+    """With ``match`` the style vector is [global | one memory slot per reference position]:
+    it grows with k, the output does not depend on the references' order, the reads add
+    nothing until their zero-initialised projections learn. The serving graphs refuse it (the
+    vector is not a fixed width) and a checkpoint reads it back."""
+    torch.manual_seed(0)
+    model = StyleTransfer(struct_dim=20, width=16, n_content=3, match=8).eval()
+    assert model.encoder.keys is model.generator.keys  # one key space for both sides
+    refs, ref_content = torch.rand(1, 5, 64, 64), torch.rand(1, 5, 3, 64, 64)
+    content, struct = ref_content[:, 2], torch.zeros(1, 20)
+    with torch.no_grad():
+        style, logvar = model.encoder(refs, ref_content)
+        assert style.shape == (1, 128 + 5 * 16 * 16 * 2 * 8)
+        assert logvar.shape == (1, 128)
+        fewer, _ = model.encoder(refs[:, :2], ref_content[:, :2])
+        assert fewer.shape == (1, 128 + 2 * 16 * 16 * 2 * 8)
+        other = style.clone()
+        other[:, 128:] = torch.randn_like(other[:, 128:])
+        silent = model.generator(content, struct, style)
+        assert torch.equal(silent, model.generator(content, struct, other))
+        for module in model.generator.modules():
+            if isinstance(module, MatchAttend):
+                torch.nn.init.normal_(module.out.weight, std=0.3)
+        written = model.generator(content, struct, style)
+        assert float((written - silent).abs().max()) > 1e-3
+        order = torch.tensor([3, 0, 4, 1, 2])
+        shuffled, _ = model.encoder(refs[:, order], ref_content[:, order])
+        assert torch.allclose(written, model.generator(content, struct, shuffled), atol=1e-5)
+    from training.style.export import export_graphs
+
+    with pytest.raises(ValueError, match="grows with k"):
+        export_graphs(model, tmp_path / "graphs", 64, 20)
+    bank = _noise_bank()
+    trained = new_model(bank, TrainConfig(width=16, match=8)).eval()
+    torch.save({"model": trained.state_dict(), "history": []}, tmp_path / "c.pt")
+    assert load_checkpoint(tmp_path / "c.pt", bank).generator.key_dim == 8
 
 
 def test_warp_starts_at_the_identity_and_moves_the_glyph() -> None:

@@ -8,6 +8,9 @@
   structural code (IDS layout + component bag) modulate every scale with FiLM, and the style
   picks the mix of content fonts the output starts from. With ``warp`` (off: it did not help,
   docs/decisions.md) it also moves the content glyphs: an affine map and a displacement field.
+  With ``match`` (off by default) it also reads the references locally: each 16 px position of
+  the target looks up the reference positions whose content glyphs look like its own and reads
+  how the references draw them there (``MatchAttend``).
 
 Both export to ONNX as separate graphs: the encoder runs once per request (or never, for a
 saved style), the generator batches target rows across requests.
@@ -29,12 +32,34 @@ def block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     )
 
 
+class ContentKeys(nn.Module):
+    """Content glyphs [T, N, H, W] → features [T, dim, H/4, W/4] that say which stroke or
+    component each 16 px position (64 px input) shows: the key a target position and a
+    reference position are matched by. One instance is shared by the encoder (the references'
+    content glyphs) and the generator (the target's), so both sides match in the same space."""
+
+    def __init__(self, n_content: int, width: int, dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            block(n_content, width, 2),
+            block(width, width, 2),
+            block(width, width),
+            nn.Conv2d(width, dim, 1),
+        )
+
+    def forward(self, content: torch.Tensor) -> torch.Tensor:
+        return self.net(content)
+
+
 class StyleEncoder(nn.Module):
     """Global style: the per-reference codes averaged over K into a Gaussian latent. With
     ``tokens`` > 0 it also writes local style: ``tokens`` learned queries attend over every
     position of every reference's 8 px feature map (each position knows its content glyph, an
     input here), so a token can hold how this hand draws one kind of stroke or component.
-    The style vector is then [global (dim) | tokens × token_dim], still one flat vector."""
+    The style vector is then [global (dim) | tokens × token_dim], still one flat vector. With a
+    shared ``ContentKeys`` (``match``) it instead appends a memory of every reference's 16 px
+    positions, each its content key and its value (what the reference draws there): [global |
+    K · 256 × 2 · key_dim], so its length grows with K."""
 
     def __init__(
         self,
@@ -43,8 +68,12 @@ class StyleEncoder(nn.Module):
         n_content: int = 1,
         tokens: int = 0,
         token_dim: int = 64,
+        keys: ContentKeys | None = None,
+        key_dim: int = 32,
     ) -> None:
         super().__init__()
+        if tokens and keys is not None:
+            raise ValueError("tokens and match are two kinds of local style: one at a time")
         w = width
         self.net = nn.Sequential(
             block(1 + n_content, w, 2),  # 32
@@ -64,6 +93,10 @@ class StyleEncoder(nn.Module):
             self.pos = nn.Parameter(torch.zeros(1, 4 * w, 8, 8))
             self.kv = nn.Linear(4 * w, 2 * token_dim)
             self.proj = nn.Linear(token_dim, token_dim)
+        self.keys = keys
+        self.key_dim = key_dim
+        if keys is not None:
+            self.values = nn.Conv2d(2 * w, key_dim, 1)  # from the 16 px features
 
     def forward(
         self, refs: torch.Tensor, ref_content: torch.Tensor
@@ -73,11 +106,20 @@ class StyleEncoder(nn.Module):
         [B, global_dim], pooled over K. Only the global part is sampled and KL-regularised."""
         b, k, h, w = refs.shape
         x = torch.cat([refs.unsqueeze(2), ref_content], dim=2).reshape(b * k, -1, h, w)
-        fmap = self.net[:-1](x)  # 8 px
+        if self.keys is not None:
+            at16 = self.net[:3](x)  # 16 px
+            fmap = self.net[3:-1](at16)
+        else:
+            fmap = self.net[:-1](x)  # 8 px
         feats = self.net[-1](fmap).mean(dim=(2, 3))
         stats = self.head(feats).reshape(b, k, 2 * self.global_dim).mean(dim=1)
         mu, logvar = stats.chunk(2, dim=1)
         logvar = logvar.clamp(-8.0, 4.0)
+        if self.keys is not None:
+            keys = self.keys(ref_content.reshape(b * k, -1, h, w))  # [B·K, key_dim, 16, 16]
+            memory = torch.cat([keys, self.values(at16)], 1).reshape(b, k, 2 * self.key_dim, -1)
+            memory = memory.permute(0, 1, 3, 2).reshape(b, -1)  # [B, K·256·2·key_dim]
+            return torch.cat([mu, memory], 1), logvar
         if not self.tokens:
             return mu, logvar
         pos = self.pos  # learned at 8 × 8 (64 px input); resampled for other sizes
@@ -147,6 +189,37 @@ class CrossAttend(nn.Module):
         return x + self.out(read)
 
 
+class MatchAttend(nn.Module):
+    """Each position of a feature map reads the reference positions whose content key matches
+    its own (one head; a learned null slot for positions no reference resembles), added back
+    through a zero-initialised projection so training starts from the global-only net. The
+    query is the target's content key plus, from a zero start, the map's own features."""
+
+    def __init__(self, channels: int, key_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels)
+        self.q = nn.Conv2d(channels, key_dim, 1)
+        nn.init.zeros_(self.q.weight)
+        nn.init.zeros_(self.q.bias)
+        self.null = nn.Parameter(torch.zeros(1, 1, 2 * key_dim))
+        self.v = nn.Linear(key_dim, key_dim)
+        self.out = nn.Conv2d(key_dim, channels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.key_dim = key_dim
+
+    def forward(self, x: torch.Tensor, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """x [T, C, H, W], query [T, key_dim, H, W] (the target's content keys), memory
+        [T, M, 2 · key_dim] (keys, then values)."""
+        t, _, h, w = x.shape
+        q = (query + self.q(self.norm(x))).flatten(2).transpose(1, 2)  # [T, HW, d]
+        memory = torch.cat([self.null.expand(t, 1, -1).to(memory.dtype), memory], 1)
+        keys, values = memory[..., : self.key_dim], memory[..., self.key_dim :]
+        att = torch.softmax(q @ keys.transpose(1, 2) * self.key_dim**-0.5, dim=2)
+        read = self.v(att @ values).transpose(1, 2).reshape(t, -1, h, w)
+        return x + self.out(read)
+
+
 class Generator(nn.Module):
     """U-Net whose expensive work runs at half resolution: a light stem and head at full
     resolution keep stroke edges aligned with the content glyph."""
@@ -165,6 +238,8 @@ class Generator(nn.Module):
         tokens: int = 0,
         token_dim: int = 64,
         warp: bool = False,
+        keys: ContentKeys | None = None,
+        key_dim: int = 32,
     ) -> None:
         super().__init__()
         cond = 256
@@ -205,6 +280,31 @@ class Generator(nn.Module):
             for j, i in enumerate(range(len(w) - 1, 0, -1)):
                 if i - 1 in (2, 3):  # up stages ending at 16 and 8 px
                     self.read_up[str(j)] = CrossAttend(w[i - 1], token_dim)
+        # content-matched reads at 16 px, down and up
+        self.keys = keys
+        self.key_dim = key_dim
+        self.match_down = nn.ModuleDict()
+        self.match_up = nn.ModuleDict()
+        if keys is not None:
+            self.match_down["1"] = MatchAttend(w[2], key_dim)
+            self.match_up["1"] = MatchAttend(w[2], key_dim)
+
+    @staticmethod
+    def _local(
+        reads: nn.ModuleDict,
+        matches: nn.ModuleDict,
+        stage: str,
+        x: torch.Tensor,
+        tokens: torch.Tensor,
+        query: torch.Tensor | None,
+        memory: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """A stage's local style reads, if it has any: the tokens, the matched references."""
+        if stage in reads:
+            x = reads[stage](x, tokens)
+        if stage in matches:
+            x = matches[stage](x, query, memory)
+        return x
 
     def forward(
         self, content: torch.Tensor, struct: torch.Tensor, style: torch.Tensor
@@ -214,6 +314,11 @@ class Generator(nn.Module):
         if self.tokens:
             tokens = style[:, self.style_dim :].reshape(style.shape[0], -1, self.token_dim)
             style = style[:, : self.style_dim]
+        query = memory = None
+        if self.keys is not None:
+            memory = style[:, self.style_dim :].reshape(style.shape[0], -1, 2 * self.key_dim)
+            style = style[:, : self.style_dim]
+            query = self.keys(content)
         c = self.cond(torch.cat([style, self.struct(struct)], dim=1))
         flow = None
         if self.warp:
@@ -225,15 +330,13 @@ class Generator(nn.Module):
         skips = [x]
         for i, stage in enumerate(self.down):
             x = stage(x, c)
-            if str(i) in self.read_down:
-                x = self.read_down[str(i)](x, tokens)
+            x = self._local(self.read_down, self.match_down, str(i), x, tokens, query, memory)
             skips.append(x)
         skips.pop()
         for j, stage in enumerate(self.up):
             x = nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
             x = stage(torch.cat([x, skips.pop()], dim=1), c)
-            if str(j) in self.read_up:
-                x = self.read_up[str(j)](x, tokens)
+            x = self._local(self.read_up, self.match_up, str(j), x, tokens, query, memory)
             if self.warp and j == 1:  # 16 px
                 flow = self.FLOW_RANGE * torch.tanh(self.flow(x))
         # a residual on the content glyphs' logit keeps structure from the first step
@@ -258,9 +361,16 @@ class StyleTransfer(nn.Module):
         n_content: int = 1,
         tokens: int = 0,
         warp: bool = False,
+        match: int = 0,
     ) -> None:
         super().__init__()
-        self.encoder = StyleEncoder(style_dim, 3 * width // 4, n_content, tokens)
+        # one module in both networks (each graph exports its own copy of the weights)
+        keys = ContentKeys(n_content, width, match) if match else None
+        self.encoder = StyleEncoder(
+            style_dim, 3 * width // 4, n_content, tokens, keys=keys, key_dim=match
+        )
         widths = (width // 2, width, 2 * width, 4 * width, 6 * width)
-        self.generator = Generator(style_dim, struct_dim, widths, n_content, tokens, warp=warp)
+        self.generator = Generator(
+            style_dim, struct_dim, widths, n_content, tokens, warp=warp, keys=keys, key_dim=match
+        )
         self.n_content = n_content

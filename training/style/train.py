@@ -45,6 +45,10 @@ class TrainConfig:
     # learned geometry (model.Generator's affine map and displacement field); trained and
     # washed out on 2026-12-02 (docs/decisions.md, "Learned warps of the content glyph ...")
     warp: bool = False
+    # content-matched local style (model.MatchAttend): the key width of each 16 px position's
+    # match between the target and the references (0 = off, the shipped run). The style vector
+    # then grows with k, so the serving graphs do not take it yet: a training screen
+    match: int = 0
     # the networks' forward pass under bfloat16 autocast (losses, weights and optimiser stay
     # float32): 1.6x faster steps on a CPU with AMX; the exported graphs are float32. The job
     # turns it off where the device has no native bfloat16 kernels (``native_bf16``)
@@ -376,6 +380,7 @@ def new_model(bank: GlyphBank, cfg: TrainConfig) -> StyleTransfer:
         n_content=bank.content.shape[1],
         tokens=cfg.tokens,
         warp=cfg.warp,
+        match=cfg.match,
     )
 
 
@@ -384,7 +389,15 @@ def load_checkpoint(path: Path, bank: GlyphBank) -> StyleTransfer:
     width and warp heads read from the weights (the stem writes width / 2 channels)."""
     state = torch.load(path, weights_only=False)["model"]
     width = 2 * int(state["generator.stem.0.weight"].shape[0])
-    model = new_model(bank, TrainConfig(width=width, warp="generator.affine.weight" in state))
+    match = state.get("encoder.values.weight")
+    model = new_model(
+        bank,
+        TrainConfig(
+            width=width,
+            warp="generator.affine.weight" in state,
+            match=0 if match is None else int(match.shape[0]),
+        ),
+    )
     model.load_state_dict(state)
     model.eval()
     return model
