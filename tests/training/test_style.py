@@ -221,12 +221,61 @@ def test_matched_reads_start_silent_pool_over_references_and_read_what_matches(
         assert torch.allclose(written, model.generator(content, struct, shuffled), atol=1e-5)
     from training.style.export import export_graphs
 
-    with pytest.raises(ValueError, match="grows with k"):
+    with pytest.raises(ValueError, match="grows with k unless pooled"):
         export_graphs(model, tmp_path / "graphs", 64, 20)
     bank = _noise_bank()
     trained = new_model(bank, TrainConfig(width=16, match=8)).eval()
     torch.save({"model": trained.state_dict(), "history": []}, tmp_path / "c.pt")
     assert load_checkpoint(tmp_path / "c.pt", bank).generator.key_dim == 8
+
+
+def test_pooled_matched_reads_have_a_fixed_width_weigh_alike_positions_and_export(
+    tmp_path: Path,
+) -> None:
+    """With ``match_slots`` the memory is pooled by content key into a fixed number of slots:
+    the style vector has one width for every k, does not depend on the references' order or
+    on repeating them (shares are fractions of the positions), a slot's log share biases the
+    read, and the graphs export and agree with PyTorch; a checkpoint reads the slots back."""
+    torch.manual_seed(0)
+    model = StyleTransfer(struct_dim=20, width=16, n_content=3, match=8, slots=12).eval()
+    for module in model.generator.modules():
+        if isinstance(module, MatchAttend):
+            torch.nn.init.normal_(module.out.weight, std=0.3)
+    refs, ref_content = torch.rand(1, 5, 64, 64), torch.rand(1, 5, 3, 64, 64)
+    content, struct = ref_content[:, 2], torch.zeros(1, 20)
+    with torch.no_grad():
+        style, _ = model.encoder(refs, ref_content)
+        assert style.shape == (1, model.encoder.dim) == (1, 128 + 12 * (2 * 8 + 1))
+        fewer, _ = model.encoder(refs[:, :1], ref_content[:, :1])
+        assert fewer.shape == style.shape
+        order = torch.tensor([3, 0, 4, 1, 2])
+        shuffled, _ = model.encoder(refs[:, order], ref_content[:, order])
+        assert torch.allclose(style, shuffled, atol=1e-5)
+        twice, _ = model.encoder(refs.repeat(1, 2, 1, 1), ref_content.repeat(1, 2, 1, 1, 1))
+        assert torch.allclose(style, twice, atol=1e-5)
+        shares = style[0, 128:].reshape(12, 17)[:, -1].exp()
+        assert abs(float(shares.sum()) - 1.0) < 1e-3  # every position shared out in full
+        written = model.generator(content, struct, style)
+        # a slot nobody's positions went to is not read, whatever its key and value hold
+        empty = style.clone().reshape(1, -1)
+        rows = empty[:, 128:].reshape(1, 12, 17)
+        rows[0, 0, -1] = -1e4
+        before = model.generator(content, struct, empty)
+        rows[0, 0, :-1] = torch.randn(16) * 10
+        assert torch.allclose(before, model.generator(content, struct, empty), atol=1e-6)
+        # and one that holds the positions is
+        rows[0, 0, -1] = 0.0
+        assert float((model.generator(content, struct, empty) - before).abs().max()) > 1e-3
+        assert float((written - model.generator(content, struct, fewer)).abs().max()) > 1e-4
+    from training.style.export import export_graphs
+
+    export_graphs(model, tmp_path / "graphs", 64, 20)
+    assert parity(model, tmp_path / "graphs", 64, 20) < 1e-4
+    bank = _noise_bank()
+    trained = new_model(bank, TrainConfig(width=16, match=8, match_slots=12)).eval()
+    torch.save({"model": trained.state_dict(), "history": []}, tmp_path / "c.pt")
+    loaded = load_checkpoint(tmp_path / "c.pt", bank)
+    assert (loaded.encoder.slots, loaded.encoder.dim) == (12, 128 + 12 * 17)
 
 
 def test_warp_starts_at_the_identity_and_moves_the_glyph() -> None:

@@ -190,7 +190,7 @@ def checkpoint_key(
     for a continuation (--then) the checkpoint it started from."""
     config = asdict(cfg)
     # keys from before these options existed stay the same
-    for option in ("focus", "blend", "loaders", "ema", "match"):
+    for option in ("focus", "blend", "loaders", "ema", "match", "match_slots"):
         if not config[option]:
             del config[option]
     facts = [

@@ -50,8 +50,10 @@ def export_graph(
 
 
 def export_graphs(model: StyleTransfer, directory: Path, size: int, struct_dim: int) -> None:
-    if model.generator.keys is not None:
-        raise ValueError("a content-matched model's style vector grows with k: not servable yet")
+    if model.generator.keys is not None and not model.encoder.slots:
+        raise ValueError(
+            "a content-matched model's style vector grows with k unless pooled (match_slots)"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     k = torch.export.Dim("k", min=1, max=64)

@@ -10,7 +10,9 @@
   docs/decisions.md) it also moves the content glyphs: an affine map and a displacement field.
   With ``match`` (off by default) it also reads the references locally: each 16 px position of
   the target looks up the reference positions whose content glyphs look like its own and reads
-  how the references draw them there (``MatchAttend``).
+  how the references draw them there (``MatchAttend``); with ``slots`` the references'
+  positions are first pooled into that many slots by content, so the style vector has a fixed
+  width and the graphs export.
 
 Both export to ONNX as separate graphs: the encoder runs once per request (or never, for a
 saved style), the generator batches target rows across requests.
@@ -59,7 +61,8 @@ class StyleEncoder(nn.Module):
     The style vector is then [global (dim) | tokens × token_dim], still one flat vector. With a
     shared ``ContentKeys`` (``match``) it instead appends a memory of every reference's 16 px
     positions, each its content key and its value (what the reference draws there): [global |
-    K · 256 × 2 · key_dim], so its length grows with K."""
+    K · 256 × 2 · key_dim], so its length grows with K. With ``slots`` > 0 that memory is
+    pooled to a fixed size (``pool_memory``): [global | slots × (2 · key_dim + 1)], whatever K."""
 
     def __init__(
         self,
@@ -70,8 +73,11 @@ class StyleEncoder(nn.Module):
         token_dim: int = 64,
         keys: ContentKeys | None = None,
         key_dim: int = 32,
+        slots: int = 0,
     ) -> None:
         super().__init__()
+        if slots and keys is None:
+            raise ValueError("slots pool the content-matched memory: they want match")
         if tokens and keys is not None:
             raise ValueError("tokens and match are two kinds of local style: one at a time")
         w = width
@@ -95,8 +101,27 @@ class StyleEncoder(nn.Module):
             self.proj = nn.Linear(token_dim, token_dim)
         self.keys = keys
         self.key_dim = key_dim
+        self.slots = slots
         if keys is not None:
             self.values = nn.Conv2d(2 * w, key_dim, 1)  # from the 16 px features
+            self.dim = dim + slots * (2 * key_dim + 1) if slots else dim
+        if slots:
+            # the prototypes reference positions are assigned to, in the content-key space
+            self.prototypes = nn.Parameter(torch.randn(slots, key_dim))
+
+    def pool_memory(self, memory: torch.Tensor) -> torch.Tensor:
+        """[B, P, 2d] reference positions (content key, value) → [B, slots, 2d + 1]: each
+        position shares itself among the prototypes by a softmax over its key's match with them;
+        each slot holds its share-weighted mean key and value and the log of its share of the
+        P positions. A read that adds that log to its match with the mean key approximates a
+        read over every position (a cluster of n alike positions weighs as n of them), and the
+        shares, divided by P, do not depend on K or the references' order."""
+        keys = memory[..., : self.key_dim]
+        share = torch.softmax(keys @ self.prototypes.t() * self.key_dim**-0.5, dim=2)  # [B, P, S]
+        mass = share.sum(1)  # [B, S]
+        means = (share.transpose(1, 2) @ memory) / (mass.unsqueeze(2) + 1e-6)
+        log_share = torch.log(mass / memory.shape[1] + 1e-6).unsqueeze(2)
+        return torch.cat([means, log_share.to(means.dtype)], 2)
 
     def forward(
         self, refs: torch.Tensor, ref_content: torch.Tensor
@@ -118,8 +143,10 @@ class StyleEncoder(nn.Module):
         if self.keys is not None:
             keys = self.keys(ref_content.reshape(b * k, -1, h, w))  # [B·K, key_dim, 16, 16]
             memory = torch.cat([keys, self.values(at16)], 1).reshape(b, k, 2 * self.key_dim, -1)
-            memory = memory.permute(0, 1, 3, 2).reshape(b, -1)  # [B, K·256·2·key_dim]
-            return torch.cat([mu, memory], 1), logvar
+            memory = memory.permute(0, 1, 3, 2).reshape(b, -1, 2 * self.key_dim)  # [B, K·256, 2d]
+            if self.slots:
+                memory = self.pool_memory(memory)
+            return torch.cat([mu, memory.reshape(b, -1)], 1), logvar
         if not self.tokens:
             return mu, logvar
         pos = self.pos  # learned at 8 × 8 (64 px input); resampled for other sizes
@@ -195,13 +222,15 @@ class MatchAttend(nn.Module):
     through a zero-initialised projection so training starts from the global-only net. The
     query is the target's content key plus, from a zero start, the map's own features."""
 
-    def __init__(self, channels: int, key_dim: int) -> None:
+    def __init__(self, channels: int, key_dim: int, pooled: bool = False) -> None:
         super().__init__()
         self.norm = nn.GroupNorm(8, channels)
         self.q = nn.Conv2d(channels, key_dim, 1)
         nn.init.zeros_(self.q.weight)
         nn.init.zeros_(self.q.bias)
-        self.null = nn.Parameter(torch.zeros(1, 1, 2 * key_dim))
+        # pooled memory rows end in their slot's log share, a bias on the match
+        self.pooled = pooled
+        self.null = nn.Parameter(torch.zeros(1, 1, 2 * key_dim + int(pooled)))
         self.v = nn.Linear(key_dim, key_dim)
         self.out = nn.Conv2d(key_dim, channels, 1)
         nn.init.zeros_(self.out.weight)
@@ -210,12 +239,16 @@ class MatchAttend(nn.Module):
 
     def forward(self, x: torch.Tensor, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """x [T, C, H, W], query [T, key_dim, H, W] (the target's content keys), memory
-        [T, M, 2 · key_dim] (keys, then values)."""
+        [T, M, 2 · key_dim] (keys, then values; pooled: then each slot's log share)."""
         t, _, h, w = x.shape
         q = (query + self.q(self.norm(x))).flatten(2).transpose(1, 2)  # [T, HW, d]
         memory = torch.cat([self.null.expand(t, 1, -1).to(memory.dtype), memory], 1)
-        keys, values = memory[..., : self.key_dim], memory[..., self.key_dim :]
-        att = torch.softmax(q @ keys.transpose(1, 2) * self.key_dim**-0.5, dim=2)
+        d = self.key_dim
+        keys, values = memory[..., :d], memory[..., d : 2 * d]
+        logits = q @ keys.transpose(1, 2) * d**-0.5
+        if self.pooled:
+            logits = logits + memory[..., 2 * d].unsqueeze(1)
+        att = torch.softmax(logits, dim=2)
         read = self.v(att @ values).transpose(1, 2).reshape(t, -1, h, w)
         return x + self.out(read)
 
@@ -240,6 +273,7 @@ class Generator(nn.Module):
         warp: bool = False,
         keys: ContentKeys | None = None,
         key_dim: int = 32,
+        slots: int = 0,
     ) -> None:
         super().__init__()
         cond = 256
@@ -283,11 +317,12 @@ class Generator(nn.Module):
         # content-matched reads at 16 px, down and up
         self.keys = keys
         self.key_dim = key_dim
+        self.row = 2 * key_dim + int(slots > 0)  # a memory row: key, value (, log share)
         self.match_down = nn.ModuleDict()
         self.match_up = nn.ModuleDict()
         if keys is not None:
-            self.match_down["1"] = MatchAttend(w[2], key_dim)
-            self.match_up["1"] = MatchAttend(w[2], key_dim)
+            self.match_down["1"] = MatchAttend(w[2], key_dim, pooled=slots > 0)
+            self.match_up["1"] = MatchAttend(w[2], key_dim, pooled=slots > 0)
 
     @staticmethod
     def _local(
@@ -316,7 +351,7 @@ class Generator(nn.Module):
             style = style[:, : self.style_dim]
         query = memory = None
         if self.keys is not None:
-            memory = style[:, self.style_dim :].reshape(style.shape[0], -1, 2 * self.key_dim)
+            memory = style[:, self.style_dim :].reshape(style.shape[0], -1, self.row)
             style = style[:, : self.style_dim]
             query = self.keys(content)
         c = self.cond(torch.cat([style, self.struct(struct)], dim=1))
@@ -362,15 +397,24 @@ class StyleTransfer(nn.Module):
         tokens: int = 0,
         warp: bool = False,
         match: int = 0,
+        slots: int = 0,
     ) -> None:
         super().__init__()
         # one module in both networks (each graph exports its own copy of the weights)
         keys = ContentKeys(n_content, width, match) if match else None
         self.encoder = StyleEncoder(
-            style_dim, 3 * width // 4, n_content, tokens, keys=keys, key_dim=match
+            style_dim, 3 * width // 4, n_content, tokens, keys=keys, key_dim=match, slots=slots
         )
         widths = (width // 2, width, 2 * width, 4 * width, 6 * width)
         self.generator = Generator(
-            style_dim, struct_dim, widths, n_content, tokens, warp=warp, keys=keys, key_dim=match
+            style_dim,
+            struct_dim,
+            widths,
+            n_content,
+            tokens,
+            warp=warp,
+            keys=keys,
+            key_dim=match,
+            slots=slots,
         )
         self.n_content = n_content

@@ -47,8 +47,12 @@ class TrainConfig:
     warp: bool = False
     # content-matched local style (model.MatchAttend): the key width of each 16 px position's
     # match between the target and the references (0 = off, the shipped run). The style vector
-    # then grows with k, so the serving graphs do not take it yet: a training screen
+    # then grows with k, so the serving graphs do not take it: a training screen
     match: int = 0
+    # with match, the references' positions pooled by content key into this many slots
+    # (model.StyleEncoder.pool_memory): a fixed-width style vector, which exports (0 = every
+    # position kept, the screen of 2026-12-05)
+    match_slots: int = 0
     # the networks' forward pass under bfloat16 autocast (losses, weights and optimiser stay
     # float32): 1.6x faster steps on a CPU with AMX; the exported graphs are float32. The job
     # turns it off where the device has no native bfloat16 kernels (``native_bf16``)
@@ -381,6 +385,7 @@ def new_model(bank: GlyphBank, cfg: TrainConfig) -> StyleTransfer:
         tokens=cfg.tokens,
         warp=cfg.warp,
         match=cfg.match,
+        slots=cfg.match_slots,
     )
 
 
@@ -390,12 +395,14 @@ def load_checkpoint(path: Path, bank: GlyphBank) -> StyleTransfer:
     state = torch.load(path, weights_only=False)["model"]
     width = 2 * int(state["generator.stem.0.weight"].shape[0])
     match = state.get("encoder.values.weight")
+    slots = state.get("encoder.prototypes")
     model = new_model(
         bank,
         TrainConfig(
             width=width,
             warp="generator.affine.weight" in state,
             match=0 if match is None else int(match.shape[0]),
+            match_slots=0 if slots is None else int(slots.shape[0]),
         ),
     )
     model.load_state_dict(state)
