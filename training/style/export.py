@@ -50,7 +50,7 @@ def export_graph(
 
 
 def export_graphs(model: StyleTransfer, directory: Path, size: int, struct_dim: int) -> None:
-    if model.generator.keys is not None and not model.encoder.slots:
+    if model.encoder.keys is not None and not model.encoder.slots:
         raise ValueError(
             "a content-matched model's style vector grows with k unless pooled (match_slots)"
         )

@@ -93,7 +93,9 @@ class StyleEncoder(nn.Module):
         self.global_dim = dim
         self.tokens = tokens
         self.token_dim = token_dim
-        self.dim = dim + tokens * token_dim
+        # the style vector's width: the global code, then the tokens or the pooled memory (an
+        # unpooled memory's length is K's, not a width)
+        self.dim = dim + tokens * token_dim + slots * (2 * key_dim + 1)
         if tokens:
             self.queries = nn.Parameter(torch.randn(tokens, token_dim) * 0.5)
             self.pos = nn.Parameter(torch.zeros(1, 4 * w, 8, 8))
@@ -104,7 +106,6 @@ class StyleEncoder(nn.Module):
         self.slots = slots
         if keys is not None:
             self.values = nn.Conv2d(2 * w, key_dim, 1)  # from the 16 px features
-            self.dim = dim + slots * (2 * key_dim + 1) if slots else dim
         if slots:
             # the prototypes reference positions are assigned to, in the content-key space
             self.prototypes = nn.Parameter(torch.randn(slots, key_dim))
