@@ -1130,7 +1130,7 @@ def test_restyle_slants_narrows_fills_and_weighs_in_the_served_frame() -> None:
     out, params = augment.restyle(batch, augment.Restyle(), torch.Generator().manual_seed(3))
     again, _ = augment.restyle(batch, augment.Restyle(), torch.Generator().manual_seed(3))
     assert torch.equal(out, again)  # seeded
-    kept = params.abs().sum(1) == 0
+    kept = params.abs().sum(1) == 0  # the same episodes restyle: `p` draws first
     assert 16 < int(kept.sum()) < 48  # about half the episodes restyled
     assert torch.equal(out[kept], batch[kept])  # the rest exactly as the bank holds them
     assert bool(((out[~kept] - batch[~kept]).abs().amax((1, 2, 3)) > 0.1).all())
@@ -1144,3 +1144,25 @@ def test_restyle_slants_narrows_fills_and_weighs_in_the_served_frame() -> None:
     assert bool((both[~kept, 3] <= 1.0).all())
     assert bool((both[~kept, 4].abs() <= 0.6).all())
     assert bool((both[~kept, 4] != 0).all())
+
+
+def test_restyle_warp_moves_an_episode_alike_and_is_off_by_default() -> None:
+    font = fonts.open_font(fonts.CONTENT)
+    x = torch.from_numpy(np.stack([glyphs.normalize(font.raw(c), 64) for c in "永国"]))[None]
+    batch = torch.cat([x, x], 1).repeat(16, 1, 1, 1)  # each episode draws 永国永国
+    _, params = augment.restyle(batch, augment.Restyle(), torch.Generator().manual_seed(5))
+    cfg = augment.Restyle(slant=0.0, width=0.0, weight=0.0, warp=0.1)
+    warped, _ = augment.restyle(batch, cfg, torch.Generator().manual_seed(5))
+    again, _ = augment.restyle(batch, cfg, torch.Generator().manual_seed(5))
+    assert torch.equal(warped, again)  # seeded
+    kept = params.abs().sum(1) == 0  # the same episodes restyle: `p` draws first
+    assert torch.equal(warped[kept], batch[kept])  # episodes left alone stay byte for byte
+    moved = (warped[~kept] - batch[~kept]).abs().mean((2, 3))
+    assert bool((moved.amax(1) > 0.005).all())  # every restyled episode moved
+    # one field per episode: the same character moves the same way in both of its places
+    assert torch.allclose(warped[~kept, 0], warped[~kept, 2], atol=1e-6)
+    assert torch.allclose(warped[~kept, 1], warped[~kept, 3], atol=1e-6)
+    # and different episodes draw different fields
+    assert float((warped[~kept][0, 0] - warped[~kept][1, 0]).abs().mean()) > 1e-3
+    ink = warped[~kept].sum((2, 3)) / batch[~kept].sum((2, 3))
+    assert bool(((ink > 0.8) & (ink < 1.25)).all())  # moved ink, neither added nor dropped

@@ -1,6 +1,6 @@
-"""Synthetic styles: one random slant, width, box fill, stroke weight and stroke contrast per
-training episode, applied alike to its references and its target (never to the content
-glyphs).
+"""Synthetic styles: one random slant, width, box fill, stroke weight, stroke contrast and
+smooth warp per training episode, applied alike to its references and its target (never to the
+content glyphs).
 
 The training fonts are a few dozen styles, so the encoder can get by naming the nearest one;
 a held-out font that leans (Smiley Sans) or is narrower or heavier than every training font
@@ -47,6 +47,38 @@ class Restyle:
     # partial 1×3 dilation with 3×1 erosion (>0: verticals heavier, horizontals lighter) or the
     # reverse (<0), uniform in ±contrast. Off: 0.6 lost with fill 1.0
     contrast: float = 0.0
+    # a smooth displacement field, one per episode, applied to its glyphs before the slant:
+    # WARP_GRID × WARP_GRID control points each moved uniformly in ±warp (normalised units, the
+    # canvas spans 2), scaled by one magnitude in [0, 1], bicubic in between. Proportions and
+    # stroke placement a hand keeps across characters (a wider right half, a lower centre),
+    # which slant and width cannot say. Off: 0.0
+    warp: float = 0.0
+
+
+WARP_GRID = 4
+
+
+def warp_field(b: int, h: int, w: int, amount: float, generator: torch.Generator) -> torch.Tensor:
+    """``b`` random smooth displacement fields [b, h, w, 2] (x, y in normalised units), each its
+    control grid's displacements times one magnitude drawn in [0, 1]."""
+    points = (torch.rand(b, 2, WARP_GRID, WARP_GRID, generator=generator) * 2 - 1) * amount
+    points = points * torch.rand(b, 1, 1, 1, generator=generator)
+    field = F.interpolate(points, size=(h, w), mode="bicubic", align_corners=True)
+    return field.permute(0, 2, 3, 1)
+
+
+def _warp(glyphs: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
+    """glyphs [B, M, H, W] each sampled through its episode's field [B, H, W, 2]: the ink at
+    p moves to where p − field(p) would sample it, so a positive x displacement moves ink left."""
+    b, m, h, w = glyphs.shape
+    ys = (torch.arange(h, dtype=torch.float32) + 0.5) / h * 2 - 1
+    xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w * 2 - 1
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    grid = torch.stack([gx, gy], -1)[None] + field
+    x = glyphs.reshape(b * m, 1, h, w)
+    grid = grid.repeat_interleave(m, 0)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.reshape(b, m, h, w)
 
 
 def _affine(
@@ -158,9 +190,11 @@ def restyle(
         p = params[idx]
         # an option that is off costs nothing: the steps it adds are skipped, not run at zero
         fill = p[:, 3] if cfg.fill else None
-        styled = stroke_weight(
-            _affine(glyphs[idx], p[:, 0], p[:, 1], fill, cfg.max_stretch), p[:, 2]
-        )
+        source = glyphs[idx]
+        if cfg.warp:  # drawn only when on, so the default keeps the old stream
+            _, _, h, w = source.shape
+            source = _warp(source, warp_field(len(idx), h, w, cfg.warp, generator))
+        styled = stroke_weight(_affine(source, p[:, 0], p[:, 1], fill, cfg.max_stretch), p[:, 2])
         if cfg.contrast:
             styled = _contrast(styled, p[:, 4])
         out[idx] = styled.clamp(0.0, 1.0)
