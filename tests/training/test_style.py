@@ -1069,6 +1069,10 @@ def test_shipped_card_reports_the_grid_and_targets() -> None:
     # options added after the card was written are at their defaults (the run had none)
     newer = set(config) - set(recorded)
     assert all(config[option] == getattr(TrainConfig(), option) for option in newer)
+    # and so are the restyle's (Restyle.warp came after the shipped card)
+    restyle, kept = config["restyle"], recorded["restyle"]
+    assert all(restyle[o] == getattr(augment.Restyle(), o) for o in set(restyle) - set(kept))
+    config["restyle"] = {o: v for o, v in restyle.items() if o in kept}
     assert {option: config[option] for option in recorded} == recorded
     grid = card.metrics["grid"]
     for cell in ("unseen_fonts_unseen_chars", "seen_fonts_unseen_chars", "unseen_fonts_seen_chars"):
