@@ -58,6 +58,14 @@ class Restyle:
 WARP_GRID = 4
 
 
+def _centres(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel centre's (y, x) in normalised coordinates (grid_sample's, align_corners=False)."""
+    ys = (torch.arange(h, dtype=torch.float32) + 0.5) / h * 2 - 1
+    xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w * 2 - 1
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return gy, gx
+
+
 def warp_field(b: int, h: int, w: int, amount: float, generator: torch.Generator) -> torch.Tensor:
     """``b`` random smooth displacement fields [b, h, w, 2] (x, y in normalised units), each its
     control grid's displacements times one magnitude drawn in [0, 1]."""
@@ -71,9 +79,7 @@ def _warp(glyphs: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
     """glyphs [B, M, H, W] each sampled through its episode's field [B, H, W, 2]: the ink at
     p moves to where p − field(p) would sample it, so a positive x displacement moves ink left."""
     b, m, h, w = glyphs.shape
-    ys = (torch.arange(h, dtype=torch.float32) + 0.5) / h * 2 - 1
-    xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w * 2 - 1
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    gy, gx = _centres(h, w)
     grid = torch.stack([gx, gy], -1)[None] + field
     x = glyphs.reshape(b * m, 1, h, w)
     grid = grid.repeat_interleave(m, 0)
@@ -97,9 +103,7 @@ def _affine(
     # forward map in normalised coordinates (x right, y down): x' = sx * x - slant * y
     fwd = torch.zeros(b * m, 2, 2)
     fwd[:, 0, 0], fwd[:, 0, 1], fwd[:, 1, 1] = sx, -sl, 1.0
-    ys = (torch.arange(h, dtype=torch.float32) + 0.5) / h * 2 - 1
-    xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w * 2 - 1
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    gy, gx = _centres(h, w)
     ink = x[:, 0] > 0.2
     u = fwd[:, 0, 0, None, None] * gx + fwd[:, 0, 1, None, None] * gy
     v = gy.expand_as(u)
