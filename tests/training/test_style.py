@@ -1170,3 +1170,56 @@ def test_restyle_warp_moves_an_episode_alike_and_is_off_by_default() -> None:
     assert float((warped[~kept][0, 0] - warped[~kept][1, 0]).abs().mean()) > 1e-3
     ink = warped[~kept].sum((2, 3)) / batch[~kept].sum((2, 3))
     assert bool(((ink > 0.8) & (ink < 1.25)).all())  # moved ink, neither added nor dropped
+
+
+def test_restyle_pressure_swells_and_thins_an_episode_alike_and_is_off_by_default() -> None:
+    font = fonts.open_font(fonts.CONTENT)
+    x = torch.from_numpy(np.stack([glyphs.normalize(font.raw(c), 64) for c in "永国"]))[None]
+    batch = torch.cat([x, x], 1).repeat(16, 1, 1, 1)  # each episode draws 永国永国
+    off = augment.Restyle(slant=0.0, width=0.0, weight=0.0)
+    _, params = augment.restyle(batch, augment.Restyle(), torch.Generator().manual_seed(5))
+    plain, _ = augment.restyle(batch, off, torch.Generator().manual_seed(5))
+    cfg = replace(off, pressure=0.8)
+    pressed, _ = augment.restyle(batch, cfg, torch.Generator().manual_seed(5))
+    again, _ = augment.restyle(batch, cfg, torch.Generator().manual_seed(5))
+    assert torch.equal(pressed, again)  # seeded
+    kept = params.abs().sum(1) == 0  # the same episodes restyle: `p` draws first
+    assert 0 < int(kept.sum()) < len(kept)
+    # the field is drawn after the uniform restyle's draws, which it leaves as they were
+    with_field = augment.Restyle(pressure=0.8)
+    _, drawn = augment.restyle(batch, with_field, torch.Generator().manual_seed(5))
+    assert torch.equal(drawn, params)
+    assert torch.equal(pressed[kept], batch[kept])  # episodes left alone stay byte for byte
+    diff = pressed[~kept] - plain[~kept]
+    assert bool((diff.abs().mean((2, 3)).amax(1) > 1e-3).all())  # every restyled episode moved
+    # ink both added and taken within one glyph somewhere: the weight varies across the square
+    assert bool(((diff > 0.05).flatten(2).any(2) & (diff < -0.05).flatten(2).any(2)).any())
+    # ink moves only at stroke edges: no new ink far from a stroke, none lost deep inside one
+    far = torch.nn.functional.max_pool2d(plain[~kept], 5, 1, 2) < 0.05
+    assert float(pressed[~kept][far].abs().max()) == 0.0
+    # one field per episode: the same character swells alike in both of its places
+    assert torch.allclose(pressed[~kept, 0], pressed[~kept, 2], atol=1e-6)
+    assert torch.allclose(pressed[~kept, 1], pressed[~kept, 3], atol=1e-6)
+    assert float((diff[0, 0] - diff[1, 0]).abs().mean()) > 1e-4  # episodes draw their own
+
+
+def test_restyle_options_at_their_defaults_keep_the_checkpoint_key_they_predate() -> None:
+    bank = banklib.GlyphBank(
+        fonts=["f0", "f1"],
+        sides=["train", "train"],
+        groups=["f0", "f1"],
+        chars=["一", "二"],
+        n_train_chars=2,
+        glyphs=np.zeros((2, 2, 4, 4), np.uint8),
+        have=np.ones((2, 2), bool),
+        content=np.zeros((2, 1, 4, 4), np.uint8),
+        struct=np.zeros((2, 5), np.float32),
+    )
+    key = job.checkpoint_key(TrainConfig(), 64, bank, ["a"], [])
+    # the default configuration's key as the job computed it at 4990a29, before Restyle.warp
+    # and Restyle.pressure existed: the shipped card's checkpoint names a run under such a key
+    assert key == "bb01226c7e4b5d13"
+    for option in ("warp", "pressure"):
+        other = replace(TrainConfig(), restyle=replace(augment.Restyle(), **{option: 0.1}))
+        assert job.checkpoint_key(other, 64, bank, ["a"], []) != key
+    assert job.checkpoint_key(replace(TrainConfig(), restyle=None), 64, bank, ["a"], []) != key

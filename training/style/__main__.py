@@ -193,6 +193,9 @@ def checkpoint_key(
     for option in ("focus", "blend", "loaders", "ema", "match", "match_slots"):
         if not config[option]:
             del config[option]
+    for option in ("warp", "pressure"):  # the restyle's, likewise
+        if config["restyle"] is not None and not config["restyle"][option]:
+            del config["restyle"][option]
     facts = [
         config,
         size,

@@ -1,6 +1,6 @@
-"""Synthetic styles: one random slant, width, box fill, stroke weight, stroke contrast and
-smooth warp per training episode, applied alike to its references and its target (never to the
-content glyphs).
+"""Synthetic styles: one random slant, width, box fill, stroke weight, stroke contrast,
+smooth warp and smooth stroke pressure per training episode, applied alike to its references
+and its target (never to the content glyphs).
 
 The training fonts are a few dozen styles, so the encoder can get by naming the nearest one;
 a held-out font that leans (Smiley Sans) or is narrower or heavier than every training font
@@ -53,6 +53,12 @@ class Restyle:
     # stroke placement a hand keeps across characters (a wider right half, a lower centre),
     # which slant and width cannot say. Off: 0.0
     warp: float = 0.0
+    # a smooth field of stroke weight, one per episode, applied after the uniform weight: the
+    # same control grid's values each uniform in ±pressure, times one magnitude in [0, 1],
+    # each pixel moved that far towards its 3×3 dilation (> 0) or erosion (< 0). Strokes
+    # that swell and thin across the square, as a brush's pressure does, where a uniform weight
+    # draws one width. Off: 0.0
+    pressure: float = 0.0
 
 
 WARP_GRID = 4
@@ -66,13 +72,19 @@ def _centres(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     return gy, gx
 
 
-def warp_field(b: int, h: int, w: int, amount: float, generator: torch.Generator) -> torch.Tensor:
-    """``b`` random smooth displacement fields [b, h, w, 2] (x, y in normalised units), each its
-    control grid's displacements times one magnitude drawn in [0, 1]."""
-    points = (torch.rand(b, 2, WARP_GRID, WARP_GRID, generator=generator) * 2 - 1) * amount
+def smooth_field(
+    b: int, c: int, h: int, w: int, amount: float, generator: torch.Generator
+) -> torch.Tensor:
+    """``b`` random smooth fields [b, c, h, w]: a WARP_GRID × WARP_GRID control grid of values
+    uniform in ±amount, times one magnitude drawn in [0, 1], bicubic in between."""
+    points = (torch.rand(b, c, WARP_GRID, WARP_GRID, generator=generator) * 2 - 1) * amount
     points = points * torch.rand(b, 1, 1, 1, generator=generator)
-    field = F.interpolate(points, size=(h, w), mode="bicubic", align_corners=True)
-    return field.permute(0, 2, 3, 1)
+    return F.interpolate(points, size=(h, w), mode="bicubic", align_corners=True)
+
+
+def warp_field(b: int, h: int, w: int, amount: float, generator: torch.Generator) -> torch.Tensor:
+    """``b`` random smooth displacement fields [b, h, w, 2] (x, y in normalised units)."""
+    return smooth_field(b, 2, h, w, amount, generator).permute(0, 2, 3, 1)
 
 
 def _warp(glyphs: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
@@ -148,11 +160,12 @@ def _partial(
 
 
 def stroke_weight(glyphs: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
-    """glyphs [B, M, H, W], each row moved by its ``amount`` [B] towards its 3×3 dilation (> 0)
-    or erosion (< 0): the restyle's stroke weight."""
+    """glyphs [B, M, H, W], each row moved by its ``amount`` ([B], or [B, H, W] pixel by pixel)
+    towards its 3×3 dilation (> 0) or erosion (< 0): the restyle's stroke weight and pressure."""
     b, m, h, w = glyphs.shape
     x = glyphs.reshape(b * m, 1, h, w)
-    a = amount.repeat_interleave(m)[:, None, None, None]
+    a = amount.reshape(b, 1, *amount.shape[1:]).repeat_interleave(m, 0)
+    a = a if a.dim() == 4 else a[:, :, None, None]
     out = torch.where(a > 0, _partial(x, (3, 3), a, True), _partial(x, (3, 3), a.abs(), False))
     return out.reshape(b, m, h, w)
 
@@ -199,6 +212,10 @@ def restyle(
             _, _, h, w = source.shape
             source = _warp(source, warp_field(len(idx), h, w, cfg.warp, generator))
         styled = stroke_weight(_affine(source, p[:, 0], p[:, 1], fill, cfg.max_stretch), p[:, 2])
+        if cfg.pressure:  # drawn only when on, after the warp's field
+            _, _, h, w = styled.shape
+            field = smooth_field(len(idx), 1, h, w, cfg.pressure, generator)[:, 0]
+            styled = stroke_weight(styled, field)
         if cfg.contrast:
             styled = _contrast(styled, p[:, 4])
         out[idx] = styled.clamp(0.0, 1.0)
