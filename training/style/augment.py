@@ -164,8 +164,8 @@ def stroke_weight(glyphs: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     towards its 3×3 dilation (> 0) or erosion (< 0): the restyle's stroke weight and pressure."""
     b, m, h, w = glyphs.shape
     x = glyphs.reshape(b * m, 1, h, w)
-    a = amount.reshape(b, 1, *amount.shape[1:]).repeat_interleave(m, 0)
-    a = a if a.dim() == 4 else a[:, :, None, None]
+    a = amount.reshape(b, 1, h, w) if amount.dim() == 3 else amount.reshape(b, 1, 1, 1)
+    a = a.repeat_interleave(m, 0)
     out = torch.where(a > 0, _partial(x, (3, 3), a, True), _partial(x, (3, 3), a.abs(), False))
     return out.reshape(b, m, h, w)
 
@@ -208,12 +208,11 @@ def restyle(
         # an option that is off costs nothing: the steps it adds are skipped, not run at zero
         fill = p[:, 3] if cfg.fill else None
         source = glyphs[idx]
+        _, _, h, w = source.shape
         if cfg.warp:  # drawn only when on, so the default keeps the old stream
-            _, _, h, w = source.shape
             source = _warp(source, warp_field(len(idx), h, w, cfg.warp, generator))
         styled = stroke_weight(_affine(source, p[:, 0], p[:, 1], fill, cfg.max_stretch), p[:, 2])
         if cfg.pressure:  # drawn only when on, after the warp's field
-            _, _, h, w = styled.shape
             field = smooth_field(len(idx), 1, h, w, cfg.pressure, generator)[:, 0]
             styled = stroke_weight(styled, field)
         if cfg.contrast:
