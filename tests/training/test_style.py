@@ -423,6 +423,21 @@ def test_the_job_refuses_a_malformed_cycle(capsys: pytest.CaptureFixture[str]) -
             job.parse([f"--kl-weight={bad}"])
         assert stop.value.code == 2
         assert "want a weight >= 0" in capsys.readouterr().err
+    # --restyle: Restyle options by name, checked as the command line is read
+    assert job.parse([]).restyle is None
+    assert job.parse(["--restyle", "warp=0.1,pressure=0.8"]).restyle == "warp=0.1,pressure=0.8"
+    for bad, why in (
+        ("tilt=0.1", "Restyle has no 'tilt'"),
+        ("warp=x", "want warp=a number in [0, inf]"),
+        ("warp=-0.1", "want warp=a number in [0, inf]"),
+        ("pressure=inf", "want pressure=a number in [0, inf]"),
+        ("p=1.5", "want p=a number in [0, 1]"),
+        ("warp", "want warp=a number"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            job.parse(["--restyle", bad])
+        assert stop.value.code == 2
+        assert why in capsys.readouterr().err
 
 
 def test_focus_draws_the_worst_fitted_groups_more_and_keeps_the_uniform_stream() -> None:
@@ -760,6 +775,15 @@ def test_cycles_start_from_a_named_checkpoint(
     assert other[0] != plain[0]
     default = job.parse([*argv, "--kl-weight", str(train_module.TrainConfig.kl_weight)])
     assert job.plan(default, *job.split(args))[1] == plain
+    # --restyle likewise: every cycle's, another run; the defaults named are the same run
+    styled, other = job.plan(job.parse([*argv, "--restyle", "warp=0.1,p=0.6"]), *job.split(args))
+    drawn = [(c.restyle.warp, c.restyle.p, c.restyle.slant) for c in styled]
+    assert drawn == [(0.1, 0.6, 0.3)] * 2
+    assert [c.restyle for c in cycles] == [augment.Restyle()] * 2
+    assert other[0] != plain[0]
+    assert other[1] != plain[1]
+    default = job.parse([*argv, "--restyle", "warp=0,pressure=0,p=0.5"])
+    assert job.plan(default, *job.split(args))[1] == plain
     args = job.parse([*argv, "--from", key, "--out", str(tmp_path)])
     bank, vocab = job.split(args)
     cycles, keys = job.plan(args, bank, vocab)
@@ -1007,7 +1031,7 @@ def test_proxy_varies_only_the_named_options_and_scores_per_font() -> None:
     assert mixed.restyle == augment.Restyle(p=0.75)
     assert base.restyle == augment.Restyle()  # base untouched
     assert base.blend == 0.0
-    for bad in ("blend", "blend=x", "nosuch=1", "restyle.nosuch=1", "weights=1"):
+    for bad in ("blend", "blend=x", "nosuch=1", "restyle.nosuch=1", "restyle.p=2", "weights=1"):
         with pytest.raises(SystemExit):
             proxy.variant(bad, base)
     # three training fonts and two held-out ones, 24 characters of which the last 8 held out

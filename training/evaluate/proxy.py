@@ -31,7 +31,7 @@ from training.data import bank as banklib
 from training.data.bank import GlyphBank
 from training.evaluate.refine_gap import refined_writer
 from training.evaluate.style import group_weights, metrics, seen_fonts, write_cell
-from training.style.augment import Restyle
+from training.style.augment import Restyle, with_options
 from training.style.model import StyleTransfer
 from training.style.train import TrainConfig, default_bf16, new_model, train
 
@@ -48,10 +48,11 @@ def variant(text: str, base: TrainConfig) -> TrainConfig:
         except ValueError:
             raise SystemExit(f"{pair!r}: want option=number") from None
         if key.startswith("restyle."):
-            name = key.removeprefix("restyle.")
-            if name not in {f.name for f in fields(Restyle)}:
-                raise SystemExit(f"{key!r}: Restyle has no {name!r}")
-            cfg = replace(cfg, restyle=replace(cfg.restyle or Restyle(), **{name: number}))
+            try:
+                styled = with_options(cfg.restyle or Restyle(), pair.removeprefix("restyle."))
+            except ValueError as bad:
+                raise SystemExit(str(bad)) from None
+            cfg = replace(cfg, restyle=styled)
             continue
         if key not in {f.name for f in fields(TrainConfig)} or key in ("restyle", "weights"):
             raise SystemExit(f"{key!r}: not a TrainConfig option this screen varies")

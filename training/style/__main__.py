@@ -31,6 +31,7 @@ from training.data import bank as banklib
 from training.data import chars as charsets
 from training.data import fonts as fontlib
 from training.data import structure
+from training.style.augment import Restyle, with_options
 from training.style.model import StyleTransfer
 from training.style.train import TrainConfig, default_bf16, new_model, train
 
@@ -73,6 +74,15 @@ def kl_weight(text: str) -> float:
     if not 0 <= weight < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: want a weight >= 0, e.g. 1e-4")
     return weight
+
+
+def restyle_options(text: str) -> str:
+    """--restyle: checked here so a bad pair is a usage error; cycles_of applies it."""
+    try:
+        with_options(Restyle(), text)
+    except ValueError as bad:
+        raise argparse.ArgumentTypeError(str(bad)) from None
+    return text
 
 
 def without(argv: list[str], valued: tuple[str, ...], flags: tuple[str, ...] = ()) -> list[str]:
@@ -143,6 +153,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=TrainConfig.ema,
         help="end each cycle on an exponential moving average of its weights with this decay "
         "(e.g. 0.999); 0 = the last step's weights",
+    )
+    p.add_argument(
+        "--restyle",
+        type=restyle_options,
+        metavar="NAME=V[,NAME=V...]",
+        help="synthetic-style options changed from training.style.augment.Restyle's defaults, "
+        "e.g. warp=0.1,pressure=0.8 (every cycle's)",
     )
     p.add_argument("--train-chars", type=int, default=2000)
     p.add_argument("--heldout-chars", type=int, default=400)
@@ -283,6 +300,8 @@ def cycles_of(args: argparse.Namespace) -> list[TrainConfig]:
         loaders=args.loaders,
         ema=args.ema,
     )
+    if args.restyle:
+        cfg = replace(cfg, restyle=with_options(cfg.restyle or Restyle(), args.restyle))
     more = [replace(cfg, steps=n, lr=lr, focus=f, blend=m) for n, lr, f, m in args.then]
     return [cfg, *more]
 

@@ -23,7 +23,7 @@ in the frame a served reference would be in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -59,6 +59,27 @@ class Restyle:
     # that swell and thin across the square, as a brush's pressure does, where a uniform weight
     # draws one width. Off: 0.0
     pressure: float = 0.0
+
+
+def with_options(base: Restyle, text: str) -> Restyle:
+    """``base`` with the options ``text`` names, ``name=value[,name=value...]`` (e.g.
+    ``warp=0.1,pressure=0.8``): each a Restyle field, its value a finite number >= 0, ``p`` at
+    most 1. ValueError says which pair is wrong."""
+    names = {f.name for f in fields(Restyle)}
+    changes: dict[str, float] = {}
+    for pair in text.split(","):
+        name, _, value = pair.strip().partition("=")
+        if name not in names:
+            raise ValueError(f"{pair!r}: Restyle has no {name!r} ({', '.join(sorted(names))})")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        top = 1.0 if name == "p" else float("inf")
+        if not 0 <= number <= top or number == float("inf"):
+            raise ValueError(f"{pair!r}: want {name}=a number in [0, {top:g}]")
+        changes[name] = number
+    return replace(base, **changes)
 
 
 WARP_GRID = 4
