@@ -957,6 +957,18 @@ def test_ref_draws_leave_one_out_is_the_median_over_reference_subsets() -> None:
     np.testing.assert_allclose(one, 0.0)
 
 
+def test_ref_draws_per_font_scores_each_fonts_glyphs_alone() -> None:
+    bank = _noise_bank(n_fonts=3, n_chars=4)
+    truth = np.zeros((5, 16, 16), np.float32)
+    out = truth.copy()
+    out[3:] = 0.5  # the last two glyphs, font 0's, wrong by 0.5 everywhere
+    written = np.array([2, 2, 2, 0, 0])
+    fonts = ref_draws.per_font(bank, out, truth, written)
+    assert list(fonts) == [bank.fonts[2], bank.fonts[0]]  # in the cell's order, only those in it
+    assert fonts[bank.fonts[2]]["l1"] == 0.0
+    assert fonts[bank.fonts[0]]["l1"] == 0.5
+
+
 def test_ref_draws_calibration_is_monotone_and_lowers_l1() -> None:
     rng = np.random.default_rng(0)
     pred = rng.uniform(0, 1, (200, 8, 8)).astype(np.float32)

@@ -10,6 +10,7 @@ monotone map of the output fitted to minimise L1 on training fonts (``calibratio
 contrast curve about 0.5 (``clip((p - 0.5) * A + 0.5, 0, 1)``, repeatable);
 ``--loo`` also scores the median of the outputs written from all k references and from each
 k - 1 of them (``leave_one_out``: an ensemble over reference subsets, k + 1 passes).
+``--per-font`` also summarises each held-out font's figures over the draws.
 ``--seen`` scores the seen-fonts cell instead (every training font but the content fonts ×
 the held-out characters, each near-duplicate group weighed once, as the card's). Each
 directory is scored in the frame its card was trained in (``signature.em_ratio``); models of
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--contrast", type=float, action="append", default=[], metavar="A")
     p.add_argument("--loo", action="store_true", help="also the leave-one-out ensemble")
     p.add_argument("--seen", action="store_true", help="the seen-fonts cell, not the headline")
+    p.add_argument(
+        "--per-font", action="store_true", help="also each held-out font's figures over the draws"
+    )
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     banks: dict[float, GlyphBank] = {}
@@ -69,6 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     copies = {ratio: copy_baseline(bank) for ratio, bank in banks.items()}
     for ratio, m in copies.items():
         print(f"content copy at em ratio {ratio}: {m}", flush=True)
+    summarise(score_draws(args, models, copies, calibrations))
+    return 0
+
+
+def score_draws(
+    args: argparse.Namespace,
+    models: Mapping[str, tuple[Generate, GlyphBank, float]],
+    copies: dict[float, dict[str, float]],
+    calibrations: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> dict[str, list[dict[str, float]]]:
+    """Each model's (and each variant of its output's) metrics per reference draw, printed as
+    they come; with ``--per-font`` also each held-out font's."""
     rows: dict[str, list[dict[str, float]]] = {}
     for draw in range(args.draws):
         for name, (gen, bank, ratio) in models.items():
@@ -88,8 +105,22 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 rows.setdefault(f"{name} {label}", []).append(m)
                 print(f"draw {draw} {name} {label}: {m}", flush=True)
-    summarise(rows)
-    return 0
+                if args.per_font and not args.seen:
+                    for font, fm in per_font(bank, out, truth, written).items():
+                        rows.setdefault(f"{name} {label} {font}", []).append(fm)
+    return rows
+
+
+def per_font(
+    bank: GlyphBank, out: np.ndarray, truth: np.ndarray, written: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """The metrics of each font's glyphs in a cell (``written``: the font each was written in)."""
+    return {
+        bank.fonts[f]: {
+            k: round(v, 4) for k, v in metrics(out[written == f], truth[written == f]).items()
+        }
+        for f in dict.fromkeys(written.tolist())
+    }
 
 
 def summarise(rows: dict[str, list[dict[str, float]]]) -> None:
