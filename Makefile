@@ -117,6 +117,8 @@ fonts:
 # STEPS:LR:FOCUS:BLEND writes that share of its episodes in a style between two training fonts;
 # ARGS="--from KEY --then ..." starts the cycles from cached checkpoint KEY (the recovered
 # shipped one: the card's metrics.training.checkpoint) instead of training the run first.
+# ARGS="--restyle warp=0.1,pressure=0.8" changes training.style.augment.Restyle's synthetic
+# styles (on 2026-12-06 that pair lost 0.002 of the headline: docs/decisions.md).
 train-style: install-dev fonts
 	$(BIN)/python -m training.style --out models --docs docs/models $(ARGS)
 
