@@ -432,6 +432,7 @@ def test_the_job_refuses_a_malformed_cycle(capsys: pytest.CaptureFixture[str]) -
         ("warp=-0.1", "want warp=a number in [0, inf]"),
         ("pressure=inf", "want pressure=a number in [0, inf]"),
         ("p=1.5", "want p=a number in [0, 1]"),
+        ("max_stretch=0.5", "want max_stretch=a number in [1, inf]"),
         ("warp", "want warp=a number"),
     ):
         with pytest.raises(SystemExit) as stop:

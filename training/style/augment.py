@@ -64,7 +64,7 @@ class Restyle:
 def with_options(base: Restyle, text: str) -> Restyle:
     """``base`` with the options ``text`` names, ``name=value[,name=value...]`` (e.g.
     ``warp=0.1,pressure=0.8``): each a Restyle field, its value a finite number >= 0, ``p`` at
-    most 1. ValueError says which pair is wrong."""
+    most 1 and ``max_stretch`` at least 1. ValueError says which pair is wrong."""
     names = {f.name for f in fields(Restyle)}
     changes: dict[str, float] = {}
     for pair in text.split(","):
@@ -75,9 +75,11 @@ def with_options(base: Restyle, text: str) -> Restyle:
             number = float(value)
         except ValueError:
             number = float("nan")
-        top = 1.0 if name == "p" else float("inf")
-        if not 0 <= number <= top or number == float("inf"):
-            raise ValueError(f"{pair!r}: want {name}=a number in [0, {top:g}]")
+        low, top = {"p": (0.0, 1.0), "max_stretch": (1.0, float("inf"))}.get(
+            name, (0.0, float("inf"))
+        )
+        if not low <= number <= top or number == float("inf"):
+            raise ValueError(f"{pair!r}: want {name}=a number in [{low:g}, {top:g}]")
         changes[name] = number
     return replace(base, **changes)
 
