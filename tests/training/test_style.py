@@ -425,7 +425,8 @@ def test_the_job_refuses_a_malformed_cycle(capsys: pytest.CaptureFixture[str]) -
         assert "want a weight >= 0" in capsys.readouterr().err
     # --restyle: Restyle options by name, checked as the command line is read
     assert job.parse([]).restyle is None
-    assert job.parse(["--restyle", "warp=0.1,pressure=0.8"]).restyle == "warp=0.1,pressure=0.8"
+    chosen = job.parse(["--restyle", "warp=0.1,pressure=0.8"]).restyle
+    assert chosen == augment.Restyle(warp=0.1, pressure=0.8)
     for bad, why in (
         ("tilt=0.1", "Restyle has no 'tilt'"),
         ("warp=x", "want warp=a number in [0, inf]"),

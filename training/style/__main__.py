@@ -76,13 +76,12 @@ def kl_weight(text: str) -> float:
     return weight
 
 
-def restyle_options(text: str) -> str:
-    """--restyle: checked here so a bad pair is a usage error; cycles_of applies it."""
+def restyle_options(text: str) -> Restyle:
+    """--restyle: the default Restyle with the options named; a bad pair is a usage error."""
     try:
-        with_options(Restyle(), text)
+        return with_options(Restyle(), text)
     except ValueError as bad:
         raise argparse.ArgumentTypeError(str(bad)) from None
-    return text
 
 
 def without(argv: list[str], valued: tuple[str, ...], flags: tuple[str, ...] = ()) -> list[str]:
@@ -301,7 +300,7 @@ def cycles_of(args: argparse.Namespace) -> list[TrainConfig]:
         ema=args.ema,
     )
     if args.restyle:
-        cfg = replace(cfg, restyle=with_options(cfg.restyle or Restyle(), args.restyle))
+        cfg = replace(cfg, restyle=args.restyle)
     more = [replace(cfg, steps=n, lr=lr, focus=f, blend=m) for n, lr, f, m in args.then]
     return [cfg, *more]
 

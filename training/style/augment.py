@@ -23,6 +23,7 @@ in the frame a served reference would be in.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -78,7 +79,7 @@ def with_options(base: Restyle, text: str) -> Restyle:
         low, top = {"p": (0.0, 1.0), "max_stretch": (1.0, float("inf"))}.get(
             name, (0.0, float("inf"))
         )
-        if not low <= number <= top or number == float("inf"):
+        if not (math.isfinite(number) and low <= number <= top):
             raise ValueError(f"{pair!r}: want {name}=a number in [{low:g}, {top:g}]")
         changes[name] = number
     return replace(base, **changes)
