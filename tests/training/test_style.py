@@ -585,8 +585,9 @@ def test_portable_bank_trains_elsewhere_and_the_job_adopts_the_checkpoint(
 ) -> None:
     """training.style.portable: the packed bank holds what training reads (the training fonts'
     training characters, content, structure) and nothing held out; a run on it lands in the
-    job's cache under the job's own key for the same arguments, and the job reuses it."""
-    argv = ["--smoke", "--lr", "1.3e-3"]
+    job's cache under the job's own key for the same arguments (a --restyle among them), and the
+    job reuses it."""
+    argv = ["--smoke", "--lr", "1.3e-3", "--restyle", "warp=0.1"]
     args = job.parse(argv)
     bank, vocab = job.split(args)
     packed = tmp_path / "bank.xz"
@@ -613,7 +614,14 @@ def test_portable_bank_trains_elsewhere_and_the_job_adopts_the_checkpoint(
     _, keys = job.plan(job.parse([*argv, "--no-bf16"]), bank, vocab)
     out = capsys.readouterr().out
     assert f"{job.CACHE / f'{keys[0]}.pt'}" in out
-    assert "python -m training.style --smoke --lr 1.3e-3 --no-bf16 --steps 30" in out
+    assert (
+        "python -m training.style --smoke --lr 1.3e-3 --restyle warp=0.1 --no-bf16 --steps 30"
+        in out
+    )
+    assert (
+        keys[0]
+        != job.plan(job.parse(["--smoke", "--lr", "1.3e-3", "--no-bf16"]), bank, vocab)[1][0]
+    )
     commands = torch.load(job.CACHE / f"{keys[0]}.pt", weights_only=False)["commands"]
     assert commands == [
         "python -m training.style.portable pack BANK",

@@ -236,7 +236,10 @@ def copy_baseline(bank: GlyphBank) -> dict[str, float]:
         targets = bank.heldout_chars[bank.have[f, bank.heldout_chars]]
         truth.append(bank.glyphs[f, targets])
         copy.append(bank.content[targets, 0])
-    scale = lambda a: np.concatenate(a).astype(np.float32) / 255.0  # noqa: E731
+
+    def scale(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts).astype(np.float32) / 255.0
+
     return {key: round(v, 4) for key, v in metrics(scale(copy), scale(truth)).items()}
 
 
