@@ -23,7 +23,7 @@ from app.registry.cards import read_card
 from app.runtime.models import check_artifact
 from training.data import bank as banklib
 from training.data import chars as charsets
-from training.data import fonts, structure
+from training.data import css_subsets, fonts, structure
 from training.evaluate import checkpoints, geometry, ink_hedge, proxy, ref_draws
 from training.evaluate import style as evaluate
 from training.style import __main__ as job
@@ -120,6 +120,48 @@ def test_an_npm_subsets_missing_glyph_mark_is_a_missing_glyph(
     assert font.render("😀", 64) is None
     assert not font.notdef("永")
     assert np.array_equal(font.render("永", 64), fonts.open_font(fonts.CONTENT).render("永", 64))
+
+
+def test_a_css_split_family_is_laid_out_and_rendered_like_an_npm_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """@chinese-fonts/* and cn-fontsource-* packages split a face by CSS: each @font-face block
+    a woff2 url and its unicode-range. css_subsets lays them out as @fontsource does, so the
+    renderer draws each character from the file whose range holds it. The two files here are
+    Noto Sans and Noto Serif (one face index in both), so which one drew a glyph shows."""
+    sans, serif = fonts.by_name(fonts.CONTENT), fonts.by_name("noto-serif-sc-regular")
+    assert sans.index == serif.index
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / "a1.woff2").symlink_to(fonts.DEB / sans.path)
+    (package / "b2.woff2").symlink_to(fonts.DEB / serif.path)
+    css = package / "result.css"
+    css.write_text(
+        '@font-face {font-family: "x";src:local("x"),url("./a1.woff2") format("woff2");'
+        "unicode-range:U+6C38,U+548C;}\n"
+        "@font-face {font-family: 'x';src: url('b2.woff2');unicode-range: U+4E66-4E67;}\n"
+        "@font-face {font-family: 'x';src: url('b2.woff2');}\n"  # no range: not a subset
+    )
+    npm = tmp_path / "npm"
+    assert css_subsets.lay_out(css, npm / "x", "x") == 2
+    assert (npm / "x" / "unicode.json").read_text().count("U+") == 3
+    monkeypatch.setattr(fonts, "NPM", npm)
+    font = fonts.Font(fonts.FontSpec("x", "x", "train", "npm:x", sans.index))
+    assert font.has("永")
+    assert font.has("书")
+    assert not font.has("法")
+    assert np.array_equal(font.render("永", 64), fonts.open_font(sans.name).render("永", 64))
+    assert np.array_equal(font.render("书", 64), fonts.open_font(serif.name).render("书", 64))
+    assert not np.array_equal(font.render("书", 64), fonts.open_font(sans.name).render("书", 64))
+    assert font.render("法", 64) is None
+
+    css.write_text("body { color: red }")
+    with pytest.raises(ValueError, match="no @font-face block"):
+        css_subsets.lay_out(css, tmp_path / "y", "y")
+    css.write_text("@font-face {src: url('../up.woff2'); unicode-range: U+6C38;}")
+    (tmp_path / "up.woff2").write_bytes(b"")
+    with pytest.raises(ValueError, match="not a file beside it"):
+        css_subsets.lay_out(css, tmp_path / "z", "z")
 
 
 def test_heldout_fonts_never_train() -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the fonts the style-transfer job renders from: Debian packages (apt-get) and the
-# npm registry's @fontsource families (npm pack, woff2 subsets unpacked under $FONT_DIR).
+# npm registry's @fontsource families (npm pack, woff2 subsets unpacked under $FONT_DIR), and
+# faces from two other npm scopes split by CSS (laid out the same way by css_subsets.py).
 # Run once before training; nothing downloads at run time.
 #   training/data/fetch_fonts.sh            everything the full job uses
 #   training/data/fetch_fonts.sh --minimal  the three Debian fonts the --smoke job and tests use
@@ -29,9 +30,21 @@ NPM=(
   kaisei-decol@5.3.0 dela-gothic-one@5.3.0 rocknroll-one@5.3.0 reggae-one@5.3.0
   potta-one@5.3.0 mochiy-pop-one@5.3.0 kiwi-maru@5.3.0 hina-mincho@5.2.8 stick@5.3.0
 )
+# family=package@version:the CSS inside the package that names its woff2 subsets
+CSS_NPM=(
+  "jiangxi-zhuokai=@chinese-fonts/jxzk@1.3.0:dist/江西拙楷/result.css"
+  "honglei-xingshu=@chinese-fonts/hlxsjt@1.2.0:dist/鸿雷行书简体/result.css"
+  "alimama-dongfang-dakai=cn-fontsource-alimama-dong-fang-da-kai-regular@1.0.3:font.css"
+  "baiwuchang-keke=@chinese-fonts/bwckkt@1.3.0:dist/白无常可可体-Regular/result.css"
+  "shetu-modern-square=@chinese-fonts/stmdxf@3.0.0:dist/摄图摩登小方体/result.css"
+  "youshe-title-hei=@chinese-fonts/ysbth@1.3.0:dist/优设标题黑/result.css"
+  "douyin-sans-bold=@chinese-fonts/dymh@3.0.0:dist/DouyinSansBold/result.css"
+  "douyu-zhuiguang=@chinese-fonts/dyzgt@1.2.0:dist/斗鱼追光体/result.css"
+  "maoken-assorted-sans=@chinese-fonts/mksjh@1.4.0:dist/MaokenAssortedSans1.30/result.css"
+)
 
 debs=("${DEBIAN[@]}")
-[[ "${1:-}" == "--minimal" ]] && debs=("${MINIMAL[@]}") && NPM=()
+[[ "${1:-}" == "--minimal" ]] && debs=("${MINIMAL[@]}") && NPM=() && CSS_NPM=()
 
 missing=()
 for p in "${debs[@]}"; do
@@ -53,6 +66,20 @@ for spec in "${NPM[@]}"; do
   mkdir -p "$dest"
   tar -xzf "$tmp"/*.tgz -C "$dest" --strip-components=1 \
     --wildcards 'package/unicode.json' 'package/metadata.json' 'package/LICENSE' 'package/files/*-normal.woff2'
+  rm -rf "$tmp"
+  touch "$dest/.done"
+done
+for entry in "${CSS_NPM[@]}"; do
+  name="${entry%%=*}" rest="${entry#*=}"
+  package="${rest%%:*}" css="${rest#*:}"
+  dest="$FONT_DIR/npm/$name"
+  [[ -f "$dest/.done" ]] && continue
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$package" >/dev/null && mkdir x && tar -xzf ./*.tgz -C x)
+  python3 training/data/css_subsets.py "$tmp/x/package/$css" "$dest" "$name"
+  for f in LICENSE README.md package.json; do
+    [[ -f "$tmp/x/package/$f" ]] && cp "$tmp/x/package/$f" "$dest/"
+  done
   rm -rf "$tmp"
   touch "$dest/.done"
 done
