@@ -42,9 +42,9 @@ def lay_out(css_path: Path, dest: Path, family: str) -> int:
         raise ValueError(f"{css_path}: no @font-face block with a woff2 url and a unicode-range")
     (dest / "files").mkdir(parents=True, exist_ok=True)
     table = {}
+    # normalised, not resolved: the check is on the paths the CSS names
+    folder = Path(os.path.normpath(css_path.parent))
     for i, (url, ranges) in enumerate(found):
-        # normalised, not resolved: the check is on the path the CSS names
-        folder = Path(os.path.normpath(css_path.parent))
         source = Path(os.path.normpath(folder / url))
         if folder not in source.parents or not source.is_file():
             raise ValueError(f"{css_path}: {url} is not a file beside it")
