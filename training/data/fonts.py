@@ -110,17 +110,13 @@ CATALOGUE: list[FontSpec] = [
             "kiwi-maru",
             "hina-mincho",
             "stick",
-        ]
-    ],
-    # Chinese brush, handwriting and display faces from two other npm scopes (@chinese-fonts/*,
-    # cn-fontsource-*), split by CSS and laid out like @fontsource by css_subsets.py; each its
-    # own group (nearest catalogue font by mean L1 over 280 training characters 0.094 to 0.161).
-    # @chinese-fonts/tjl (Tiejili) draws Reggae One's glyphs (0.021) and is left out, as are the
-    # scope's copies of held-out or reserved faces (zqzmxs = Zhi Mang Xing, dyh = Smiley Sans,
-    # lxgwwenkai, yzklct = Long Cang).
-    *[
-        FontSpec(family, family, "train", f"npm:{family}")
-        for family in [
+            # Chinese brush, handwriting and display faces from two other npm scopes
+            # (@chinese-fonts/*, cn-fontsource-*), split by CSS and laid out like @fontsource by
+            # css_subsets.py; each its own group (nearest catalogue font by mean L1 over 280
+            # training characters 0.094 to 0.161). @chinese-fonts/tjl (Tiejili) draws Reggae
+            # One's glyphs (0.021) and is left out, as are the scope's copies of held-out or
+            # reserved faces (zqzmxs = Zhi Mang Xing, dyh = Smiley Sans, lxgwwenkai, yzklct =
+            # Long Cang).
             "jiangxi-zhuokai",
             "honglei-xingshu",
             "alimama-dongfang-dakai",
