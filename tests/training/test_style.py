@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -457,6 +458,11 @@ def test_the_job_refuses_a_malformed_cycle(capsys: pytest.CaptureFixture[str]) -
         job.parse(["--from", "d237b11c4bafcc75"])
     assert stop.value.code == 2
     assert "--then" in capsys.readouterr().err
+    # nor with --retrain, which would overwrite that checkpoint with the plain run's
+    with pytest.raises(SystemExit) as stop:
+        job.parse(["--from", "d237b11c4bafcc75", "--then", "10:1e-3", "--retrain"])
+    assert stop.value.code == 2
+    assert "--retrain" in capsys.readouterr().err
     # --kl-weight: a finite weight >= 0, the default TrainConfig's
     assert job.parse([]).kl_weight == train_module.TrainConfig.kl_weight
     assert job.parse(["--kl-weight", "1e-4"]).kl_weight == 1e-4
@@ -846,8 +852,17 @@ def test_cycles_start_from_a_named_checkpoint(
     out = capsys.readouterr().out
     assert f"reusing {job.CACHE / f'{key}.pt'}" in out
     assert f"wrote {job.CACHE / f'{keys[1]}.pt'}" in out
+    # a chain whose later cycle is cached (a recovered shipped version) needs not the first
+    gone = "0000000000000000"
+    later = job.CACHE / f"{job.plan(job.parse([*argv, '--from', gone]), bank, vocab)[1][1]}.pt"
+    shutil.copyfile(job.CACHE / f"{keys[1]}.pt", later)
+    try:
+        assert job.main([*argv, "--from", gone, "--out", str(tmp_path)]) == 0
+        assert f"reusing {later}" in capsys.readouterr().out
+    finally:
+        later.unlink()
     with pytest.raises(SystemExit, match="recover"):
-        job.main([*argv, "--from", "0000000000000000", "--out", str(tmp_path)])
+        job.main([*argv, "--from", gone, "--out", str(tmp_path)])
 
 
 @pytest.mark.parametrize(("width", "warp"), [(16, False), (32, True)])

@@ -193,6 +193,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--loaders draws episodes apart from the step: not with --then's FOCUS")
     if args.start and not args.then:
         p.error("--from names where --then's cycles start: give at least one --then")
+    if args.start and args.retrain:
+        # --retrain would train the run the arguments describe from scratch and cache it under
+        # the named key, which stands for weights trained elsewhere
+        p.error("--from's checkpoint was trained elsewhere: not with --retrain")
     if args.smoke:
         args.steps, args.batch, args.width = 30, 8, 16
         args.train_chars, args.heldout_chars = 120, 40
@@ -235,7 +239,8 @@ def trained(
     and the last cycle's history."""
     model = new_model(bank, cycles[0])
     paths = [CACHE / f"{key}.pt" for key in keys]
-    if args.start and not paths[0].exists():
+    # a later cycle's checkpoint continues from the named one, which it no longer needs
+    if args.start and not any(path.exists() for path in paths):
         raise SystemExit(
             f"--from {args.start}: no {paths[0]} (`python -m training.style.recover DIR` writes "
             "a shipped version's weights there)"
