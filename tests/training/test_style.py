@@ -852,7 +852,7 @@ def test_cycles_start_from_a_named_checkpoint(
     out = capsys.readouterr().out
     assert f"reusing {job.CACHE / f'{key}.pt'}" in out
     assert f"wrote {job.CACHE / f'{keys[1]}.pt'}" in out
-    # a chain whose later cycle is cached (a recovered shipped version) needs not the first
+    # a chain whose later cycle is cached (a recovered shipped version) does without the first
     gone = "0000000000000000"
     later = job.CACHE / f"{job.plan(job.parse([*argv, '--from', gone]), bank, vocab)[1][1]}.pt"
     shutil.copyfile(job.CACHE / f"{keys[1]}.pt", later)
