@@ -239,13 +239,13 @@ def trained(
     and the last cycle's history."""
     model = new_model(bank, cycles[0])
     paths = [CACHE / f"{key}.pt" for key in keys]
+    done = [i for i, path in enumerate(paths) if path.exists()]
     # a later cycle's checkpoint continues from the named one, which it no longer needs
-    if args.start and not any(path.exists() for path in paths):
+    if args.start and not done:
         raise SystemExit(
             f"--from {args.start}: no {paths[0]} (`python -m training.style.recover DIR` writes "
             "a shipped version's weights there)"
         )
-    done = [i for i, path in enumerate(paths) if path.exists()]
     first = done[-1] if done and not args.retrain else -1
     history: list[dict[str, float]] = []
     if first >= 0:
