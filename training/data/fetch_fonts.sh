@@ -56,31 +56,40 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# fetch NAME PACKAGE LAYOUT [ARG]: npm pack PACKAGE once into $FONT_DIR/npm/NAME; the function
+# LAYOUT TGZ_DIR DEST [ARG] unpacks it there
+fetch() {
+  local dest="$FONT_DIR/npm/$1" tmp
+  [[ -f "$dest/.done" ]] && return 0
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$2" >/dev/null)
+  mkdir -p "$dest"
+  "$3" "$tmp" "$dest" "${@:4}"
+  rm -rf "$tmp"
+  touch "$dest/.done"
+}
+# @fontsource: only the files the renderer opens, already in its layout
+fontsource() {
+  tar -xzf "$1"/*.tgz -C "$2" --strip-components=1 \
+    --wildcards 'package/unicode.json' 'package/metadata.json' 'package/LICENSE' 'package/files/*-normal.woff2'
+}
+# split by CSS: the whole package, laid out by css_subsets.py from the CSS at path $3 in it
+css_split() {
+  mkdir "$1/x"
+  tar -xzf "$1"/*.tgz -C "$1/x"
+  python3 training/data/css_subsets.py "$1/x/package/$3" "$2" "$(basename "$2")"
+  for f in LICENSE README.md package.json; do
+    [[ -f "$1/x/package/$f" ]] && cp "$1/x/package/$f" "$2/"
+  done
+  return 0
+}
+
 mkdir -p "$FONT_DIR/npm"
 for spec in "${NPM[@]}"; do
-  name="${spec%@*}"
-  dest="$FONT_DIR/npm/$name"
-  [[ -f "$dest/.done" ]] && continue
-  tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack --silent "@fontsource/$spec" >/dev/null)
-  mkdir -p "$dest"
-  tar -xzf "$tmp"/*.tgz -C "$dest" --strip-components=1 \
-    --wildcards 'package/unicode.json' 'package/metadata.json' 'package/LICENSE' 'package/files/*-normal.woff2'
-  rm -rf "$tmp"
-  touch "$dest/.done"
+  fetch "${spec%@*}" "@fontsource/$spec" fontsource
 done
 for entry in "${CSS_NPM[@]}"; do
-  name="${entry%%=*}" rest="${entry#*=}"
-  package="${rest%%:*}" css="${rest#*:}"
-  dest="$FONT_DIR/npm/$name"
-  [[ -f "$dest/.done" ]] && continue
-  tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack --silent "$package" >/dev/null && mkdir x && tar -xzf ./*.tgz -C x)
-  python3 training/data/css_subsets.py "$tmp/x/package/$css" "$dest" "$name"
-  for f in LICENSE README.md package.json; do
-    [[ -f "$tmp/x/package/$f" ]] && cp "$tmp/x/package/$f" "$dest/"
-  done
-  rm -rf "$tmp"
-  touch "$dest/.done"
+  rest="${entry#*=}"
+  fetch "${entry%%=*}" "${rest%%:*}" css_split "${rest#*:}"
 done
 echo "fonts ready: $(fc-list :lang=zh family | wc -l) Debian CJK faces, $(ls "$FONT_DIR/npm" | wc -l) npm families in $FONT_DIR/npm"
