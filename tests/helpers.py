@@ -6,12 +6,12 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import numpy as np
@@ -29,6 +29,7 @@ from app.worker.main import Worker
 from training.export import write_card
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -37,18 +38,54 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate, timeout_s: float = 10.0, interval_s: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+def wait_until(  # type: ignore[no-untyped-def]
+    predicate,
+    timeout_s: float = 10.0,
+    interval_s: float = 0.05,
+    *,
+    awaiting: str = "",
+    seen: Callable[[], object] | None = None,
+) -> None:
+    """Poll `predicate` until it holds; past `timeout_s` (a safety net), fail saying what was
+    awaited and, with `seen`, what was last seen."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s")
+            what = awaiting or getattr(predicate, "__name__", "condition")
+            last = f"; last seen: {seen()!r}" if seen is not None else ""
+            raise AssertionError(f"{what}: not met within {timeout_s}s{last}")
         time.sleep(interval_s)
+
+
+def wait_for_progress(
+    awaiting: str,
+    observe: Callable[[], T],
+    done: Callable[[T], bool],
+    stall_s: float = 120.0,
+    interval_s: float = 0.1,
+) -> T:
+    """Observe until `done(observed)`, as long as it takes while what is observed keeps
+    changing; fail only when it has not changed for `stall_s` (a slow machine is slow, not
+    stuck). Returns the last observation."""
+    seen = observe()
+    changed_at = time.monotonic()
+    while not done(seen):
+        time.sleep(interval_s)
+        now = observe()
+        if now != seen:
+            seen, changed_at = now, time.monotonic()
+        elif time.monotonic() - changed_at > stall_s:
+            raise AssertionError(f"{awaiting}: nothing changed for {stall_s:.0f}s; seen {seen!r}")
+    return seen
 
 
 @contextmanager
 def live_api(settings: Settings) -> Iterator[httpx.Client]:
-    """uvicorn serving create_app(settings) on a free port, with a client bound to it."""
-    port = free_port()
+    """uvicorn serving create_app(settings) on a free port, with a client bound to it. The
+    socket is bound here and handed over, so no other process can take the port between."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
@@ -58,15 +95,21 @@ def live_api(settings: Settings) -> Iterator[httpx.Client]:
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
-    wait_until(lambda: server.started, timeout_s=15)
     try:
+        wait_until(
+            lambda: server.started or not thread.is_alive(),
+            timeout_s=120,
+            awaiting="the live api to start",
+        )
+        assert server.started, "the live api's server thread ended before it started"
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             yield client
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=30)
+        listener.close()
 
 
 @contextmanager
@@ -78,13 +121,20 @@ def worker_thread(settings: Settings, worker_id: str = "test-worker") -> Iterato
     )
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    wait_until(lambda: _heartbeat_lists_models(worker), timeout_s=30)
     try:
+        wait_until(
+            lambda: _heartbeat_lists_models(worker) or not thread.is_alive(),
+            timeout_s=120,
+            awaiting=f"worker thread {worker_id} to load a model and beat",
+        )
+        assert thread.is_alive(), f"worker thread {worker_id} ended before it served"
         yield worker
     finally:
-        worker.stopping.set()
-        thread.join(timeout=15)
+        worker.stopping.set()  # it finishes the batch in hand first
+        thread.join(timeout=120)
         engine.dispose()
+    # one left running would read the next test's jobs from the same streams
+    assert not thread.is_alive(), f"worker thread {worker_id} still runs 120s after its stop"
 
 
 def _heartbeat_lists_models(worker: Worker) -> bool:
@@ -129,14 +179,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
             env[f"HANMO_{name.upper()}"] = str(value)
     env["PYTHONPATH"] = str(ROOT)
     return env
-
-
-def start_worker_process(settings: Settings, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker", "--device", "cpu", *extra],
-        env=settings_env(settings),
-        cwd=ROOT,
-    )
 
 
 def slow_sampler(

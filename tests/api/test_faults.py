@@ -7,13 +7,27 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from app.redis_conn import EmbeddedRedis
+from app.queue import keys
+from app.redis_conn import EmbeddedRedis, sync_client
 from app.settings import Settings
 from tests.helpers import free_port, live_api, wait_until, worker_thread
+from tests.worker.processes import install_leftover_guard
 
 SAMPLE = "/v1/models/tiny-sampler/sample"
+RECOVER_S = 120.0  # a safety net for a recovery that is awaited, not timed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leftover_process_guard(request: pytest.FixtureRequest) -> None:
+    """At the session's end, any process the tests left alive is killed and fails the run."""
+    install_leftover_guard(request.config)
+
+
+def job_status(client: httpx.Client, job_id: str) -> str:
+    return str(client.get(f"/v1/jobs/{job_id}").json()["status"])
 
 
 @pytest.fixture
@@ -35,12 +49,12 @@ def test_redis_outage_is_503_and_recovers_without_restart(
         alive = client.get("/livez")
         not_ready = client.get("/readyz")
         own_redis.start()
-        back_at = time.monotonic()
         wait_until(
             lambda: client.post(SAMPLE, json={"seed": 3, "timeout_ms": 2000}).status_code == 200,
-            timeout_s=15,
+            RECOVER_S,
+            awaiting="a sample to be answered again after Redis came back",
+            seen=lambda: client.get("/readyz").json(),
         )
-        time.monotonic() - back_at
     assert down.status_code == 503
     assert down.headers["content-type"] == "application/problem+json"
     assert down.json()["title"] == "Queue unavailable"
@@ -55,7 +69,10 @@ def test_no_worker_means_504_at_the_deadline_not_a_hang(tiny: Settings) -> None:
         problem = response.json()
         with worker_thread(tiny):  # the late worker drops the expired job, answering 504
             wait_until(
-                lambda: client.get(f"/v1/jobs/{problem['job_id']}").json()["status"] == "failed"
+                lambda: job_status(client, problem["job_id"]) == "failed",
+                RECOVER_S,
+                awaiting=f"job {problem['job_id']} to be failed",
+                seen=lambda: job_status(client, problem["job_id"]),
             )
             job = client.get(f"/v1/jobs/{problem['job_id']}").json()
     assert response.status_code == 504
@@ -68,9 +85,18 @@ def test_job_expired_in_queue_is_dropped_not_run(tiny: Settings) -> None:
         job_id = client.post(
             SAMPLE, json={"seed": 1, "timeout_ms": 100}, headers={"Prefer": "respond-async"}
         ).json()["job_id"]
-        time.sleep(0.3)
+        deadline = sync_client(tiny.redis_url).hget(keys.job(job_id), "deadline_ms")
+        assert isinstance(deadline, bytes)
+        deadline_ms = int(deadline)
+        # past the deadline by the worker's clock (whole ms of time.time()), not after a guess
+        wait_until(lambda: int(time.time() * 1000) > deadline_ms, RECOVER_S)
         with worker_thread(tiny) as worker:
-            wait_until(lambda: client.get(f"/v1/jobs/{job_id}").json()["status"] == "failed")
+            wait_until(
+                lambda: job_status(client, job_id) == "failed",
+                RECOVER_S,
+                awaiting=f"job {job_id} to be failed",
+                seen=lambda: job_status(client, job_id),
+            )
         job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["problem"]["title"] == "Deadline exceeded"
     assert next(iter(worker.models.values())).stats["rows"] == 0
@@ -106,8 +132,10 @@ def test_postgres_outage_serves_from_cache_refuses_admin_writes_and_recovers(
             wait_until(
                 lambda: client.post("/admin/models", json={"name": "y", "kind": "sampler"},
                                     headers=key).status_code == 201,
-                timeout_s=15,
+                timeout_s=RECOVER_S,
                 interval_s=0.2,
+                awaiting="an admin write to succeed after Postgres came back",
+                seen=lambda: client.get("/readyz").json(),
             )  # fmt: skip
             after = client.post(SAMPLE, json={"seed": 99})
     finally:
@@ -159,7 +187,12 @@ def test_a_graph_that_raises_fails_its_jobs_and_nothing_else(
 
     register_directory(tiny, raising_sampler(tmp_path / "raising"), "production")
     with worker_thread(tiny) as worker, live_api(tiny) as client:
-        wait_until(lambda: len(worker.models) == 2)
+        wait_until(
+            lambda: len(worker.models) == 2,
+            RECOVER_S,
+            awaiting="the worker to load both models",
+            seen=lambda: (list(worker.models), worker.failed_loads),
+        )
         small = client.post("/v1/models/raising-sampler/sample", json={"n": 4, "seed": 1})
         broken = client.post("/v1/models/raising-sampler/sample", json={"n": 40, "seed": 1})
         other = client.post(SAMPLE, json={"n": 40, "seed": 1})
