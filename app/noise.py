@@ -7,8 +7,8 @@ and our own Box-Muller transform, so it does not change with numpy's distributio
 from __future__ import annotations
 
 import numpy as np
+from hanmo_client.schemas import MAX_SEED
 
-MAX_SEED = 2**63 - 1
 _TWO_PI = 2.0 * np.pi
 _U53 = 1.0 / (1 << 53)
 

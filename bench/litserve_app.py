@@ -1,8 +1,9 @@
 """The peer: LitServe serving the same model directory as hanmo, for bench/peer.py. Runs in its
-own venv (.venv-peer: litserve, onnxruntime, numpy, pillow) with the repository on PYTHONPATH,
-so it runs the graphs through hanmo's own session wrapper (same ONNX Runtime options), draws
-noise with hanmo's counter-based generator, summarises draws and draws glyphs with hanmo's own
-NumPy functions: its answers are checked equal to hanmo's before any timing.
+own venv (.venv-peer: litserve, onnxruntime, numpy, pillow) with the repository and
+clients/python (the wire schemas hanmo's api modules import) on PYTHONPATH, so it runs the
+graphs through hanmo's own session wrapper (same ONNX Runtime options), draws noise with
+hanmo's counter-based generator, summarises draws and draws glyphs with hanmo's own NumPy
+functions: its answers are checked equal to hanmo's before any timing.
 
     python bench/litserve_app.py MODEL_DIR PORT MAX_BATCH BATCH_TIMEOUT_S THREADS
 

@@ -60,7 +60,12 @@ def start_peer(
     model_dir: Path, port: int, batch: int, timeout: float, body: str = BODY
 ) -> subprocess.Popen[bytes]:
     """LitServe on `model_dir` (its card's kind picks the API), once it answers `body`."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # the repository, and the client's folder: the api modules it borrows import the wire
+    # schemas from hanmo_client (pydantic only, which LitServe's FastAPI brings)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "clients" / "python")]),
+    }
     args = [str(model_dir), str(port), str(batch), str(timeout), "1"]
     child = subprocess.Popen(
         [str(PEER_PYTHON), str(ROOT / "bench" / "litserve_app.py"), *args],

@@ -32,11 +32,11 @@ from typing import Any
 
 import httpx
 import onnxruntime
+from hanmo_client.schemas import SampleRequest
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from redis import Redis
 
 from app.api import samplers
-from app.api.schemas import SampleRequest
 from app.cli import register_directory
 from app.noise import standard_normal_rows
 from app.queue import keys

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hanmo_client.schemas import MAX_SEED
 
-from app.noise import MAX_SEED, standard_normal_rows
+from app.noise import standard_normal_rows
 
 
 def test_row_i_does_not_depend_on_row_count() -> None:

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import numpy as np
+from hanmo_client.schemas import FeedbackRequest, Observation
 from sqlalchemy.orm import Session
 
-from app.api.schemas import FeedbackRequest, Observation
 from app.api.state import State
 from app.errors import InvalidInput, PredictionNotFound
 from app.queue.results import Outcome

@@ -76,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="hanmo",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served by routes/web.py from installed assets, not a CDN
+        redoc_url=None,
         summary="Seeded sampling, posterior-predictive uncertainty and few-shot "
         "Chinese-character style transfer, served.",
     )
@@ -94,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(web.router)
     app.mount("/ui", web.files(), name="ui")
+    app.mount("/docs-assets", web.docs_assets(), name="docs-assets")
 
     default_openapi = app.openapi
 

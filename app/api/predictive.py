@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from hanmo_client.schemas import PredictRequest
 
-from app.api.schemas import PredictRequest
 from app.errors import InvalidInput
 from app.runtime.predictive import summarize_classification, summarize_regression
 

@@ -10,12 +10,12 @@ import secrets
 from typing import Any
 
 import numpy as np
+from hanmo_client.schemas import MAX_SEED, InterpolateRequest, LogProbRequest, SampleRequest
 from PIL import Image
 
-from app.api.schemas import InterpolateRequest, LogProbRequest, SampleRequest
 from app.errors import InvalidInput
 from app.images import grid, png_bytes, to_uint8
-from app.noise import MAX_SEED, standard_normal_rows
+from app.noise import standard_normal_rows
 from app.queue.results import Outcome
 from app.registry.service import ServedVersion
 

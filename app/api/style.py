@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from hanmo_client.schemas import Reference
 
 from app import glyphs
-from app.api.schemas import Reference
 from app.charsets import gb2312
 from app.errors import InvalidInput
 from app.images import png_bytes, to_uint8
@@ -212,8 +212,8 @@ def render(
         "style": meta["style"],
         "confidence": meta["confidence"],
         "size": size,
-        "runtime": outcome.info.get("runtime"),
-        "provider": outcome.info.get("provider"),
+        "runtime": outcome.info.get("runtime", ""),
+        "provider": outcome.info.get("provider", ""),
     }
     if meta.get("sheet"):
         body["sheet"] = base64.b64encode(sheet_png(meta["text"], by_char, size)).decode()

@@ -6,11 +6,11 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
+from hanmo_client.schemas import NAME_PATTERN
 from pydantic import BaseModel, ConfigDict, Field
 
 Kind = Literal["sampler", "predictive", "style_transfer"]
 Format = Literal["onnx", "torchscript"]
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 
 
 class GraphSpec(BaseModel):

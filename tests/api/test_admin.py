@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hanmo_client import ApiError, Hanmo
 from sqlalchemy import func, select
 
 from app.cli import bootstrap_admin_key, register_directory
-from app.client import ApiError, Hanmo
 from app.registry import apikeys
 from app.registry.db import make_engine, make_sessionmaker
 from app.registry.tables import AuditEvent, ModelVersion, RegisteredModel
@@ -94,9 +94,9 @@ def test_admin_needs_an_admin_key_and_refusals_change_nothing(tiny: Settings) ->
         assert keys[revoked.split("_")[1]].revoked_at is not None
         assert all(k.key is None for k in keys.values())  # secrets are never listed
         audit = admin.admin.audit()
-    actions = [e["action"] for e in audit]
+    actions = [e.action for e in audit]
     assert actions[0] == "model.create"
-    assert audit[0]["key_id"] == admin_key.split("_")[1]
+    assert audit[0].key_id == admin_key.split("_")[1]
     assert "key.revoke" in actions
 
 
@@ -232,15 +232,15 @@ def test_upload_check_promote_and_serve(tiny: Settings, tiny_v2: Path) -> None:
         assert (moved.version, moved.state) == (2, "ready")
         assert hanmo.sample("tiny-sampler", n=1, seed=5).version == 2
         history = hanmo.admin.alias_history("tiny-sampler", "production")
-        wait_until(lambda: "tiny-sampler:2" in hanmo.admin.workers()[0]["models"])
+        wait_until(lambda: "tiny-sampler:2" in hanmo.admin.workers()[0].models)
         workers = hanmo.admin.workers()
         queues = hanmo.admin.queues()
-    assert [e["action"] for e in history] == ["set", "move-requested", "moved"]
-    assert history[-1]["actor"].startswith("worker:")
-    assert (history[-1]["from"]["version"], history[-1]["to"]["version"]) == (1, 2)
-    assert workers[0]["device"] == "cpu"
-    assert workers[0]["models"]["tiny-sampler:2"]["provider"] == "CPUExecutionProvider"
-    assert {(q["model"], q["version"]) for q in queues["queues"]} >= {("tiny-sampler", 2)}
+    assert [e.action for e in history] == ["set", "move-requested", "moved"]
+    assert history[-1].actor.startswith("worker:")
+    assert (history[-1].from_.version, history[-1].to.version) == (1, 2)
+    assert workers[0].device == "cpu"
+    assert workers[0].models["tiny-sampler:2"]["provider"] == "CPUExecutionProvider"
+    assert {(q.model, q.version) for q in queues.queues} >= {("tiny-sampler", 2)}
 
 
 def upload(http: httpx.Client, key: str, directory: Path, **extra: str) -> httpx.Response:
@@ -394,7 +394,7 @@ def test_a_version_that_fails_to_load_leaves_the_alias(tiny: Settings, tiny_v2: 
         )
         assert "tiny-sampler:2" in alias.last_error
         assert hanmo.sample("tiny-sampler", n=1, seed=1).version == 1
-        wait_until(lambda: "tiny-sampler:2" in hanmo.admin.workers()[0]["failed_loads"])
+        wait_until(lambda: "tiny-sampler:2" in hanmo.admin.workers()[0].failed_loads)
 
 
 def test_concurrent_alias_moves_end_consistent(
@@ -414,9 +414,9 @@ def test_concurrent_alias_moves_end_consistent(
             )
         assert all(m.state == "pending" for m in moves)
         history = hanmo.admin.alias_history("tiny-sampler", "production")
-        requested = [e for e in history if e["action"] == "move-requested"]
-        assert sorted(e["to"]["version"] for e in requested) == [2, 3]
-        last = requested[-1]["to"]["version"]
+        requested = [e for e in history if e.action == "move-requested"]
+        assert sorted(e.to.version or 0 for e in requested) == [2, 3]
+        last = requested[-1].to.version
         alias = hanmo.admin.alias("tiny-sampler", "production")
         assert alias.version == 1
         assert alias.pending
@@ -428,7 +428,7 @@ def test_concurrent_alias_moves_end_consistent(
             )
             assert hanmo.admin.alias("tiny-sampler", "production").version == last
             assert hanmo.sample("tiny-sampler", n=1, seed=1).version == last
-        actions = [e["action"] for e in hanmo.admin.alias_history("tiny-sampler", "production")]
+        actions = [e.action for e in hanmo.admin.alias_history("tiny-sampler", "production")]
     assert actions == ["set", "move-requested", "move-requested", "moved"]
 
 
@@ -454,7 +454,7 @@ def test_canary_splits_by_seed_and_a_pinned_version_bypasses_it(
     assert all(first[s] == again[s] for s in again)  # sticky
     assert pinned == {1}
     assert len(keyed) == 1
-    assert history[-1]["to"] == {"version": 1, "canary": 2, "canary_weight": 0.25}
+    assert history[-1].to.model_dump() == {"version": 1, "canary": 2, "canary_weight": 0.25}
 
 
 def test_cli_keys_promote_and_rollback(tiny: Settings, tiny_v2: Path) -> None:

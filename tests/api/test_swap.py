@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from hanmo_client import Hanmo
 
 from app.cli import register_directory
-from app.client import Hanmo
 from app.settings import Settings
 from tests.api.test_admin import new_key
 from tests.helpers import live_api, worker_thread
@@ -107,7 +107,7 @@ def test_alias_moves_and_rolls_back_under_load_without_a_failed_request(
     assert set(during_v2) == {2}
     assert after
     assert set(after) == {1}
-    assert [e["action"] for e in history] == [
+    assert [e.action for e in history] == [
         "set",
         "move-requested",
         "moved",

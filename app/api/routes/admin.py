@@ -17,12 +17,9 @@ from urllib.parse import unquote, urlsplit
 import anyio
 import fsspec
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from starlette.datastructures import UploadFile
-from starlette.responses import Response
-
-from app.api.admin_schemas import (
+from hanmo_client.schemas import ALIAS_PATTERN, MAX_VERSION, NAME_PATTERN
+from hanmo_client.schemas.admin import (
+    AdminModelRead,
     AliasEventInfo,
     AliasInfo,
     AliasPut,
@@ -33,13 +30,19 @@ from app.api.admin_schemas import (
     ModelInfo,
     ModelPage,
     ModelUpdate,
+    QueueReport,
     RegisterByUri,
     VersionInfo,
+    WorkerList,
 )
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
 from app.api.auth import AdminDep
 from app.api.deps import StateDep
-from app.api.inference import json_response
-from app.api.schemas import ALIAS_PATTERN, MAX_VERSION
+from app.api.inference import checked_response
 from app.api.state import State
 from app.errors import (
     ArtifactCorrupt,
@@ -55,7 +58,7 @@ from app.queue import keys
 from app.queue.client import REDIS_ERRORS
 from app.redis_conn import as_text
 from app.registry import admin, apikeys, artifacts, service
-from app.registry.cards import NAME_PATTERN, Card
+from app.registry.cards import Card
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
@@ -119,7 +122,8 @@ async def create_model(body: ModelCreate, state: StateDep, who: AdminDep) -> Res
     view = await db(
         state, admin.create_model, who.key_id, body.name, body.kind, body.description, body.tags
     )
-    return json_response(view, status=201, headers={"Location": f"/admin/models/{body.name}"})
+    location = {"Location": f"/admin/models/{body.name}"}
+    return checked_response(ModelInfo.model_validate, view, status=201, headers=location)
 
 
 @router.get("/models", response_model=ModelPage)
@@ -133,7 +137,7 @@ async def list_models(
     return await db(state, admin.list_models, limit, offset)
 
 
-@router.get("/models/{name}")
+@router.get("/models/{name}", response_model=AdminModelRead)
 async def get_model(state: StateDep, who: AdminDep, name: str = ModelName) -> Any:
     """A model with its versions, aliases (with canary and pending moves) and tags."""
 
@@ -256,7 +260,9 @@ async def add_version(
         await _queue_check(state, name, number, uri)
     except REDIS_ERRORS:
         view["status_message"] = "queueing its check failed (Redis away): POST …/check"
-        return json_response(view, status=202, headers={"Location": href})
+        return checked_response(
+            VersionInfo.model_validate, view, status=202, headers={"Location": href}
+        )
     view = await _poll(state, wait_s, lambda v: v["status"] != "PENDING", view,
                        admin.get_version, name, number)  # fmt: skip
     if view["status"] == "FAILED":
@@ -264,7 +270,9 @@ async def add_version(
             f"{name} v{number} failed its check: {view['status_message']}", version=view
         )
     status = 201 if view["status"] == "READY" else 202
-    return json_response(view, status=status, headers={"Location": href})
+    return checked_response(
+        VersionInfo.model_validate, view, status=status, headers={"Location": href}
+    )
 
 
 async def _read_upload(request: Request) -> tuple[Card, str | None, list[UploadFile]]:
@@ -413,7 +421,7 @@ async def get_version(
     return await db(state, admin.get_version, name, version)
 
 
-@router.post("/models/{name}/versions/{version}/check", status_code=202)
+@router.post("/models/{name}/versions/{version}/check", status_code=202, response_model=VersionInfo)
 async def recheck_version(
     state: StateDep, who: AdminDep, name: str = ModelName, version: int = VersionNumber
 ) -> Any:
@@ -462,7 +470,9 @@ async def _settled(
             alias=view,
         )
     state.registry.invalidate()
-    return json_response(view, status=202 if view["state"] == "pending" else 200)
+    return checked_response(
+        AliasInfo.model_validate, view, status=202 if view["state"] == "pending" else 200
+    )
 
 
 @router.get("/models/{name}/aliases/{alias}", response_model=AliasInfo)
@@ -530,7 +540,7 @@ async def alias_history(
 # -- workers and queues ------------------------------------------------------------------------
 
 
-@router.get("/workers")
+@router.get("/workers", response_model=WorkerList)
 async def workers(state: StateDep, who: AdminDep) -> Any:
     """Live workers from their heartbeats: device, loaded versions with batches and rows,
     failed loads, last error."""
@@ -562,7 +572,7 @@ async def workers(state: StateDep, who: AdminDep) -> Any:
     return {"workers": out}
 
 
-@router.get("/queues")
+@router.get("/queues", response_model=QueueReport)
 async def queues(state: StateDep, who: AdminDep) -> Any:
     """Per served version: jobs waiting in its stream and entries a worker holds unacked."""
     served = await db(state, service.served)
@@ -594,7 +604,7 @@ async def queues(state: StateDep, who: AdminDep) -> Any:
 async def create_key(body: KeyCreate, state: StateDep, who: AdminDep) -> Response:
     """A new key. Its secret (`key`) is in this response only; it is stored hashed."""
     view = await db(state, apikeys.create, who.key_id, body.scope, body.name, body.expires_in_s)
-    return json_response(view, status=201)
+    return checked_response(KeyInfo.model_validate, view, status=201)
 
 
 @router.get("/keys", response_model=list[KeyInfo])

@@ -5,19 +5,25 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from hanmo_client.schemas import (
+    ALIAS_PATTERN,
+    MAX_VERSION,
+    NAME_PATTERN,
+    Calibration,
+    FeedbackRequest,
+    FeedbackResponse,
+)
 
 from app.api import feedback
 from app.api.deps import StateDep
-from app.api.schemas import ALIAS_PATTERN, MAX_VERSION, FeedbackRequest
 from app.api.state import State
 from app.errors import InvalidInput
-from app.registry.cards import NAME_PATTERN
 
 router = APIRouter(prefix="/v1/models", tags=["uncertainty"])
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 
 
-@router.post("/{name}/feedback")
+@router.post("/{name}/feedback", response_model=FeedbackResponse)
 async def create_feedback(
     body: FeedbackRequest, state: StateDep, name: str = ModelName
 ) -> dict[str, Any]:
@@ -32,7 +38,7 @@ async def create_feedback(
     return result
 
 
-@router.get("/{name}/calibration")
+@router.get("/{name}/calibration", response_model=Calibration)
 async def get_calibration(
     state: StateDep,
     name: str = ModelName,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 from fastapi import APIRouter, Path, Request
+from hanmo_client.schemas import JobRead
 from starlette.responses import Response
 
 from app.api.auth import may_see
 from app.api.deps import AcceptDep, StateDep
-from app.api.inference import json_response, render_outcome
-from app.api.schemas import JobRead
+from app.api.inference import checked_response, render_outcome
 from app.errors import JobNotFound
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -44,7 +44,7 @@ async def get_job(
         body["result"] = json.loads(bytes(rendered.body))
     elif outcome is not None:
         body["problem"] = outcome.problem
-    return json_response(body)
+    return checked_response(JobRead.model_validate, body)
 
 
 @router.delete("/{job_id}", status_code=204)

@@ -5,19 +5,18 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import APIRouter, Path, Request
+from hanmo_client.schemas import NAME_PATTERN, PredictRequest, PredictResponse
 from starlette.responses import Response
 
 from app.api import predictive
 from app.api.deps import IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import infer
 from app.api.routes.sampling import ASYNC_RESPONSE
-from app.api.schemas import PredictRequest
-from app.registry.cards import NAME_PATTERN
 
 router = APIRouter(prefix="/v1/models", tags=["uncertainty"])
 
 
-@router.post("/{name}/predict", responses=ASYNC_RESPONSE)
+@router.post("/{name}/predict", response_model=PredictResponse, responses=ASYNC_RESPONSE)
 async def create_prediction(
     request: Request,
     body: PredictRequest,

@@ -6,18 +6,26 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
+from hanmo_client.schemas import (
+    NAME_PATTERN,
+    InterpolateRequest,
+    InterpolateResponse,
+    JobAccepted,
+    LogProbRequest,
+    LogProbResponse,
+    SampleRequest,
+    SampleResponse,
+)
 from starlette.responses import Response
 
 from app.api import samplers
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import infer
-from app.api.schemas import InterpolateRequest, LogProbRequest, SampleRequest, SampleResponse
-from app.registry.cards import NAME_PATTERN
 
 router = APIRouter(prefix="/v1/models", tags=["sampling"])
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 ASYNC_RESPONSE: dict[int | str, dict[str, Any]] = {
-    202: {"description": "accepted (Prefer: respond-async)"}
+    202: {"description": "accepted (Prefer: respond-async)", "model": JobAccepted}
 }
 
 
@@ -53,7 +61,9 @@ async def create_sample(
 
 
 @router.post(
-    "/{name}/interpolate", responses={**ASYNC_RESPONSE, 200: {"content": {"image/gif": {}}}}
+    "/{name}/interpolate",
+    response_model=InterpolateResponse,
+    responses={**ASYNC_RESPONSE, 200: {"content": {"image/gif": {}}}},
 )
 async def create_interpolation(
     request: Request,
@@ -80,7 +90,7 @@ async def create_interpolation(
     )
 
 
-@router.post("/{name}/log-prob", responses=ASYNC_RESPONSE)
+@router.post("/{name}/log-prob", response_model=LogProbResponse, responses=ASYNC_RESPONSE)
 async def create_log_prob(
     request: Request,
     body: LogProbRequest,

@@ -10,6 +10,18 @@ from typing import Any, TypeVar
 import numpy as np
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
+from hanmo_client.schemas import (
+    MAX_REFERENCES,
+    NAME_PATTERN,
+    STYLE_ID_PATTERN,
+    FontRequest,
+    InferenceOptions,
+    JobAccepted,
+    StyleCreate,
+    StyleRead,
+    StyleTransferRequest,
+    StyleTransferResponse,
+)
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
@@ -18,23 +30,16 @@ from app.api import style as st
 from app.api import styles_store as store
 from app.api.auth import may_see, owner_of
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
-from app.api.inference import deadline_ms, json_response, off_loop, run_job
-from app.api.schemas import (
-    MAX_REFERENCES,
-    FontRequest,
-    InferenceOptions,
-    StyleCreate,
-    StyleTransferRequest,
-)
+from app.api.inference import checked_response, deadline_ms, off_loop, run_job
+from app.api.routes.sampling import ASYNC_RESPONSE
 from app.api.state import State
 from app.errors import Conflict, HanmoError, InvalidInput, PayloadTooLarge
 from app.queue import keys
-from app.registry.cards import NAME_PATTERN
 from app.registry.service import ServedVersion
 
 router = APIRouter(tags=["style transfer"])
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
-StyleId = Path(pattern=r"^st_[0-9a-f]{24}$")
+StyleId = Path(pattern=STYLE_ID_PATTERN)
 M = TypeVar("M", bound=BaseModel)
 MAX_UPLOAD_BYTES = 3 * 1024 * 1024
 
@@ -225,7 +230,12 @@ async def _saved_style(
     return style, confidence, info
 
 
-@router.post("/v1/models/{name}/style-transfer", openapi_extra=reference_body(StyleTransferRequest))
+@router.post(
+    "/v1/models/{name}/style-transfer",
+    response_model=StyleTransferResponse,
+    responses={**ASYNC_RESPONSE, 200: {"content": {"image/png": {}}}},
+    openapi_extra=reference_body(StyleTransferRequest),
+)
 async def style_transfer(
     request: Request,
     state: StateDep,
@@ -284,7 +294,12 @@ async def style_transfer(
     )
 
 
-@router.post("/v1/styles", status_code=201, openapi_extra=reference_body(StyleCreate))
+@router.post(
+    "/v1/styles",
+    status_code=201,
+    response_model=StyleRead,
+    openapi_extra=reference_body(StyleCreate),
+)
 async def create_style(request: Request, state: StateDep) -> Response:
     """Save a style: the references' pooled style code, computed once by the model version
     the request resolves to and tied to it; kept for `ttl_s` (default 30 days) or until
@@ -315,16 +330,15 @@ async def create_style(request: Request, state: StateDep) -> Response:
         owner=owner_of(request, state) or "",
     )
     await store.save(state.redis, record, ttl)
-    return json_response(
-        record.public(), status=201, headers={"Location": f"/v1/styles/{record.style_id}"}
-    )
+    location = {"Location": f"/v1/styles/{record.style_id}"}
+    return checked_response(StyleRead.model_validate, record.public(), status=201, headers=location)
 
 
-@router.get("/v1/styles/{style_id}")
+@router.get("/v1/styles/{style_id}", response_model=StyleRead)
 async def read_style(request: Request, state: StateDep, style_id: str = StyleId) -> Response:
     """A saved style: its model and version, references and expiry."""
     record = await store.load(state.redis, style_id, _visible(request, state))
-    return json_response(record.public())
+    return checked_response(StyleRead.model_validate, record.public())
 
 
 @router.delete("/v1/styles/{style_id}", status_code=204)
@@ -334,7 +348,7 @@ async def delete_style(request: Request, state: StateDep, style_id: str = StyleI
     return Response(status_code=204)
 
 
-@router.post("/v1/styles/{style_id}/font", status_code=202)
+@router.post("/v1/styles/{style_id}/font", status_code=202, response_model=JobAccepted)
 async def create_font(
     request: Request, body: FontRequest, state: StateDep, style_id: str = StyleId
 ) -> Response:

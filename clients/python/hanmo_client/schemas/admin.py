@@ -1,4 +1,4 @@
-"""Request and response bodies of the admin API (also used by `app.client`)."""
+"""The admin API under /admin: models, versions, aliases, workers, queues, keys, audit."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas import ALIAS_PATTERN, MAX_VERSION
-from app.registry.cards import NAME_PATTERN
+from hanmo_client.schemas.common import MAX_VERSION, NAME_PATTERN
+from hanmo_client.schemas.models import ModelRead, VersionStatus
 
 MAX_TAGS = 32
 
@@ -65,7 +65,7 @@ class VersionInfo(BaseModel):
     version: int
     kind: str
     format: str
-    status: Literal["PENDING", "READY", "FAILED", "ARCHIVED"]
+    status: VersionStatus
     status_message: str
     sha256: str
     artifact_uri: str
@@ -106,17 +106,57 @@ class AliasInfo(BaseModel):
     updated_at: str
 
 
+class AdminModelRead(ModelRead):
+    """GET /admin/models/{name}: the public view with tags and each alias's state."""
+
+    tags: dict[str, str]
+    alias_states: list[AliasInfo]
+
+
+class AliasEventTarget(BaseModel):
+    version: int | None
+    canary: int | None
+    canary_weight: float | None
+
+
 class AliasEventInfo(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     id: int
     alias: str
     action: str
     actor: str
-    from_: dict[str, Any] = Field(alias="from")
-    to: dict[str, Any]
+    from_: AliasEventTarget = Field(alias="from")
+    to: AliasEventTarget
     message: str
     at: str
 
-    model_config = ConfigDict(populate_by_name=True)
+
+class WorkerInfo(BaseModel):
+    id: str
+    host: str
+    pid: int
+    device: str
+    models: dict[str, dict[str, Any]] = Field(description="`model:version` -> provider and stats")
+    failed_loads: dict[str, Any]
+    last_error: str
+    beat_age_s: float
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerInfo]
+
+
+class QueueInfo(BaseModel):
+    model: str
+    version: int
+    depth: int = Field(description="jobs waiting in the version's stream")
+    pending: int = Field(description="entries a worker holds unacknowledged")
+
+
+class QueueReport(BaseModel):
+    queues: list[QueueInfo]
+    checks: int = Field(description="version checks waiting for a worker")
 
 
 class KeyCreate(BaseModel):
@@ -137,9 +177,16 @@ class KeyInfo(BaseModel):
     key: str | None = Field(default=None, description="the secret: shown once, at creation")
 
 
+class AuditEntry(BaseModel):
+    id: int
+    key_id: str
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    at: str
+
+
 class AuditPage(BaseModel):
-    events: list[dict[str, Any]]
+    events: list[AuditEntry]
     next_before: int | None
-
-
-ALIAS_PATH_PATTERN = ALIAS_PATTERN
