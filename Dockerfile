@@ -9,11 +9,9 @@
 # the default builder since Docker Engine 23.
 #
 # Layout inside both images:
-#   /opt/venv      the virtualenv (on PATH)
-#   /opt/hanmo     the source tree, installed with `pip install -e`: app/registry/db.py finds
-#                  alembic.ini and alembic/ relative to the package (parents[2] of db.py), so
-#                  they must sit next to app/ exactly as in the repository; a regular
-#                  (non-editable) wheel install would look for them in site-packages.
+#   /opt/venv      the virtualenv (on PATH), with hanmo and hanmo-client installed as wheels
+#                  (not editable): the registry's migrations travel inside the hanmo wheel
+#                  (app/registry/migrations), so `hanmo migrate` needs no source tree.
 #   /opt/hanmo/models        the shipped model repository (models/<name>/<version>/...)
 #   /var/lib/hanmo           HANMO_HOME, owned by the non-root user `hanmo` (uid/gid 10001,
 #                  numeric in USER so that runAsNonRoot-style checks can verify it);
@@ -44,47 +42,54 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 #     --build-arg CUDA_IMAGE=nvidia/cuda:12.9.1-cudnn-runtime-ubuntu22.04
 #     --build-arg ONNXRUNTIME_GPU="onnxruntime-gpu>=1.19,<1.27"
 ARG CUDA_IMAGE=nvidia/cuda:13.0.2-cudnn-runtime-ubuntu22.04
-ARG ONNXRUNTIME_GPU="onnxruntime-gpu>=1.27"
+# Empty: onnxruntime-gpu at constraints.txt's pin. A requirement here replaces that pin.
+ARG ONNXRUNTIME_GPU=""
 
 # ---------------------------------------------------------------------------------------------
-# wheels: every third-party wheel both images install, resolved and downloaded once.
-# Only pyproject.toml is copied, so this layer is rebuilt only when dependencies change.
-# Every dependency publishes manylinux (glibc <= 2.28) wheels for cp311, so the same wheels
-# install on Debian bookworm (api) and on Ubuntu 22.04 with deadsnakes' CPython 3.11 (worker).
-# --only-binary keeps it that way: a dependency that ever ships only an sdist fails here,
-# loudly, instead of being compiled against this stage's glibc.
+# wheels: every wheel both images install, resolved and downloaded once, at the versions
+# constraints.txt pins (`make constraints` writes it; `make` installs from it too). Only the
+# dependency files and hanmo-client's source are copied, so this layer is rebuilt only when
+# they change. Every third-party dependency publishes manylinux (glibc <= 2.28) wheels for
+# cp311, so the same wheels install on Debian bookworm (api) and on Ubuntu 22.04 with
+# deadsnakes' CPython 3.11 (worker). --only-binary keeps it that way: a dependency that ever
+# ships only an sdist fails here, loudly, instead of being compiled against this stage's glibc.
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS wheels
 ARG ONNXRUNTIME_GPU
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 WORKDIR /build
-COPY pyproject.toml ./
-# requirements-api.txt    = [project.dependencies] + the `server` extra
-# requirements-worker.txt = the above + the `worker` extra (onnxruntime-gpu on Linux)
+COPY pyproject.toml constraints.txt ./
+COPY clients/python ./clients/python
+# requirements-api.txt    = hanmo's [project.dependencies], hanmo-client aside (built below)
+# requirements-worker.txt = the above + the `cuda` extra (onnxruntime-gpu)
 RUN python - <<'EOF'
 import os
 import tomllib
 
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
-api = project["dependencies"] + extras["server"]
-worker = api + extras["worker"]
+api = [r for r in project["dependencies"] if not r.startswith("hanmo-client")]
+worker = api + extras["cuda"]
 os.makedirs("/wheels", exist_ok=True)
 for name, requirements in (("api", api), ("worker", worker)):
     with open(f"/wheels/requirements-{name}.txt", "w") as out:
         out.write("\n".join(requirements) + "\n")
+pins = open("constraints.txt").read().splitlines()
+override = os.environ["ONNXRUNTIME_GPU"]
+if override:
+    pins = [p for p in pins if not p.startswith("onnxruntime-gpu==")] + [override]
 with open("/wheels/constraints.txt", "w") as out:
-    out.write(os.environ["ONNXRUNTIME_GPU"] + "\n")
+    out.write("\n".join(pins) + "\n")
 EOF
 
-# setuptools and wheel are the build backend of `pip install -e` in the final stages, which
-# install with --no-index from this directory.
+# setuptools and wheel build hanmo in the final stages, which install with --no-index from here.
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --only-binary=:all: --wheel-dir /wheels \
         --constraint /wheels/constraints.txt \
         --requirement /wheels/requirements-worker.txt \
-        "setuptools>=68" wheel
+        "setuptools>=77" wheel \
+    && pip wheel --no-deps --no-index --find-links=/wheels --wheel-dir /wheels ./clients/python
 
 # ---------------------------------------------------------------------------------------------
 # api: python:3.11-slim, `server` extra only (no onnxruntime, no torch).
@@ -105,16 +110,18 @@ RUN groupadd --system --gid 10001 hanmo \
     && python -m venv /opt/venv
 # Dependencies first (cached across source changes); the wheels are bind-mounted, not copied.
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels --requirement /wheels/requirements-api.txt
+    pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt \
+        --requirement /wheels/requirements-api.txt hanmo-client
 WORKDIR /opt/hanmo
-# The source tree: .dockerignore lets through only pyproject.toml, README.md, alembic.ini,
-# alembic/, app/, training/ and models/.
+# The source: .dockerignore lets through only pyproject.toml, README.md, LICENSE, app/ and
+# models/ (training/ is not part of the distribution). hanmo is installed as a wheel; the
+# source is removed after, and models/ stays as the repository `migrate` registers.
 COPY . .
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     mkdir -p models \
-    && pip install --no-index --find-links=/wheels --editable ".[server]" \
-    && python -c "from app.registry.db import ALEMBIC_INI as i; assert i.is_file() and (i.parent / 'alembic' / 'env.py').is_file(), i" \
-    && python -m compileall -q app alembic
+    && pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt . \
+    && rm -rf app build hanmo.egg-info \
+    && python -c "from app.registry.db import MIGRATIONS as m; assert (m / 'env.py').is_file(), m"
 USER 10001:10001
 EXPOSE 8000
 # curl is not in the slim image; urlopen raises (exit 1) on a refused connection or non-2xx.
@@ -180,16 +187,16 @@ RUN apt-get update \
     && python3.11 -m venv /opt/venv
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels \
-        --constraint /wheels/constraints.txt --requirement /wheels/requirements-worker.txt
+        --constraint /wheels/constraints.txt --requirement /wheels/requirements-worker.txt \
+        hanmo-client
 WORKDIR /opt/hanmo
 COPY . .
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     mkdir -p models \
-    && pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt \
-        --editable ".[server,worker]" \
-    && python -c "from app.registry.db import ALEMBIC_INI as i; assert i.is_file() and (i.parent / 'alembic' / 'env.py').is_file(), i" \
-    && python -c "import onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers(), ort.get_available_providers()" \
-    && python -m compileall -q app alembic
+    && pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt ".[cuda]" \
+    && rm -rf app build hanmo.egg-info \
+    && python -c "from app.registry.db import MIGRATIONS as m; assert (m / 'env.py').is_file(), m" \
+    && python -c "import onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers(), ort.get_available_providers()"
 USER 10001:10001
 # HANMO_DEVICE (cuda:0 above) applies when the command is plain `hanmo worker`; the --device
 # flag below wins over it. One process per GPU: `--device cuda:0,cuda:1`, `--replicas N`.

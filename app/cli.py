@@ -90,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("up", help="everything on one machine with embedded defaults")
     _worker_args(up)
-    up.add_argument("--models-dir", type=Path, default=Path("models"))
+    up.add_argument(
+        "--models-dir", type=Path, default=None, help="default HANMO_MODELS_DIR (./models)"
+    )
     up.set_defaults(run=_up)
     return parser
 
@@ -126,6 +128,15 @@ def _api(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        print(
+            "hanmo worker needs ONNX Runtime: pip install 'hanmo[worker]' (CPU) "
+            "or 'hanmo[cuda]' (NVIDIA GPU)",
+            file=sys.stderr,
+        )
+        return 2
     from app.worker.pool import run_pool
 
     settings = get_settings()
@@ -301,7 +312,10 @@ def _up(args: argparse.Namespace) -> int:
         embedded = EmbeddedRedis(settings.embedded_redis_dir())
         embedded.start()
     _migrate(args)
-    for versions in shipped_model_dirs(args.models_dir):
+    models_dir = args.models_dir or settings.models_dir
+    if not models_dir.is_dir():
+        print(f"no model repository at {models_dir.resolve()}: none registered", flush=True)
+    for versions in shipped_model_dirs(models_dir):
         for directory in versions:  # the newest version of each model gets `production`
             alias = "production" if directory == versions[-1] else None
             served = register_directory(settings, directory, alias)

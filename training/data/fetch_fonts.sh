@@ -46,15 +46,7 @@ CSS_NPM=(
 debs=("${DEBIAN[@]}")
 [[ "${1:-}" == "--minimal" ]] && debs=("${MINIMAL[@]}") && NPM=() && CSS_NPM=()
 
-missing=()
-for p in "${debs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+scripts/apt-ensure.sh "the style job's fonts" "${debs[@]}"
 
 # fetch NAME PACKAGE LAYOUT [ARG]: npm pack PACKAGE once into $FONT_DIR/npm/NAME; the function
 # LAYOUT TGZ_DIR DEST [ARG] unpacks it there
