@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from app.registry.tables import Base
 from tests.helpers import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -92,7 +93,7 @@ def test_base_install_runs_hanmo_and_migrates_sqlite(base_install: Path, tmp_pat
     with engine.connect() as connection:
         head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert head.startswith("0003")
-    assert {"models", "versions", "aliases", "api_keys"} <= set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
     engine.dispose()
     # without the worker extra, `hanmo worker` says what to install instead of a traceback
     done = subprocess.run(

@@ -18,6 +18,7 @@ URL = "http://127.0.0.1:8000"
 def test_the_readme_example_runs(settings: Settings) -> None:
     example = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[0]
     assert URL in example
+    assert example in (ROOT / "README.md").read_text()  # the project README shows the same
     for name in ("vae-digits", "concrete-sghmc", "glyph-style"):
         register_directory(settings, ROOT / "models" / name / "1", "production")
     with worker_thread(settings), live_api(settings) as http:
