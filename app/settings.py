@@ -41,8 +41,10 @@ class Settings(BaseSettings):
     max_sample_rows: int = Field(default=1024, ge=1)
 
     # Keys and admin. With require_api_key, inference needs an `infer` or `admin` key, and a
-    # job or saved style is visible only to the key that made it (and to admins). /admin
-    # always needs an `admin` key. Each key gets a token bucket: rate per second, burst.
+    # job or saved style is visible only to the key that made it (and to admins; one made
+    # before keys were required has no owner: admins only). /admin always needs an `admin`
+    # key. Each key gets a token bucket: rate per second, burst. A verified key is trusted
+    # for api_key_cache_ttl_s, never past its own expiry.
     require_api_key: bool = False
     rate_limit_per_s: float = Field(default=100.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)

@@ -1,9 +1,10 @@
 """API keys on the request path: who is calling, what they may do, and how fast.
 
 `Authorization: Bearer hm_…` (or `X-API-Key: hm_…`). Verified keys are cached per process for
-`api_key_cache_ttl_s` (a revocation through this process takes effect at once; other replicas
-see it within that TTL), so inference does not touch the database on every request and keeps
-serving keys it knows while the database is away. Each key has a token bucket in Redis."""
+`api_key_cache_ttl_s`, never past the key's expiry (a revocation through this process takes
+effect at once; other replicas see it within that TTL), so inference does not touch the
+database on every request and keeps serving keys it knows while the database is away. Each
+key has a token bucket in Redis."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ async def identify(request: Request, state: State) -> Principal | None:
     if len(token) > 200:
         raise Unauthorized("malformed API key")
     cache: KeyCache = state.keys
-    verdict = cache.get(token, state.settings.api_key_cache_ttl_s)
+    verdict = cache.get(token)
     if verdict is None:
 
         def check() -> Principal | str:
@@ -75,7 +76,7 @@ async def identify(request: Request, state: State) -> Principal | None:
             verdict = await anyio.to_thread.run_sync(check)
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable("API keys cannot be checked: the registry is away") from exc
-        cache.put(token, verdict)
+        cache.put(token, verdict, state.settings.api_key_cache_ttl_s)
     if isinstance(verdict, str):
         raise Unauthorized(f"{verdict}")
     request.state.principal = verdict
@@ -137,11 +138,14 @@ def owner_of(request: Request, state: State) -> str | None:
 
 
 def may_see(request: Request, state: State, owner: str | None) -> bool:
-    """Whether the caller may see a job or style owned by `owner`."""
-    if not state.settings.require_api_key or not owner:
+    """Whether the caller may see a job or style owned by `owner`. With keys required, one
+    made before they were (no owner) is an admin's only: no key may claim it."""
+    if not state.settings.require_api_key:
         return True
     principal = getattr(request.state, "principal", None)
-    return principal is not None and (principal.is_admin or principal.key_id == owner)
+    if principal is None:
+        return False
+    return principal.is_admin or (bool(owner) and principal.key_id == owner)
 
 
 AdminDep = Annotated[Principal, Depends(require_admin)]

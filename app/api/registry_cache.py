@@ -87,6 +87,15 @@ class RegistryCache:
     def invalidate(self) -> None:
         self._entries.clear()
 
+    async def cached_versions(self) -> list[ServedVersion] | None:
+        """The versions the cached routes send requests to (what this process can still serve
+        while the database is away), once a registry change seen in Redis has emptied what
+        it made stale; None when nothing is cached."""
+        await self._check_generation()
+        routes = [route for _, route in self._entries.values()]
+        versions = {v.key: v for r in routes for v in (r.main, r.canary) if v is not None}
+        return list(versions.values()) or None
+
     async def _check_generation(self) -> None:
         if self.redis is None or not self._entries:
             return

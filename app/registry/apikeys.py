@@ -31,10 +31,11 @@ class KeyNotFound(NotFound):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a verified key's id and scope."""
+    """Who is calling: a verified key's id and scope, and when the key expires (UTC)."""
 
     key_id: str
     scope: str
+    expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -97,9 +98,10 @@ def verify(session: Session, token: str) -> Principal | str:
         return "unknown API key"
     if row.revoked_at is not None:
         return "revoked API key"
-    if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):
+    expires_at = _aware(row.expires_at) if row.expires_at is not None else None
+    if expires_at is not None and expires_at <= datetime.now(UTC):
         return "expired API key"
-    return Principal(row.key_id, row.scope)
+    return Principal(row.key_id, row.scope, expires_at)
 
 
 def _aware(moment: datetime) -> datetime:

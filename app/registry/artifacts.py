@@ -3,12 +3,13 @@ Workers read local artifacts in place and copy remote ones into a cache keyed by
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import fsspec
 
-from app.errors import ArtifactCorrupt
+from app.errors import ArtifactCorrupt, InvalidInput
 from app.registry.cards import Card, sha256_file
 
 
@@ -21,6 +22,21 @@ def verify_directory(directory: Path, card: Card) -> None:
         actual = sha256_file(path)
         if actual != expected:
             raise ArtifactCorrupt(f"{name}: sha256 is {actual}, card says {expected}")
+
+
+def refuse_links(directory: Path) -> None:
+    """InvalidInput naming the first symbolic link under a directory to register: its files
+    must be its own, not pointers that may lead out of the register root. Checked before
+    anything is copied (the directory itself was resolved into the root by the caller)."""
+    for parent, folders, files in os.walk(directory):
+        for name in sorted([*folders, *files]):
+            path = Path(parent) / name
+            if path.is_symlink():
+                raise InvalidInput(
+                    f"{path.relative_to(directory)} is a symbolic link: a registered "
+                    "directory must hold its files itself",
+                    errors=[{"field": "uri", "file": str(path.relative_to(directory))}],
+                )
 
 
 def store(directory: Path, card: Card, root: str, version: int) -> str:

@@ -106,8 +106,9 @@ def test_postgres_outage_serves_from_cache_refuses_admin_writes_and_recovers(
     settings: Settings, tmp_path: Path
 ) -> None:
     """A throwaway cluster the test owns is stopped under a live api and worker: inference
-    keeps answering (registry cache, loaded models), admin writes answer 503, and both recover
-    by themselves when the database is back."""
+    keeps answering (registry cache, loaded models), readiness says `degraded` (200: a load
+    balancer keeps the replica) while a replica with nothing cached is not ready, admin
+    writes answer 503, and all recover by themselves when the database is back."""
     from app.cli import register_directory
     from app.registry.db import upgrade
     from tests.api.test_admin import new_key
@@ -128,6 +129,8 @@ def test_postgres_outage_serves_from_cache_refuses_admin_writes_and_recovers(
             during = [client.post(SAMPLE, json={"seed": s}) for s in range(20)]
             write = client.post("/admin/models", json={"name": "x", "kind": "sampler"}, headers=key)
             ready = client.get("/readyz")
+            with live_api(own) as cold_client:  # a replica that has routed nothing yet
+                cold = cold_client.get("/readyz")
             postgres.start()
             wait_until(
                 lambda: client.post("/admin/models", json={"name": "y", "kind": "sampler"},
@@ -138,14 +141,20 @@ def test_postgres_outage_serves_from_cache_refuses_admin_writes_and_recovers(
                 seen=lambda: client.get("/readyz").json(),
             )  # fmt: skip
             after = client.post(SAMPLE, json={"seed": 99})
+            recovered = client.get("/readyz")
     finally:
         postgres.remove()
     assert [r.status_code for r in during] == [200] * 20
     assert write.status_code == 503
     assert write.headers["content-type"] == "application/problem+json"
-    assert ready.status_code == 503
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
     assert ready.json()["checks"]["database"] is False
+    assert cold.status_code == 503
+    assert cold.headers["content-type"] == "application/problem+json"
+    assert "no cached route" in cold.json()["detail"]
     assert after.status_code == 200
+    assert recovered.json()["status"] == "ready"
 
 
 def raising_sampler(directory: Path, **signature: object) -> Path:

@@ -16,10 +16,11 @@ from hanmo_client.schemas import (
 
 from app.api import feedback
 from app.api.deps import StateDep
+from app.api.json_body import JsonLimitedRoute
 from app.api.state import State
 from app.errors import InvalidInput
 
-router = APIRouter(prefix="/v1/models", tags=["uncertainty"])
+router = APIRouter(prefix="/v1/models", tags=["uncertainty"], route_class=JsonLimitedRoute)
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 
 

@@ -20,6 +20,7 @@ from app.queue import keys
 from app.queue.client import REDIS_ERRORS
 from app.redis_conn import as_text
 from app.registry import service
+from app.registry.service import ServedVersion
 
 router = APIRouter(tags=["health"])
 
@@ -32,29 +33,38 @@ async def livez() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(state: StateDep) -> Response:
-    """200 when the database and Redis answer and every aliased version has a live worker."""
+    """200 `ready` when the database and Redis answer and every aliased version has a live
+    worker. 200 `degraded` while the database is away but the registry cache still routes
+    (inference goes on from it, so a load balancer should keep this replica); 503 when it
+    cannot route at all (nothing cached), Redis is away, or a routed version has no worker."""
     checks: dict[str, Any] = {"database": await _database_ok(state)}
     checks["redis"], workers = await _live_workers(state)
-    missing: list[str] = []
+    served: list[ServedVersion] | None
     if checks["database"]:
         served = await state.registry.call(service.served, False)  # routed, not pending
-        missing = [v.key for v in served if v.key not in workers]
-    checks["versions_without_worker"] = missing
-    if checks["database"] and checks["redis"] and not missing:
-        return json_response({"status": "ready", "checks": checks})
+    else:
+        served = await state.registry.cached_versions()
+    checks["versions_without_worker"] = [v.key for v in served or () if v.key not in workers]
+    if served is not None and checks["redis"] and not checks["versions_without_worker"]:
+        if checks["database"]:
+            return json_response({"status": "ready", "checks": checks})
+        detail = f"the registry database is unreachable; serving {len(served)} cached versions"
+        return json_response({"status": "degraded", "detail": detail, "checks": checks})
     problem = {
         "type": "https://hanmo.dev/problems/not-ready",
         "title": "Not ready",
         "status": 503,
-        "detail": _not_ready_detail(checks),
+        "detail": _not_ready_detail(checks, served is None),
         "checks": checks,
     }
     return problem_response(problem, "/readyz")
 
 
-def _not_ready_detail(checks: dict[str, Any]) -> str:
+def _not_ready_detail(checks: dict[str, Any], uncached: bool) -> str:
     parts = [name for name in ("database", "redis") if not checks[name]]
     detail = f"unreachable: {', '.join(parts)}" if parts else ""
+    if uncached:
+        detail += "; no cached route to serve from"
     if checks["versions_without_worker"]:
         detail += (
             ("; " if detail else "")

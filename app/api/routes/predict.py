@@ -11,9 +11,10 @@ from starlette.responses import Response
 from app.api import predictive
 from app.api.deps import IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import infer
+from app.api.json_body import JsonLimitedRoute
 from app.api.routes.sampling import ASYNC_RESPONSE
 
-router = APIRouter(prefix="/v1/models", tags=["uncertainty"])
+router = APIRouter(prefix="/v1/models", tags=["uncertainty"], route_class=JsonLimitedRoute)
 
 
 @router.post("/{name}/predict", response_model=PredictResponse, responses=ASYNC_RESPONSE)

@@ -21,8 +21,9 @@ from starlette.responses import Response
 from app.api import samplers
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import infer
+from app.api.json_body import JsonLimitedRoute
 
-router = APIRouter(prefix="/v1/models", tags=["sampling"])
+router = APIRouter(prefix="/v1/models", tags=["sampling"], route_class=JsonLimitedRoute)
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 ASYNC_RESPONSE: dict[int | str, dict[str, Any]] = {
     202: {"description": "accepted (Prefer: respond-async)", "model": JobAccepted}

@@ -31,13 +31,14 @@ from app.api import styles_store as store
 from app.api.auth import may_see, owner_of
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import checked_response, deadline_ms, off_loop, run_job
+from app.api.json_body import JsonLimitedRoute
 from app.api.routes.sampling import ASYNC_RESPONSE
 from app.api.state import State
 from app.errors import Conflict, HanmoError, InvalidInput, PayloadTooLarge
 from app.queue import keys
 from app.registry.service import ServedVersion
 
-router = APIRouter(tags=["style transfer"])
+router = APIRouter(tags=["style transfer"], route_class=JsonLimitedRoute)
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 StyleId = Path(pattern=STYLE_ID_PATTERN)
 M = TypeVar("M", bound=BaseModel)
