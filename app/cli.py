@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument("directory", type=Path)
     register.add_argument("--alias", help="point this alias at the version, e.g. production")
     register.set_defaults(run=_register)
+    shipped = models.add_parser(
+        "register-shipped",
+        help="register models/<name>/<version>/ and alias each model's newest `production` "
+        "unless it has that alias already (what `hanmo up` and docker compose run)",
+    )
+    shipped.add_argument(
+        "models_dir", type=Path, nargs="?", default=None, help="default HANMO_MODELS_DIR"
+    )
+    shipped.set_defaults(run=_register_shipped)
     listing = models.add_parser("list", help="list registered models")
     listing.set_defaults(run=_list_models)
     promote = models.add_parser(
@@ -195,7 +205,7 @@ def _list_models(_: argparse.Namespace) -> int:
     return 0
 
 
-def _in_transaction(settings: Settings, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def in_transaction(settings: Settings, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Run a registry service function in one transaction against the configured database."""
     from app.registry.db import make_engine, make_sessionmaker
 
@@ -210,7 +220,7 @@ def _in_transaction(settings: Settings, fn, *args, **kwargs):  # type: ignore[no
 def _transaction(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     """A registry change: run it, then tell workers and api replicas the registry changed."""
     settings = get_settings()
-    result = _in_transaction(settings, fn, *args, **kwargs)
+    result = in_transaction(settings, fn, *args, **kwargs)
     _bump_generation(settings)
     return result
 
@@ -276,7 +286,7 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 def _keys_list(_: argparse.Namespace) -> int:
     from app.registry import apikeys
 
-    return _report(_in_transaction, get_settings(), apikeys.list_keys)  # a read: no bump
+    return _report(in_transaction, get_settings(), apikeys.list_keys)  # a read: no bump
 
 
 def bootstrap_admin_key(settings: Settings) -> str | None:
@@ -288,7 +298,7 @@ def bootstrap_admin_key(settings: Settings) -> str | None:
             return None
         return str(apikeys.create(session, "bootstrap", "admin", "bootstrap (hanmo up)")["key"])
 
-    key: str | None = _in_transaction(settings, create_first)
+    key: str | None = in_transaction(settings, create_first)
     return key
 
 
@@ -299,6 +309,40 @@ def shipped_model_dirs(models_dir: Path) -> list[list[Path]]:
         key=lambda d: (d.parent.name, int(d.name) if d.name.isdigit() else 0),
     )
     return [list(group) for _, group in itertools.groupby(dirs, key=lambda d: d.parent)]
+
+
+def register_shipped(
+    settings: Settings, models_dir: Path, say: Callable[[str], None], alias: str = "production"
+) -> None:
+    """Register every shipped version, oldest first, and point `alias` at each model's newest
+    only where the model has no such alias yet: an alias a person moved (PUT, promote,
+    rollback) stays where they put it on every restart. `say` gets a line per step."""
+    from app.registry import service
+
+    if not models_dir.is_dir():
+        say(f"no model repository at {models_dir.resolve()}: none registered")
+    for versions in shipped_model_dirs(models_dir):
+        registered = [register_directory(settings, directory, None) for directory in versions]
+        for served in registered:
+            say(f"model {served.model} v{served.version} registered")
+        name, newest = registered[-1].model, registered[-1].version
+        held = in_transaction(settings, service.alias_unless_set, "cli", name, alias, newest)
+        say(
+            f"model {name}: {alias} at v{newest}"
+            if held == newest
+            else f"model {name}: {alias} stays at v{held} (already set, maybe by a person; "
+            f"shipped newest is v{newest}, `hanmo models promote {name} {newest}` moves it)"
+        )
+
+
+def _register_shipped(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    register_shipped(settings, args.models_dir or settings.models_dir, _say)
+    return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -312,17 +356,7 @@ def _up(args: argparse.Namespace) -> int:
         embedded = EmbeddedRedis(settings.embedded_redis_dir())
         embedded.start()
     _migrate(args)
-    models_dir = args.models_dir or settings.models_dir
-    if not models_dir.is_dir():
-        print(f"no model repository at {models_dir.resolve()}: none registered", flush=True)
-    for versions in shipped_model_dirs(models_dir):
-        for directory in versions:  # the newest version of each model gets `production`
-            alias = "production" if directory == versions[-1] else None
-            served = register_directory(settings, directory, alias)
-            print(
-                f"model {served.model} v{served.version} registered"
-                + (f" as {alias}" if alias else "")
-            )
+    register_shipped(settings, args.models_dir or settings.models_dir, _say)
     admin_key = bootstrap_admin_key(settings)
     if admin_key:
         print(

@@ -177,9 +177,7 @@ def add_version(session: Session, key_id: str, card: Card, artifact_root: str) -
     `artifact_root` (a worker then loads and checks it, and marks it READY or FAILED). The
     row's unique (model, version) claims the number and the directory, so two concurrent
     uploads never write into the same place."""
-    model = _model(session, card.name)
-    if model.kind != card.kind:
-        raise InvalidInput(f"model {card.name!r} is a {model.kind}; the card says {card.kind}")
+    model = _model_of(session, card)
     number = repository.next_version_number(session, model.id)
     row = repository.add_version(
         session,
@@ -198,6 +196,28 @@ def add_version(session: Session, key_id: str, card: Card, artifact_root: str) -
     )
     view = version_view(model, row)
     audit(session, key_id, "version.create", f"{card.name}:{number}", None, view)
+    return view
+
+
+def _model_of(session: Session, card: Card) -> RegisteredModel:
+    """The card's model, refused (422) when the card says another kind."""
+    model = _model(session, card.name)
+    if model.kind != card.kind:
+        raise InvalidInput(f"model {card.name!r} is a {model.kind}; the card says {card.kind}")
+    return model
+
+
+def find_version(session: Session, card: Card) -> int | None:
+    """The version that already holds the card's files (same digest, not FAILED), if any."""
+    row = repository.find_version_by_sha(session, _model_of(session, card).id, card.digest())
+    return row.version if row else None
+
+
+def reuse_version(session: Session, key_id: str, name: str, number: int) -> dict[str, Any]:
+    """An upload of files a version already holds answers with that version: audit it."""
+    model = _model(session, name)
+    view = version_view(model, _version(session, model, number))
+    audit(session, key_id, "version.reuse", f"{name}:{number}", None, view)
     return view
 
 

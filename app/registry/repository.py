@@ -39,8 +39,12 @@ def next_version_number(session: Session, model_id: int) -> int:
 
 
 def find_version_by_sha(session: Session, model_id: int, sha256: str) -> ModelVersion | None:
+    """The oldest version with this digest that still holds its files (a FAILED one keeps its
+    row, not its files): what registering the same bytes again reuses."""
     query = select(ModelVersion).where(
-        ModelVersion.model_id == model_id, ModelVersion.sha256 == sha256
+        ModelVersion.model_id == model_id,
+        ModelVersion.sha256 == sha256,
+        ModelVersion.status != VersionStatus.FAILED,
     )
     return session.scalars(query.order_by(ModelVersion.version)).first()
 

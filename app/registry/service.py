@@ -99,6 +99,19 @@ def register_directory(
         return snapshot(model, version)
 
 
+def alias_unless_set(session: Session, actor: str, name: str, alias: str, version: int) -> int:
+    """Point `alias` at `version` only if the model has no such alias yet, and return the
+    version it points at: a restart must never move back an alias a person moved."""
+    model = repository.get_model(session, name)
+    if model is None:
+        raise ModelNotFound(f"no model named {name!r}")
+    held = repository.list_aliases(session, model.id).get(alias)
+    if held is not None:
+        return held
+    admin.request_alias(session, actor, name, alias, admin.Target(version), immediate=True)
+    return version
+
+
 def resolve(session: Session, name: str, alias: str | None, version: int | None) -> ServedVersion:
     """The READY version a request names, by explicit version or by alias."""
     model = repository.get_model(session, name)

@@ -243,13 +243,16 @@ def test_upload_check_promote_and_serve(tiny: Settings, tiny_v2: Path) -> None:
     assert {(q.model, q.version) for q in queues.queues} >= {("tiny-sampler", 2)}
 
 
-def upload(http: httpx.Client, key: str, directory: Path, **extra: str) -> httpx.Response:
+def upload(
+    http: httpx.Client, key: str, directory: Path, wait_s: float = 30.0, **extra: str
+) -> httpx.Response:
     card = json.loads((directory / "card.json").read_text())
     names = [g["file"] for g in card["graphs"].values()] + list(card.get("files", {}))
     files = [("card", ("card.json", (directory / "card.json").read_bytes()))]
     files += [("files", (n, (directory / n).read_bytes())) for n in names]
     return http.post(
         "/admin/models/tiny-sampler/versions",
+        params={"wait_s": wait_s},
         files=files,
         data=extra or None,
         headers={"Authorization": f"Bearer {key}"},
@@ -317,6 +320,40 @@ def test_bad_uploads_and_uris_leave_nothing_behind(
         assert inside.json()["status"] == "PENDING"
 
 
+def test_the_same_files_again_answer_with_their_version_and_store_nothing(
+    tiny: Settings, tiny_dir: Path, tiny_v2: Path, tmp_path: Path
+) -> None:
+    settings = tiny.model_copy(update={"register_roots": [str(tmp_path / "allowed")]})
+    key = new_key(settings, "admin")
+    store = Path(settings.resolved_artifact_root()) / "tiny-sampler"
+    shutil.copytree(tiny_v2, tmp_path / "allowed" / "v2")
+    tampered = shutil.copytree(tiny_v2, tmp_path / "tampered")  # v2's card, other bytes
+    with (tampered / "model.onnx").open("ab") as fh:
+        fh.write(b"\0")
+    with live_api(settings) as http:
+        hanmo = client_for(http, key)
+        registered = hanmo.admin.upload_version("tiny-sampler", tiny_v2, wait_s=0)
+        assert (registered.version, registered.status) == (2, "PENDING")  # no worker here
+        again = upload(http, key, tiny_v2, wait_s=0)  # no worker here to wait for
+        by_uri = http.post(
+            "/admin/models/tiny-sampler/versions?wait_s=0",
+            json={"uri": f"file://{tmp_path}/allowed/v2"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        cli_registered = hanmo.admin.upload_version("tiny-sampler", tiny_dir, wait_s=0)
+        corrupt = upload(http, key, tampered, wait_s=0)
+        reused = hanmo.admin.audit(action="version.reuse")
+    assert (again.status_code, again.json()["version"]) == (200, 2), again.text
+    assert again.headers["location"] == "/admin/models/tiny-sampler/versions/2"
+    assert (by_uri.status_code, by_uri.json()["version"]) == (200, 2), by_uri.text
+    assert cli_registered.version == 1  # the CLI's v1, uploaded through the api
+    assert corrupt.status_code == 422
+    assert "model.onnx" in corrupt.json()["detail"]
+    assert count(settings, ModelVersion) == 2
+    assert sorted(p.name for p in store.iterdir()) == ["1", "2"]
+    assert sorted(e.target.split(":")[1] for e in reused) == ["1", "2", "2"]
+
+
 def test_graphs_that_do_not_load_or_break_the_contract_end_failed(
     tiny: Settings, tiny_v2: Path, tmp_path: Path
 ) -> None:
@@ -354,6 +391,8 @@ def test_graphs_that_do_not_load_or_break_the_contract_end_failed(
             "FAILED",
             "FAILED",
         ]
+        again = upload(http, key, junk)  # a FAILED version has no files to reuse: checked anew
+        assert (again.status_code, again.json()["version"]["version"]) == (422, 4), again.text
 
 
 def test_jobs_queued_on_the_old_version_finish_on_it(tiny: Settings, tiny_v2: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -43,6 +44,7 @@ from starlette.responses import Response
 from app.api.auth import AdminDep
 from app.api.deps import StateDep
 from app.api.inference import checked_response
+from app.api.json_body import JsonLimitedRoute, check_shape
 from app.api.state import State
 from app.errors import (
     ArtifactCorrupt,
@@ -60,7 +62,7 @@ from app.redis_conn import as_text
 from app.registry import admin, apikeys, artifacts, service
 from app.registry.cards import Card
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=JsonLimitedRoute)
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 AliasName = Path(pattern=ALIAS_PATTERN, max_length=64)
 VersionNumber = Path(ge=1, le=MAX_VERSION)
@@ -224,7 +226,8 @@ async def add_version(
     each file's sha256 checked against the card), or register an artifact directory by URI
     (JSON `{"uri": …}`). It is PENDING until a worker has loaded it in a separate process and
     checked it against its kind: then READY (201), or FAILED with the reason (422; its files
-    are removed). Still PENDING after `wait_s`: 202, poll the `Location`."""
+    are removed). Still PENDING after `wait_s`: 202, poll the `Location`. The same files as a
+    version the model has (same sha256, not FAILED): 200 with that version, nothing stored."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         card, expected, files = await _read_upload(request)
@@ -245,6 +248,9 @@ async def add_version(
     digest = card.digest()
     if expected is not None and expected != digest:
         raise ArtifactCorrupt(f"the version's sha256 is {digest}; the request says {expected}")
+    reused = await _reuse(state, who.key_id, card, open_source)
+    if reused is not None:
+        return reused
     # The row first: it claims the version number and the artifact's directory.
     root = state.settings.resolved_artifact_root()
     view = await db(state, admin.add_version, who.key_id, card, root)
@@ -290,6 +296,7 @@ async def _read_upload(request: Request) -> tuple[Card, str | None, list[UploadF
     card_bytes = await raw_card.read() if isinstance(raw_card, UploadFile) else raw_card.encode()
     if len(card_bytes) > 1 << 20:
         raise PayloadTooLarge("card.json is over 1 MiB")
+    check_shape(card_bytes)
     try:
         card = Card.model_validate_json(card_bytes)
     except ValidationError as exc:
@@ -321,17 +328,41 @@ def _is_hex(text: str) -> bool:
 Opener = Callable[[str], AbstractContextManager[IO[bytes]]]
 
 
+async def _reuse(state: State, key_id: str, card: Card, open_source: Opener) -> Response | None:
+    """The answer to the same files again (a version of the model has their digest): 200 with
+    that version, the upload's bytes checked against the card but stored nowhere."""
+    number = await db(state, admin.find_version, card)
+    if number is None:
+        return None
+    await anyio.to_thread.run_sync(_copy_checked, card, open_source, _nowhere)
+    view = await db(state, admin.reuse_version, key_id, card.name, number)
+    href = {"Location": f"/admin/models/{card.name}/versions/{number}"}
+    return checked_response(VersionInfo.model_validate, view, status=200, headers=href)
+
+
+def _nowhere(_: str) -> AbstractContextManager[IO[bytes]]:
+    return open(os.devnull, "wb")
+
+
 def _store_checked(uri: str, card: Card, open_source: Opener) -> None:
-    """Stream every file the card names from `open_source` into the artifact store at `uri`,
-    hashing as it goes (ArtifactCorrupt on the first sha256 that differs from the card's),
-    then write the card. Uploads and registrations by URI both store through here."""
+    """Stream every file the card names from `open_source` into the artifact store at `uri`
+    (`_copy_checked`), then write the card. Uploads and registrations by URI both store
+    through here."""
     fs, path = fsspec.core.url_to_fs(uri)
     fs.makedirs(path, exist_ok=True)
+    _copy_checked(card, open_source, lambda name: fs.open(f"{path}/{name}", "wb"))
+    with fs.open(f"{path}/card.json", "wb") as out:
+        out.write(card.model_dump_json(indent=2).encode())
+
+
+def _copy_checked(card: Card, open_source: Opener, open_target: Opener) -> None:
+    """Copy every file the card names from `open_source` to `open_target`, hashing as it
+    goes: ArtifactCorrupt on the first sha256 that differs from the card's."""
     for name, expected in card.checksums().items():
         if "/" in name or name in ("", ".", ".."):
             raise InvalidInput(f"the card names a file outside its directory: {name!r}")
         digest = hashlib.sha256()
-        with open_source(name) as source, fs.open(f"{path}/{name}", "wb") as out:
+        with open_source(name) as source, open_target(name) as out:
             while chunk := source.read(CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
@@ -339,8 +370,6 @@ def _store_checked(uri: str, card: Card, open_source: Opener) -> None:
             raise ArtifactCorrupt(
                 f"{name}: sha256 is {digest.hexdigest()}, the card says {expected}"
             )
-    with fs.open(f"{path}/card.json", "wb") as out:
-        out.write(card.model_dump_json(indent=2).encode())
 
 
 def _uploaded(files: list[UploadFile]) -> Opener:
@@ -351,6 +380,8 @@ def _uploaded(files: list[UploadFile]) -> Opener:
 
 def _allowed_uri(state: State, uri: str) -> str:
     """The URI if it lies inside a configured register root, else 422."""
+    if "::" in unquote(uri):  # fsspec would chain file systems (`simplecache::s3://…`)
+        raise InvalidInput("the URI may not chain file systems with `::`")
     parts = urlsplit(uri)
     if ".." in unquote(parts.path).split("/") or "\\" in uri:
         raise InvalidInput("the URI may not contain `..`")
@@ -364,6 +395,7 @@ def _allowed_uri(state: State, uri: str) -> str:
                 continue
             base = FsPath(unquote(urlsplit(root).path) if "://" in root else root).resolve()
             if path.is_relative_to(base):
+                artifacts.refuse_links(path)
                 return f"file://{path}"
     else:
         for root in roots:

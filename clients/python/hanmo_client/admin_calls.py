@@ -98,7 +98,8 @@ class AdminCalls:
     ) -> Flow[wire.VersionInfo]:
         """Upload a model directory (its card.json and every file the card names); waits up
         to `wait_s` for a worker's check: READY, still PENDING (`wait_ready`), or ApiError
-        422 with the reason it failed."""
+        422 with the reason it failed. Files a version of the model already holds (the same
+        sha256) answer with that version, as they are: nothing new is stored."""
         card = (directory / "card.json").read_bytes()
         with ExitStack() as opened:
             files: list[tuple[str, Any]] = [("card", ("card.json", card, "application/json"))]
@@ -119,7 +120,8 @@ class AdminCalls:
     def register_uri(
         name: str, uri: str, sha256: str | None = None, wait_s: float = 30.0
     ) -> Flow[wire.VersionInfo]:
-        """Register an artifact directory by URI (inside the server's register roots)."""
+        """Register an artifact directory by URI (inside the server's register roots); the
+        same files again answer with their version, as `upload_version` does."""
         request = body(wire.RegisterByUri(uri=uri, sha256=sha256))
         read, params = wire.VersionInfo.model_validate_json, {"wait_s": wait_s}
         return change(at(name, "versions"), read, json=request, params=params)
