@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import os
@@ -11,15 +10,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from app.registry.local import (
+    bootstrap_admin_key,
+    in_transaction,
+    register_directory,
+    register_shipped,
+)
 from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from app.redis_conn import EmbeddedRedis
-    from app.registry.service import ServedVersion
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,25 +174,6 @@ def _register(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_directory(settings: Settings, directory: Path, alias: str | None) -> ServedVersion:
-    """Check and register one model directory (the CLI, `hanmo up` and tests share this)."""
-    from app.registry import service
-    from app.registry.db import make_engine, make_sessionmaker
-    from app.runtime.models import check_artifact
-
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        return service.register_directory(
-            make_sessionmaker(engine),
-            directory,
-            settings.resolved_artifact_root(),
-            check_artifact,
-            alias=alias,
-        )
-    finally:
-        engine.dispose()
-
-
 def _list_models(_: argparse.Namespace) -> int:
     from app.registry import service
     from app.registry.db import make_engine, make_sessionmaker
@@ -203,18 +187,6 @@ def _list_models(_: argparse.Namespace) -> int:
                 f"{json.dumps(model['aliases'])}"
             )
     return 0
-
-
-def in_transaction(settings: Settings, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """Run a registry service function in one transaction against the configured database."""
-    from app.registry.db import make_engine, make_sessionmaker
-
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        with make_sessionmaker(engine).begin() as session:
-            return fn(session, *args, **kwargs)
-    finally:
-        engine.dispose()
 
 
 def _transaction(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -287,52 +259,6 @@ def _keys_list(_: argparse.Namespace) -> int:
     from app.registry import apikeys
 
     return _report(in_transaction, get_settings(), apikeys.list_keys)  # a read: no bump
-
-
-def bootstrap_admin_key(settings: Settings) -> str | None:
-    """On first start (no admin key yet), create one and return its secret to print once."""
-    from app.registry import apikeys
-
-    def create_first(session: Any) -> str | None:
-        if apikeys.count_admin(session) > 0:
-            return None
-        return str(apikeys.create(session, "bootstrap", "admin", "bootstrap (hanmo up)")["key"])
-
-    key: str | None = in_transaction(settings, create_first)
-    return key
-
-
-def shipped_model_dirs(models_dir: Path) -> list[list[Path]]:
-    """models/<name>/<version>/card.json grouped by model, oldest version first."""
-    dirs = sorted(
-        (card.parent for card in models_dir.glob("*/*/card.json")),
-        key=lambda d: (d.parent.name, int(d.name) if d.name.isdigit() else 0),
-    )
-    return [list(group) for _, group in itertools.groupby(dirs, key=lambda d: d.parent)]
-
-
-def register_shipped(
-    settings: Settings, models_dir: Path, say: Callable[[str], None], alias: str = "production"
-) -> None:
-    """Register every shipped version, oldest first, and point `alias` at each model's newest
-    only where the model has no such alias yet: an alias a person moved (PUT, promote,
-    rollback) stays where they put it on every restart. `say` gets a line per step."""
-    from app.registry import service
-
-    if not models_dir.is_dir():
-        say(f"no model repository at {models_dir.resolve()}: none registered")
-    for versions in shipped_model_dirs(models_dir):
-        registered = [register_directory(settings, directory, None) for directory in versions]
-        for served in registered:
-            say(f"model {served.model} v{served.version} registered")
-        name, newest = registered[-1].model, registered[-1].version
-        held = in_transaction(settings, service.alias_unless_set, "cli", name, alias, newest)
-        say(
-            f"model {name}: {alias} at v{newest}"
-            if held == newest
-            else f"model {name}: {alias} stays at v{held} (already set, maybe by a person; "
-            f"shipped newest is v{newest}, `hanmo models promote {name} {newest}` moves it)"
-        )
 
 
 def _register_shipped(args: argparse.Namespace) -> int:

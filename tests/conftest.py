@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.cli import register_directory
 from app.redis_conn import EmbeddedRedis
 from app.registry.db import upgrade
+from app.registry.local import register_directory
 from app.settings import Settings
 from tests.helpers import fresh_settings
 from training import tiny_sampler

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.cli import in_transaction, register_shipped
 from app.registry import admin
+from app.registry.local import in_transaction, register_shipped
 from app.settings import Settings
 from tests.helpers import ROOT, settings_env
 from training import tiny_sampler

@@ -16,9 +16,9 @@ import pytest
 from hanmo_client import ApiError, Hanmo
 from sqlalchemy import func, select
 
-from app.cli import bootstrap_admin_key, register_directory
 from app.registry import apikeys
 from app.registry.db import make_engine, make_sessionmaker
+from app.registry.local import bootstrap_admin_key, register_directory
 from app.registry.tables import AuditEvent, ModelVersion, RegisteredModel
 from app.settings import Settings
 from tests.helpers import ROOT, live_api, settings_env, wait_until, worker_thread

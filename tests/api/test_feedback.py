@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.cli import register_directory
 from app.queue import keys
 from app.redis_conn import sync_client
+from app.registry.local import register_directory
 from app.runtime.predictive import mixture_cdf
 from app.settings import Settings
 from tests.helpers import live_api, worker_thread

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from app.cli import register_directory
+from app.registry.local import register_directory
 from app.runtime.predictive import summarize_regression
 from app.settings import Settings
 from tests.helpers import live_api, worker_thread

@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw, ImageFont
 from skimage.metrics import structural_similarity
 
 from app import glyphs
-from app.cli import register_directory
 from app.registry.cards import read_card
+from app.registry.local import register_directory
 from app.settings import Settings
 from tests.helpers import ROOT, live_api, worker_thread
 

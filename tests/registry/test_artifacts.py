@@ -8,9 +8,9 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from app.cli import register_directory
 from app.errors import ArtifactCorrupt
 from app.registry import artifacts
+from app.registry.local import register_directory
 from app.settings import Settings
 from tests.helpers import live_api, worker_thread
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.cli import register_directory
 from app.errors import ArtifactCorrupt, Conflict, ContractViolation
 from app.registry.db import make_engine, make_sessionmaker
+from app.registry.local import register_directory
 from app.registry.tables import AliasEvent, ModelVersion
 from app.settings import Settings
 from tests.helpers import ROOT, settings_env

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.cli import register_directory
 from app.noise import standard_normal_rows
+from app.registry.local import register_directory
 from app.settings import Settings
 from tests.helpers import live_api, worker_thread
 from training import tiny_sampler

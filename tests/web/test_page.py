@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 from playwright import sync_api
 
-from app.cli import register_directory
+from app.registry.local import register_directory
 from app.settings import Settings
 from tests.api.test_admin import new_key
 from tests.helpers import ROOT, fresh_settings, live_api, worker_thread

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from app.cli import register_directory
+from app.registry.local import register_directory
 from app.settings import Settings
 from tests.api.test_faults import raising_sampler
 from tests.helpers import live_api, wait_until, worker_thread

@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 from redis import Redis
 
-from app.cli import register_directory
 from app.queue import keys
 from app.queue.results import unpack
 from app.redis_conn import sync_client
+from app.registry.local import register_directory
 from app.settings import Settings
 from tests.helpers import (
     live_api,
