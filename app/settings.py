@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     block_ms: int = Field(default=1000, ge=1)
     heartbeat_s: float = Field(default=2.0, gt=0)
     heartbeat_ttl_s: float = Field(default=10.0, gt=0)
+    # How often each worker looks for consumers whose heartbeat expired (dead workers) and
+    # claims their pending entries; the visibility timeout is the fallback for hung workers.
+    dead_consumer_check_s: float = Field(default=1.0, gt=0)
+    # The pool restarts a slot that died at once, then waits restart_backoff_s, doubling at
+    # each crash in a row up to restart_backoff_max_s; a slot up restart_reset_s starts over.
+    restart_backoff_s: float = Field(default=1.0, gt=0)
+    restart_backoff_max_s: float = Field(default=60.0, gt=0)
+    restart_reset_s: float = Field(default=60.0, gt=0)
     intra_op_threads: int = Field(default=0, ge=0)
     registry_poll_s: float = Field(default=5.0, gt=0)
 

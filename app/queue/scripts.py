@@ -90,3 +90,35 @@ local reply = redis.call('HGET', KEYS[1], 'reply')
 if reply and reply ~= '' then redis.call('PUBLISH', reply, ARGV[4] .. '\\n' .. ARGV[2]) end
 return 1
 """
+
+# KEYS: stream. ARGV: group, live consumer, count, min idle ms, owner ("" for any).
+# Moves up to `count` pending entries idle at least the min idle time (and held by `owner`,
+# when given: a dead consumer's) to the live consumer in one atomic step, so two live workers
+# claiming at once never both take an entry. Returns, per entry: its id, its deliveries before
+# this claim, and its fields (nil when the entry was deleted while pending; Redis 7 also drops
+# it from the pending list then, 6.2 leaves it to be acked).
+CLAIM = """
+local args = {'XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[4], '-', '+', ARGV[3]}
+if ARGV[5] ~= '' then args[#args + 1] = ARGV[5] end
+local claimed = {}
+for i, p in ipairs(redis.call(unpack(args))) do
+  local entry = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, p[1])[1]
+  claimed[i] = {p[1], p[4], entry and entry[2] or false}
+end
+return claimed
+"""
+
+# KEYS: stream. ARGV: group, consumer.
+# Removes a consumer from the group only while it holds no pending entry (XGROUP DELCONSUMER
+# would drop them from the group's pending list, and no one could claim them after). 1 when
+# this call removed it, 0 when it holds entries or is gone already.
+FORGET_CONSUMER = """
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  if consumer[2] == ARGV[2] then  -- {'name', name, 'pending', n, 'idle', ms, ...}
+    if consumer[4] > 0 then return 0 end
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+    return 1
+  end
+end
+return 0
+"""

@@ -1,8 +1,9 @@
 """One worker process: load the served model versions, then read, batch, run and reply.
 
 Delivery is at-least-once. An entry is acked only in the same atomic script that stores its
-reply; entries a dead worker left pending are claimed by another after the visibility timeout;
-an entry delivered `max_deliveries` times is failed to the client and dead-lettered."""
+reply; entries a dead worker left pending are claimed by another as soon as its heartbeat
+expires (or, from a hung worker, after the visibility timeout: app/worker/recovery.py); an
+entry delivered `max_deliveries` times is failed to the client and dead-lettered."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from app.settings import Settings
 from app.worker.batcher import chunks, plan_batches
 from app.worker.heartbeat import Heartbeat
 from app.worker.jobs import Job, group_by_inputs, parse_entry
+from app.worker.recovery import Recovery
 
 log = logging.getLogger("hanmo.worker")
 GENERATION_CHECK_S = 0.2
@@ -65,10 +67,12 @@ class Worker:
         self.failed_loads: dict[str, str] = {}  # version key -> error
         self.stopping = threading.Event()
         self.heartbeat = Heartbeat(self)
+        self.recovery = Recovery(self)
         self._start = redis.register_script(scripts.START)
         self._finish = redis.register_script(scripts.FINISH)
         self._next_refresh = 0.0
         self._next_reclaim = 0.0
+        self._next_sweep = 0.0
         self._next_generation = 0.0
         self._generation: bytes | None = None
         self._unwanted_since: dict[str, float] = {}  # stream -> when it stopped being served
@@ -118,8 +122,11 @@ class Worker:
             self.refresh_models()
             self._next_refresh = now + self.settings.registry_poll_s
         worked = False
+        if now >= self._next_sweep:
+            worked = self.recovery.sweep_dead()
+            self._next_sweep = now + self.settings.dead_consumer_check_s
         if now >= self._next_reclaim:
-            worked = self.reclaim()
+            worked = self.recovery.reclaim_idle() or worked
             self._next_reclaim = now + self.settings.visibility_timeout_ms / 2000
         if not self.models:
             self.stopping.wait(min(1.0, self.settings.block_ms / 1000))
@@ -302,7 +309,7 @@ class Worker:
                 self.redis.xack(stream, keys.GROUP, job.entry_id)
                 self.redis.xdel(stream, job.entry_id)
             elif job.deadline_ms < start_ms:
-                self._fail(stream, job, DeadlineExceeded("the job's deadline passed in the queue"))
+                self.fail(stream, job, DeadlineExceeded("the job's deadline passed in the queue"))
             else:
                 runnable.append(job)
         return runnable
@@ -354,7 +361,7 @@ class Worker:
             self.heartbeat.last_error = f"{model.served.key}: {type(exc).__name__}: {exc}"
             failure = JobFailed(f"the model raised {type(exc).__name__} while running the batch")
             for job in jobs:
-                self._fail(stream, job, failure)
+                self.fail(stream, job, failure)
             return
         compute_ms = (time.perf_counter() - start) * 1000
         info: dict[str, Any] = {
@@ -407,7 +414,7 @@ class Worker:
         ]
         self._finish_jobs(stream, jobs, ["done"] * len(jobs), blobs)
 
-    def _fail(self, stream: str, job: Job, error: HanmoError) -> None:
+    def fail(self, stream: str, job: Job, error: HanmoError) -> None:
         model, version = keys.stream_version(stream)
         problem = {
             **error.problem(),
@@ -435,50 +442,3 @@ class Worker:
             script_keys += [keys.job(job.job_id), keys.result(job.job_id)]
             args += [status, blob, job.entry_id, job.reply, job.job_id]
         self._finish(keys=script_keys, args=args)
-
-    # -- recovery ----------------------------------------------------------------------------
-
-    def reclaim(self) -> bool:
-        """Claim entries that other (dead) workers left pending; dead-letter the hopeless."""
-        worked = False
-        idle_ms = self.settings.visibility_timeout_ms
-        for stream in list(self.models):
-            pending = self.redis.xpending_range(
-                stream, keys.GROUP, min="-", max="+", count=100, idle=idle_ms
-            )
-            hopeless = [p for p in pending if p["times_delivered"] >= self.settings.max_deliveries]
-            retry = [p["message_id"] for p in pending if p not in hopeless]
-            for p in hopeless:
-                self._dead_letter(stream, p["message_id"], p["times_delivered"])
-            if retry:
-                entries = self.redis.xclaim(stream, keys.GROUP, self.id, idle_ms, retry)
-                claimed = [(eid, fields) for eid, fields in entries if fields]
-                for eid in [eid for eid, fields in entries if not fields]:
-                    self.redis.xack(stream, keys.GROUP, eid)  # deleted while pending
-                if claimed:
-                    log.warning("worker.reclaimed stream=%s entries=%d", stream, len(claimed))
-                    self.handle(stream, claimed)
-            worked = worked or bool(pending)
-        return worked
-
-    def _dead_letter(self, stream: str, entry_id: bytes, deliveries: int) -> None:
-        entries = self.redis.xrange(stream, entry_id, entry_id)
-        if not entries:
-            self.redis.xack(stream, keys.GROUP, entry_id)
-            return
-        job = parse_entry(*entries[0])
-        log.error("worker.dead_letter job=%s deliveries=%d", job.job_id, deliveries)
-        self.redis.xadd(
-            keys.DEAD_LETTER,
-            {"job": job.job_id, "stream": stream, "deliveries": deliveries},
-            maxlen=10_000,
-            approximate=True,
-        )
-        self._fail(
-            stream,
-            job,
-            JobFailed(
-                f"the job was delivered {deliveries} times without finishing (its workers died);"
-                " it will not be retried"
-            ),
-        )

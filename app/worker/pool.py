@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import secrets
 import signal
 import socket
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from app.settings import Settings
 
 log = logging.getLogger("hanmo.worker")
+POLL_S = 0.1  # how often the pool looks at its slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +23,20 @@ class Slot:
     index: int
     threads: int
 
-    @property
-    def worker_id(self) -> str:
-        return f"{socket.gethostname()}-{self.device.replace(':', '')}-{self.index}"
+    def worker_id(self, pid: int) -> str:
+        """<host>-<device>-<slot>-<pid>-<random>: readable, and unique even where two hosts
+        (containers, each its process 1) share a hostname: a dead worker's id is never reused,
+        so its pending entries and group membership are never mistaken for a live one's."""
+        device = self.device.replace(":", "")
+        return f"{socket.gethostname()}-{device}-{self.index}-{pid}-{secrets.token_hex(3)}"
+
+
+def restart_delay_s(crashes: int, base_s: float, cap_s: float) -> float:
+    """How long the pool waits before restarting a slot that died `crashes` times in a row:
+    at once after the first, then base_s, doubling, never more than cap_s."""
+    if crashes <= 1:
+        return 0.0
+    return float(min(cap_s, base_s * 2 ** min(crashes - 2, 62)))
 
 
 def plan_slots(devices: list[str], replicas: int, threads: int = 0) -> list[Slot]:
@@ -52,7 +65,7 @@ def run_slot(slot: Slot, only: list[str] | None = None, burst: bool = False) -> 
     engine = make_engine(settings.resolved_database_url())
     worker = Worker(
         settings,
-        f"{slot.worker_id}-{os.getpid()}",
+        slot.worker_id(os.getpid()),
         slot.device,
         slot.threads,
         make_sessionmaker(engine),
@@ -65,13 +78,24 @@ def run_slot(slot: Slot, only: list[str] | None = None, burst: bool = False) -> 
     log.info("worker.stop id=%s", worker.id)
 
 
+@dataclass(slots=True)
+class Tended:
+    """A slot's process as the pool tends it: None while it waits out its restart delay."""
+
+    process: mp.process.BaseProcess | None
+    started: float
+    crashes: int = 0  # deaths in a row, each within restart_reset_s of its start
+    restart_at: float = 0.0
+
+
 def run_pool(
     settings: Settings, devices: list[str], replicas: int, only: list[str] | None = None
 ) -> None:
-    """Start a process per slot and keep them alive until SIGTERM/SIGINT."""
+    """Start a process per slot and keep them alive until SIGTERM/SIGINT; a slot that keeps
+    dying is restarted with a growing delay (restart_delay_s)."""
     context = mp.get_context("spawn")
     slots = plan_slots(devices, replicas, settings.intra_op_threads)
-    processes = {slot: _spawn(context, slot, only) for slot in slots}
+    tended = {s: Tended(_spawn(context, s, only), time.monotonic()) for s in slots}
     stopping = False
 
     def stop(*_: object) -> None:
@@ -81,16 +105,47 @@ def run_pool(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     while not stopping:
-        time.sleep(0.5)
-        for slot, process in list(processes.items()):
-            if not process.is_alive() and not stopping:
-                log.error("worker.died slot=%s exitcode=%s; restarting", slot, process.exitcode)
-                processes[slot] = _spawn(context, slot, only)
-    for process in processes.values():
+        time.sleep(POLL_S)
+        for slot, state in tended.items():
+            if not stopping:
+                _tend(context, slot, state, settings, only)
+    processes = [s.process for s in tended.values() if s.process is not None]
+    for process in processes:
         if process.is_alive() and process.pid:
             os.kill(process.pid, signal.SIGTERM)
-    for process in processes.values():
+    for process in processes:
         process.join(timeout=30)
+
+
+def _tend(
+    context: mp.context.SpawnContext,
+    slot: Slot,
+    state: Tended,
+    settings: Settings,
+    only: list[str] | None,
+) -> None:
+    """Notice the slot's death (and schedule its restart), or restart it when due."""
+    now = time.monotonic()
+    if state.process is not None:
+        if state.process.is_alive():
+            return
+        up_s = now - state.started
+        state.crashes = 1 if up_s >= settings.restart_reset_s else state.crashes + 1
+        delay_s = restart_delay_s(
+            state.crashes, settings.restart_backoff_s, settings.restart_backoff_max_s
+        )
+        log.error(
+            "worker.died slot=%s exitcode=%s up_s=%.1f crashes=%d restart_in_s=%.2f",
+            slot,
+            state.process.exitcode,
+            up_s,
+            state.crashes,
+            delay_s,
+        )
+        state.process, state.restart_at = None, now + delay_s
+    if now >= state.restart_at:
+        log.info("worker.restart slot=%s crashes=%d", slot, state.crashes)
+        state.process, state.started = _spawn(context, slot, only), now
 
 
 def _spawn(

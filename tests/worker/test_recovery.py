@@ -131,7 +131,7 @@ def running_on(states: JobStates) -> dict[str, list[str]]:
 
 
 def worker_pid(worker_id: str) -> int:
-    return int(worker_id.rsplit("-", 1)[1])  # a slot's id ends with its pid
+    return int(worker_id.rsplit("-", 2)[1])  # a slot's id ends with its pid, then a random part
 
 
 def progress(redis: Redis, job_ids: list[str]) -> tuple[JobStates, int]:
