@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         "models_dir", type=Path, nargs="?", default=None, help="default HANMO_MODELS_DIR"
     )
     shipped.set_defaults(run=_register_shipped)
+    check = models.add_parser(
+        "check",
+        help="check a model directory as registration would (files, sha256, the kind's "
+        "contract, runs on random inputs), locally: print every problem, exit 1 if any",
+    )
+    check.add_argument("directory", type=Path)
+    check.set_defaults(run=_check)
     listing = models.add_parser("list", help="list registered models")
     listing.set_defaults(run=_list_models)
     promote = models.add_parser(
@@ -171,6 +178,20 @@ def _register(args: argparse.Namespace) -> int:
         f"registered {served.model} version {served.version} sha256 {served.sha256}"
         + (f" alias {args.alias}" if args.alias else "")
     )
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """No database, no Redis: the directory alone, on CPU."""
+    from app.runtime.checks import directory_problems
+
+    card, problems = directory_problems(args.directory)
+    for problem in problems:
+        print(problem)
+    if problems or card is None:
+        return 1
+    graphs = ", ".join(f"{role} ({spec.file})" for role, spec in card.graphs.items())
+    print(f"ok: {card.name} ({card.kind}), {graphs}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Check an uploaded version in a process of its own: fetch the artifact, verify every file's
-sha256, load its graphs and run its kind's contract check and a warm-up batch.
+sha256, load its graphs and run its kind's contract check (random inputs at two batch sizes)
+and a warm-up batch; every problem found is in the message (app/runtime/checks.py).
 
 `python -m app.registry.check URI CACHE_DIR DEVICE` prints one JSON line
 `{"ok": bool, "message": str}`. Workers call `run_check`, which runs that process with a
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import fsspec
 
-from app.registry import artifacts
 from app.registry.cards import Card
 from app.settings import Settings
 
@@ -26,12 +26,10 @@ def check(uri: str, cache_dir: Path, device: str) -> tuple[bool, str]:
     try:
         fs, path = fsspec.core.url_to_fs(uri)
         card = Card.model_validate_json(fs.cat_file(f"{path}/card.json"))
-        directory = artifacts.local_path(uri, card, cache_dir)
-        artifacts.verify_directory(directory, card)
         served = ServedVersion(
             card.name, 0, card.kind, card.format, card.digest(), uri, card.model_dump(mode="json")
         )
-        model = load_model(served, device, cache_dir, 1)
+        model = load_model(served, device, cache_dir, 1, verify_files=True)
     except Exception as exc:  # any failure is the version's, reported, never raised
         return False, f"{type(exc).__name__}: {exc}"[:2000]
     return True, f"loaded on {model.provider}, warm-up {model.warmup_ms:.1f} ms"

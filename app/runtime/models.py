@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import ContractViolation
 from app.registry import artifacts
 from app.registry.cards import Card
 from app.registry.service import ServedVersion
+from app.runtime.checks import checked_graphs
 from app.runtime.kinds import get_kind
 from app.runtime.kinds.base import Kind, Tensors
-from app.runtime.sessions import Graph, load_graph, runtime_version
+from app.runtime.sessions import Graph, runtime_version
 
 
 @dataclass
@@ -49,42 +49,25 @@ class LoadedModel:
 
 
 def load_graphs(directory: Path, card: Card, device: str, threads: int) -> dict[str, Graph]:
-    kind = get_kind(card.kind)
-    missing = set(kind.roles) - set(card.graphs)
-    if missing:
-        raise ContractViolation(f"a {card.kind} needs graphs {sorted(missing)}")
-    graphs: dict[str, Graph] = {}
-    for role, spec in card.graphs.items():
-        try:
-            graphs[role] = load_graph(
-                directory / spec.file, card.format, device, spec.inputs, spec.outputs, threads
-            )
-        except Exception as exc:  # corrupt or foreign files: a clear contract error
-            raise ContractViolation(f"graph {role!r} ({spec.file}) does not load: {exc}") from exc
-    side = getattr(kind, "side_graphs", None)  # side files a kind reads (a style atlas)
-    if side is not None:
-        try:
-            graphs.update(side(directory, card))
-        except ContractViolation:
-            raise
-        except Exception as exc:
-            raise ContractViolation(f"the side files do not load: {exc}") from exc
-    return graphs
+    """The card's graphs loaded and checked against its kind (every problem in one error)."""
+    return checked_graphs(directory, card, device, threads)
 
 
 def check_artifact(directory: Path, card: Card) -> None:
-    """Load a model directory on CPU and check it against its kind's contract."""
-    graphs = load_graphs(directory, card, "cpu", 1)
-    get_kind(card.kind).check(card.signature, graphs)
+    """Check a model directory on CPU: its files' sha256, its graphs against its kind's
+    contract and their runs on random inputs; one ContractViolation listing every problem."""
+    checked_graphs(directory, card, "cpu", 1, verify_files=True)
 
 
-def load_model(served: ServedVersion, device: str, cache_dir: Path, threads: int) -> LoadedModel:
-    """Fetch (if remote), load, check and warm up one served version."""
+def load_model(
+    served: ServedVersion, device: str, cache_dir: Path, threads: int, verify_files: bool = False
+) -> LoadedModel:
+    """Fetch (if remote), load, check and warm up one served version (`verify_files`: check
+    every file's sha256 too, as the upload check does)."""
     card = served.parsed_card()
     directory = artifacts.local_path(served.artifact_uri, card, cache_dir)
-    graphs = load_graphs(directory, card, device, threads)
+    graphs = checked_graphs(directory, card, device, threads, verify_files)
     kind = get_kind(card.kind)
-    kind.check(card.signature, graphs)
     model = LoadedModel(served, kind, graphs, card.signature, runtime_version(card.format))
     model.warm_up()
     return model

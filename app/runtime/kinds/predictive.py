@@ -8,51 +8,76 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import ContractViolation
-from app.runtime.kinds.base import Tensors
+from app.runtime.kinds import base
+from app.runtime.kinds.base import CheckedKind, Data, Tensors
 from app.runtime.sessions import Graph
 
 OUTPUTS = {"regression": ("mean", "var"), "classification": ("logits",)}
 
 
-class PredictiveKind:
+class PredictiveKind(CheckedKind):
     roles: tuple[str, ...] = ("predict",)
 
-    def check(self, signature: dict[str, Any], graphs: dict[str, Graph]) -> None:
+    def problems(
+        self, signature: dict[str, Any], graphs: dict[str, Graph], data: Data = None
+    ) -> list[str]:
         task = signature.get("task")
-        if task not in OUTPUTS:
-            raise ContractViolation("signature.task must be `regression` or `classification`")
-        for field in ("input_dim", "draws"):
-            if int(signature.get(field, 0)) < 1:
-                raise ContractViolation(f"a predictive card must give signature.{field} >= 1")
-        graph = graphs["predict"]
-        if [i.name for i in graph.inputs] != ["x"]:
-            raise ContractViolation("the predict graph takes exactly one input, `x`")
-        missing = set(OUTPUTS[task]) - {o.name for o in graph.outputs}
-        if missing:
-            raise ContractViolation(f"a {task} graph needs outputs {sorted(missing)}")
-        for rows in (1, 3):
-            self._check_outputs(signature, graphs, rows)
+        problems = (
+            []
+            if task in OUTPUTS
+            else [f"signature.task must be `regression` or `classification`, is {task!r}"]
+        )
+        problems += [
+            f"a predictive card must give signature.{field} >= 1"
+            for field in ("input_dim", "draws")
+            if base.positive(signature.get(field)) is None
+        ]
+        graph = graphs.get("predict")
+        if graph is None:
+            return problems
+        problems += _io_problems(signature, graph)
+        return problems or self._run_problems(signature, graph, data)
 
-    def _check_outputs(
-        self, signature: dict[str, Any], graphs: dict[str, Graph], rows: int
-    ) -> None:
-        try:
-            outputs = self.run(signature, graphs, self.example(signature, rows))
-        except Exception as exc:  # any runtime failure means the graph breaks the contract
-            raise ContractViolation(f"the predict graph failed on {rows} rows: {exc}") from exc
+    def _run_problems(self, signature: dict[str, Any], graph: Graph, data: Data) -> list[str]:
+        """Run on random rows at each batch size: every output finite, [S, N, K] with S the
+        card's draws and K the same at every N; `var` positive."""
+        outputs, problems = base.run_each(
+            "graphs.predict", graph.run, self.random_inputs(signature, data)
+        )
+        if problems:
+            return problems
         draws = int(signature["draws"])
-        for name, value in outputs.items():
-            if value.ndim != 3 or value.shape[:2] != (rows, draws):
-                graph_shape = (value.shape[1], value.shape[0], *value.shape[2:])
-                raise ContractViolation(
-                    f"{rows} rows gave {name} of shape {graph_shape}; "
-                    f"expected [S={draws}, N={rows}, ...]"
-                )
-            if not np.isfinite(value).all():
-                raise ContractViolation(f"{name} is not finite on example inputs")
-        if "var" in outputs and not (outputs["var"] > 0).all():
-            raise ContractViolation("var must be positive")
+        for name in OUTPUTS[signature["task"]]:
+            where = f"graphs.predict output `{name}`"
+            runs = {rows: out[name] for rows, out in outputs.items()}
+            problems += base.output_problems(where, runs, axis=1)
+            problems += [
+                f"{where}: shape {value.shape} on N={rows}, expected [S={draws}, N={rows}, K] "
+                "(S = signature.draws)"
+                for rows, value in runs.items()
+                if value.ndim != 3 or value.shape[0] != draws
+            ][:1]
+        if (
+            not problems
+            and "var" in outputs[1]
+            and not all((out["var"] > 0).all() for out in outputs.values())
+        ):
+            problems.append("graphs.predict output `var`: must be positive on random inputs")
+        return problems
+
+    def random_inputs(self, signature: dict[str, Any], data: Data = None) -> dict[int, Tensors]:
+        """Seeded rows near the training data: around each feature's median within its range
+        (the card's data.feature_summary), else around the middle of signature.input_range, else
+        standard normal."""
+        rng = np.random.default_rng(base.CHECK_SEED)
+        dim = int(signature["input_dim"])
+        low, mid, spread, high = _feature_ranges(signature, data, dim)
+        rows_of = {
+            rows: mid + spread * rng.standard_normal((rows, dim)) for rows in base.CHECK_ROWS
+        }
+        return {
+            rows: {"x": np.clip(x, low, high).astype(np.float32)} for rows, x in rows_of.items()
+        }
 
     def example(self, signature: dict[str, Any], rows: int) -> Tensors:
         low, high = signature.get("input_range", (0.0, 0.0))
@@ -65,3 +90,42 @@ class PredictiveKind:
             name: np.ascontiguousarray(outputs[name].transpose(1, 0, 2), dtype=np.float32)
             for name in OUTPUTS[signature["task"]]
         }
+
+
+def _io_problems(signature: dict[str, Any], graph: Graph) -> list[str]:
+    where = "graphs.predict"
+    problems = []
+    if [i.name for i in graph.inputs] != ["x"]:
+        problems.append(
+            f"{where} takes exactly one input, `x`; has {[i.name for i in graph.inputs]}"
+        )
+    problems += base.input_problems(
+        where, graph, "x", "float32", (None, base.positive(signature.get("input_dim")))
+    )
+    missing = set(OUTPUTS[signature["task"]]) - {o.name for o in graph.outputs}
+    if missing:
+        problems.append(f"{where}: a {signature['task']} graph needs outputs {sorted(missing)}")
+    return problems
+
+
+def _feature_ranges(
+    signature: dict[str, Any], data: Data, dim: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(low, centre, spread, high) per input feature for the check's random rows."""
+    summary = data.get("feature_summary") if isinstance(data, dict) else None
+    if isinstance(summary, dict) and len(summary) == dim:
+        names = signature.get("features")
+        order = names if isinstance(names, list) and set(names) == set(summary) else list(summary)
+        low, mid, high = (
+            np.array([float(summary[f][key]) for f in order]) for key in ("min", "median", "max")
+        )
+        return low, mid, (high - low) / 8, high
+    if "input_range" in signature:
+        start, stop = (float(v) for v in signature["input_range"])
+        return (
+            np.full(dim, start),
+            np.full(dim, (start + stop) / 2),
+            np.full(dim, (stop - start) / 4),
+            np.full(dim, stop),
+        )
+    return np.full(dim, -np.inf), np.zeros(dim), np.ones(dim), np.full(dim, np.inf)

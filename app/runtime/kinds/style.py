@@ -20,6 +20,7 @@ of three shapes, told apart by its inputs (so the worker's batches never mix the
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,16 @@ import numpy as np
 from app.errors import ContractViolation
 from app.registry.cards import Card
 from app.runtime import progress
-from app.runtime.kinds.base import Tensors
+from app.runtime.kinds.base import (
+    CHECK_ROWS,
+    CHECK_SEED,
+    CheckedKind,
+    Data,
+    Tensors,
+    output_problems,
+    positive,
+    run_each,
+)
 from app.runtime.sessions import Graph, TensorInfo
 
 ATLAS = "atlas.npz"
@@ -74,7 +84,7 @@ class Atlas:
         }
 
 
-class StyleTransferKind:
+class StyleTransferKind(CheckedKind):
     roles: tuple[str, ...] = ("encoder", "generator")
 
     def side_graphs(self, directory: Path, card: Card) -> dict[str, Graph]:
@@ -82,59 +92,73 @@ class StyleTransferKind:
             raise ContractViolation(f"a style_transfer card must list {ATLAS} in files")
         return {"atlas": Atlas(directory / ATLAS)}
 
-    def check(self, signature: dict[str, Any], graphs: dict[str, Graph]) -> None:  # noqa: C901
-        for field in ("size", "style_dim", "struct_dim"):
-            if int(signature.get(field, 0)) < 1:
-                raise ContractViolation(f"a style_transfer card must give signature.{field} >= 1")
-        if not signature.get("chars"):
-            raise ContractViolation(
-                "a style_transfer card must list its characters (signature.chars)"
-            )
-        em_ratio = signature.get("em_ratio")  # optional: the shared EM_RATIO without it
-        if em_ratio is not None and (
-            not isinstance(em_ratio, int | float) or not 0.1 <= em_ratio <= 1.0
-        ):
-            raise ContractViolation(
-                "signature.em_ratio (the references' ink box as a fraction of the glyph) must be "
-                "a number in [0.1, 1]"
-            )
-        want = {
-            "encoder": ({"refs", "ref_content"}, "style"),
-            "generator": ({"content", "struct", "style"}, "glyph"),
-        }
-        for role, (inputs, output) in want.items():
-            graph = graphs[role]
-            if {i.name for i in graph.inputs} != inputs or output not in {
-                o.name for o in graph.outputs
-            }:
-                raise ContractViolation(
-                    f"the {role} graph must take {sorted(inputs)} and give {output!r}"
-                )
+    def problems(
+        self, signature: dict[str, Any], graphs: dict[str, Graph], data: Data = None
+    ) -> list[str]:
+        problems = _field_problems(signature) + _io_problems(graphs)
         atlas = graphs.get("atlas")
-        if not isinstance(atlas, Atlas):
-            raise ContractViolation("the atlas is missing")
-        missing = [c for c in signature["chars"] if ord(c) not in atlas.index]
-        if missing:
-            raise ContractViolation(
-                f"{len(missing)} characters of signature.chars are not in the atlas"
+        if isinstance(atlas, Atlas) and not problems:
+            problems += _atlas_problems(signature, atlas)
+        if problems or not all(role in graphs for role in (*self.roles, "atlas")):
+            return problems
+        return self._run_problems(signature, graphs)
+
+    def _run_problems(self, signature: dict[str, Any], graphs: dict[str, Graph]) -> list[str]:
+        """Generate from random styles and characters, encode random references, at each batch
+        size: glyphs finite [T, size, size], style finite [1, style_dim] for any K."""
+        size, dim = int(signature["size"]), int(signature["style_dim"])
+        generated, problems = run_each(
+            "the generator", partial(self.run, signature, graphs), self.random_inputs(signature)
+        )
+        encoded, failed = run_each(
+            "the encoder", partial(self.run, signature, graphs), self.random_refs(signature)
+        )
+        problems += failed
+        if generated:
+            runs = {rows: out["glyph"] for rows, out in generated.items()}
+            problems += (
+                output_problems("graphs.generator output `glyph`", runs)
+                or [
+                    f"graphs.generator output `glyph`: shape {glyphs.shape} on N={rows}, the card "
+                    f"says [N, {size}, {size}] (signature.size)"
+                    for rows, glyphs in runs.items()
+                    if glyphs.shape[1:] != (size, size)
+                ][:1]
             )
-        size = int(signature["size"])
-        if atlas.content.ndim not in (3, 4) or atlas.content.shape[-2:] != (size, size):
-            raise ContractViolation(
-                f"atlas glyphs are {atlas.content.shape[1:]}, the card says {size}"
-            )
-        try:
-            for rows in (1, 3):
-                out = self.run(signature, graphs, self.example(signature, rows))["glyph"]
-                if out.shape != (rows, size, size) or not np.isfinite(out).all():
-                    raise ContractViolation(f"{rows} rows gave glyphs of shape {out.shape}")
-                enc = self.run(signature, graphs, self.encode_example(signature, rows))
-                if enc["style"].shape != (1, int(signature["style_dim"])):
-                    raise ContractViolation(f"the encoder gave style of shape {enc['style'].shape}")
-        except ContractViolation:
-            raise
-        except Exception as exc:
-            raise ContractViolation(f"the style graphs failed on example inputs: {exc}") from exc
+        for k, out in encoded.items():
+            style = out["style"]
+            if style.shape != (1, dim) or not np.isfinite(style).all():
+                problems.append(
+                    f"graphs.encoder output `style` on K={k} random references: shape "
+                    f"{style.shape}, must be finite and [1, {dim}] (signature.style_dim)"
+                )
+        return problems
+
+    def random_inputs(self, signature: dict[str, Any]) -> dict[int, Tensors]:
+        """Seeded characters of signature.chars with standard normal style vectors."""
+        rng = np.random.default_rng(CHECK_SEED)
+        chars = np.array([ord(c) for c in signature["chars"]], np.int64)
+        return {
+            rows: {
+                "codepoint": rng.choice(chars, rows),
+                "style": rng.standard_normal((rows, int(signature["style_dim"]))).astype(
+                    np.float32
+                ),
+            }
+            for rows in CHECK_ROWS
+        }
+
+    def random_refs(self, signature: dict[str, Any]) -> dict[int, Tensors]:
+        """K references of seeded random ink (K = each check batch size) for the encoder."""
+        rng = np.random.default_rng(CHECK_SEED)
+        size, chars = int(signature["size"]), [ord(c) for c in signature["chars"]]
+        return {
+            k: {
+                "refs": (rng.random((1, k, size, size)) < 0.3).astype(np.float32),
+                "ref_codepoint": rng.choice(chars, (1, k)).astype(np.int64),
+            }
+            for k in CHECK_ROWS
+        }
 
     def example(self, signature: dict[str, Any], rows: int) -> Tensors:
         first = ord(signature["chars"][0])
@@ -209,6 +233,52 @@ class StyleTransferKind:
         for i, blob in enumerate(blobs):
             ttf[i, : len(blob)] = np.frombuffer(blob, np.uint8)
         return {"ttf": ttf, "ttf_size": np.array([len(b) for b in blobs], np.int64)}
+
+
+def _field_problems(signature: dict[str, Any]) -> list[str]:
+    problems = [
+        f"a style_transfer card must give signature.{field} >= 1"
+        for field in ("size", "style_dim", "struct_dim")
+        if positive(signature.get(field)) is None
+    ]
+    if not signature.get("chars"):
+        problems.append("a style_transfer card must list its characters (signature.chars)")
+    em_ratio = signature.get("em_ratio")  # optional: the shared EM_RATIO without it
+    if em_ratio is not None and (
+        not isinstance(em_ratio, int | float) or not 0.1 <= em_ratio <= 1.0
+    ):
+        problems.append(
+            "signature.em_ratio (the references' ink box as a fraction of the glyph) must be "
+            "a number in [0.1, 1]"
+        )
+    return problems
+
+
+def _io_problems(graphs: dict[str, Graph]) -> list[str]:
+    want = {
+        "encoder": ({"refs", "ref_content"}, "style"),
+        "generator": ({"content", "struct", "style"}, "glyph"),
+    }
+    return [
+        f"the {role} graph must take {sorted(inputs)} and give {output!r}"
+        for role, (inputs, output) in want.items()
+        if role in graphs
+        and (
+            {i.name for i in graphs[role].inputs} != inputs
+            or output not in {o.name for o in graphs[role].outputs}
+        )
+    ]
+
+
+def _atlas_problems(signature: dict[str, Any], atlas: Atlas) -> list[str]:
+    problems = []
+    missing = [c for c in signature["chars"] if ord(c) not in atlas.index]
+    if missing:
+        problems.append(f"{len(missing)} characters of signature.chars are not in the atlas")
+    size = int(signature["size"])
+    if atlas.content.ndim not in (3, 4) or atlas.content.shape[-2:] != (size, size):
+        problems.append(f"atlas glyphs are {atlas.content.shape[1:]}, the card says {size}")
+    return problems
 
 
 def ink_iou(a: np.ndarray, b: np.ndarray, level: float = 0.5) -> np.ndarray:
