@@ -28,7 +28,7 @@ from app.api import predictive, samplers, style
 from app.api.auth import owner_of
 from app.api.problems import problem_response
 from app.api.state import State
-from app.errors import HanmoError, InvalidInput
+from app.errors import DeadlineExceeded, HanmoError, InvalidInput
 from app.queue import keys
 from app.queue.client import now_ms
 from app.queue.results import Outcome
@@ -91,9 +91,17 @@ def wants_async(prefer: str | None) -> bool:
 
 
 def deadline_ms(state: State, timeout_ms: int | None, is_async: bool) -> int:
+    """A request's absolute deadline (epoch ms), set once: every job it submits carries it."""
     settings = state.settings
     default = settings.max_timeout_ms if is_async else settings.default_timeout_ms
     return now_ms() + min(timeout_ms or default, settings.max_timeout_ms)
+
+
+def check_time_left(deadline: int, job: str) -> None:
+    """A request's next job is not submitted once the request's deadline has passed: a
+    later step gets what the earlier ones left, never a fresh timeout (issue 46)."""
+    if deadline <= now_ms():
+        raise DeadlineExceeded(f"the request's deadline passed before its {job} job was submitted")
 
 
 KIND_NOUNS = {
@@ -151,15 +159,19 @@ async def run_job(
     idempotency_key: str | None,
     accept: str | None,
     owner: str | None = None,
+    deadline: int | None = None,
 ) -> Response:
-    """Enqueue one job; answer 202 for async requests, else wait and render the outcome."""
+    """Enqueue one job; answer 202 for async requests, else wait and render the outcome.
+    `deadline` is the request's own when an earlier step set it; else it is set here."""
     is_async = wants_async(prefer)
-    deadline = deadline_ms(state, timeout_ms, is_async)
+    if deadline is None:
+        deadline = deadline_ms(state, timeout_ms, is_async)
     if owner:
         meta = {**meta, "owner": owner}
         if idempotency_key:  # one key's Idempotency-Key never names another key's job
             idempotency_key = f"{owner}:{idempotency_key}"
     try:
+        check_time_left(deadline, meta["op"])
         stream = keys.stream(served.model, served.version)
         submitted = await state.queue.submit(
             stream, inputs, meta, deadline, idempotency_key, will_wait=not is_async

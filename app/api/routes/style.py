@@ -30,7 +30,14 @@ from app.api import style as st
 from app.api import styles_store as store
 from app.api.auth import may_see, owner_of
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
-from app.api.inference import checked_response, deadline_ms, off_loop, run_job
+from app.api.inference import (
+    check_time_left,
+    checked_response,
+    deadline_ms,
+    off_loop,
+    run_job,
+    wants_async,
+)
 from app.api.json_body import JsonLimitedRoute
 from app.api.routes.sampling import ASYNC_RESPONSE
 from app.api.state import State
@@ -159,9 +166,11 @@ async def _wait(
     served: ServedVersion,
     inputs: dict[str, np.ndarray],
     meta: dict[str, Any],
-    timeout_ms: int | None,
+    deadline: int,
 ) -> dict[str, np.ndarray]:
-    deadline = deadline_ms(state, timeout_ms, False)
+    """Run one step of a request to its end, by the request's deadline; a step's problem
+    (from the worker, or 504 at the deadline) ends the request with that problem."""
+    check_time_left(deadline, meta["op"])
     stream = keys.stream(served.model, served.version)
     submitted = await state.queue.submit(stream, inputs, meta, deadline)
     outcome = await state.queue.wait(submitted, deadline)
@@ -183,11 +192,15 @@ def _meta(served: ServedVersion, op: str, body: InferenceOptions) -> dict[str, A
 
 
 async def _encode(
-    state: State, served: ServedVersion, refs: np.ndarray, chars: str, body: InferenceOptions
+    state: State,
+    served: ServedVersion,
+    refs: np.ndarray,
+    chars: str,
+    body: InferenceOptions,
+    deadline: int,
 ) -> tuple[np.ndarray, float]:
-    out = await _wait(
-        state, served, st.encode_inputs(refs, chars), _meta(served, "encode", body), body.timeout_ms
-    )
+    inputs, meta = st.encode_inputs(refs, chars), _meta(served, "encode", body)
+    out = await _wait(state, served, inputs, meta, deadline)
     return out["style"][0], st.confidence_of(float(out["confidence"][0]))
 
 
@@ -201,6 +214,7 @@ async def _saved_style(
     served: ServedVersion,
     style_id: str,
     body: StyleTransferRequest,
+    deadline: int,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
     record = await store.load(state.redis, style_id, _visible(request, state))
     if record.model != served.model:
@@ -223,7 +237,7 @@ async def _saved_style(
             "do not fit that version (glyph size or characters); create the style again"
         )
     refs = st.refit(record.ref_glyphs(), record.em_ratio, served)  # into this version's frame
-    style, confidence = await _encode(state, served, refs, record.chars, body)
+    style, confidence = await _encode(state, served, refs, record.chars, body, deadline)
     record.style, record.confidence = style, confidence
     record.version, record.sha256 = served.version, served.sha256
     await store.replace_code(state.redis, record)
@@ -247,8 +261,10 @@ async def style_transfer(
 ) -> Response:
     """Write `text` in the style of 1–16 reference glyphs (or a saved `style_id`): one PNG
     (and optional SVG) per distinct character, the characters the model cannot write in
-    `unsupported`, and with `sheet` (or `Accept: image/png`) the whole text as one PNG."""
+    `unsupported`, and with `sheet` (or `Accept: image/png`) the whole text as one PNG.
+    Both jobs (encode, then generate) share one deadline, `timeout_ms` after the body is read."""
     body, uploads = await _parse(request, StyleTransferRequest)
+    deadline = deadline_ms(state, body.timeout_ms, wants_async(prefer))
     sources = sum(x is not None for x in (body.references or uploads, body.style_id))
     if sources != 1:
         raise InvalidInput(
@@ -264,10 +280,12 @@ async def style_transfer(
             errors=[{"field": "text"}],
         )
     if body.style_id is not None:
-        style, confidence, info = await _saved_style(request, state, served, body.style_id, body)
+        style, confidence, info = await _saved_style(
+            request, state, served, body.style_id, body, deadline
+        )
     else:
         refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
-        style, confidence = await _encode(state, served, refs, chars, body)
+        style, confidence = await _encode(state, served, refs, chars, body, deadline)
         info = {"style_id": None, "references": len(chars), "chars": chars}
     meta = {
         **_meta(served, "generate", body),
@@ -292,6 +310,7 @@ async def style_transfer(
         idempotency_key=idempotency_key,
         accept=accept,
         owner=owner_of(request, state),
+        deadline=deadline,
     )
 
 
@@ -313,7 +332,8 @@ async def create_style(request: Request, state: StateDep) -> Response:
         )
     served = await _resolve(state, body.model, body)
     refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
-    style, confidence = await _encode(state, served, refs, chars, body)
+    deadline = deadline_ms(state, body.timeout_ms, False)
+    style, confidence = await _encode(state, served, refs, chars, body, deadline)
     ttl = body.ttl_s or store.DEFAULT_TTL_S
     created = store.now_ms()
     record = store.StyleRecord(
