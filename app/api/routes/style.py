@@ -264,7 +264,9 @@ async def style_transfer(
     `unsupported`, and with `sheet` (or `Accept: image/png`) the whole text as one PNG.
     Both jobs (encode, then generate) share one deadline, `timeout_ms` after the body is read."""
     body, uploads = await _parse(request, StyleTransferRequest)
-    deadline = deadline_ms(state, body.timeout_ms, wants_async(prefer))
+    deadline = waited = deadline_ms(state, body.timeout_ms, False)
+    if wants_async(prefer):  # the style is still encoded before the 202: by the sync deadline
+        deadline = max(waited, deadline_ms(state, body.timeout_ms, True))
     sources = sum(x is not None for x in (body.references or uploads, body.style_id))
     if sources != 1:
         raise InvalidInput(
@@ -281,11 +283,11 @@ async def style_transfer(
         )
     if body.style_id is not None:
         style, confidence, info = await _saved_style(
-            request, state, served, body.style_id, body, deadline
+            request, state, served, body.style_id, body, waited
         )
     else:
         refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
-        style, confidence = await _encode(state, served, refs, chars, body, deadline)
+        style, confidence = await _encode(state, served, refs, chars, body, waited)
         info = {"style_id": None, "references": len(chars), "chars": chars}
     meta = {
         **_meta(served, "generate", body),
