@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
     max_timeout_ms: int = Field(default=300_000, ge=1)
     registry_cache_ttl_s: float = Field(default=2.0, ge=0)
     max_sample_rows: int = Field(default=1024, ge=1)
+    # Renders of job outcomes too big for the event loop (style sheets, large sample grids) run
+    # in threads, at most this many at once per api process; the rest wait their turn.
+    max_heavy_renders: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     # Keys and admin. With require_api_key, inference needs an `infer` or `admin` key, and a
     # job or saved style is visible only to the key that made it (and to admins; one made

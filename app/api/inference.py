@@ -56,10 +56,32 @@ ANSWERS: dict[tuple[str, str], Validate] = {
 }
 
 
-async def off_loop(rows: int, fn: Callable[..., T], *args: Any) -> T:
-    """Run small work inline and large work in a thread, so a big request does not stall
-    every other request on this process."""
-    return fn(*args) if rows <= INLINE_ROWS else await anyio.to_thread.run_sync(fn, *args)
+async def off_loop(
+    rows: int, fn: Callable[..., T], *args: Any, limiter: anyio.CapacityLimiter | None = None
+) -> T:
+    """Run small work inline and large work in a thread (at most `limiter`'s tokens at once),
+    so a big request does not stall every other request on this process."""
+    if rows <= INLINE_ROWS:
+        return fn(*args)
+    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
+
+
+def render_rows(meta: dict[str, Any], accept: str | None) -> int:
+    """What rendering a finished job costs, in the rows `off_loop` counts."""
+    if meta["kind"] == "style_transfer":
+        return style.render_rows(meta, accept)
+    return int(meta.get("n", 1))
+
+
+async def render_off_loop(
+    state: State, path: str, meta: dict[str, Any], job_id: str, outcome: Outcome, accept: str | None
+) -> Response:
+    """`render_outcome`, in a thread bounded by `state.renders` unless the result is small:
+    a 256-character sheet at 512 px held the event loop (and /livez) 15-17 s inline."""
+    rows = render_rows(meta, accept) if outcome.ok else 1
+    return await off_loop(
+        rows, render_outcome, path, meta, job_id, outcome, accept, limiter=state.renders
+    )
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -188,9 +210,7 @@ async def run_job(
             status=202,
             headers={"Location": href},
         )
-    return await off_loop(
-        int(meta.get("n", 1)), render_outcome, path, meta, submitted.job_id, outcome, accept
-    )
+    return await render_off_loop(state, path, meta, submitted.job_id, outcome, accept)
 
 
 def render_outcome(
@@ -200,6 +220,16 @@ def render_outcome(
     if not outcome.ok:
         assert outcome.problem is not None
         return problem_response(outcome.problem, path)
+    headers = outcome_headers(meta, job_id)
+    rendered = RENDERERS[meta["kind"]](meta, job_id, outcome, accept)
+    if isinstance(rendered, tuple):
+        content, media_type = rendered
+        return Response(content, media_type=media_type, headers=headers)
+    return checked_response(ANSWERS[meta["kind"], meta["op"]], rendered, headers=headers)
+
+
+def outcome_headers(meta: dict[str, Any], job_id: str) -> dict[str, str]:
+    """The headers that name what answered a finished job."""
     headers = {
         "X-Hanmo-Model": meta["model"],
         "X-Hanmo-Version": str(meta["version"]),
@@ -208,8 +238,4 @@ def render_outcome(
     }
     if "seed" in meta:
         headers["X-Hanmo-Seed"] = str(meta["seed"])
-    rendered = RENDERERS[meta["kind"]](meta, job_id, outcome, accept)
-    if isinstance(rendered, tuple):
-        content, media_type = rendered
-        return Response(content, media_type=media_type, headers=headers)
-    return checked_response(ANSWERS[meta["kind"], meta["op"]], rendered, headers=headers)
+    return headers

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import Depends, FastAPI
 
 from app import __version__
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             queue,
             RegistryCache(sessions, settings.registry_cache_ttl_s, redis),
             metrics,
+            anyio.CapacityLimiter(settings.max_heavy_renders),
         )
         try:
             yield

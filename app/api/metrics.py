@@ -73,6 +73,12 @@ class Metrics:
         self.calibration_ece = Gauge(
             "hanmo_calibration_ece", "ECE of fed-back outcomes", ("model", "version"), registry=r
         )
+        self.render_cache = Counter(
+            "hanmo_render_cache",
+            "Rendered job images (style sheets) by whether the stored bytes answered",
+            ("result",),
+            registry=r,
+        )
         self.failures = Counter(
             "hanmo_failures", "Failed inference requests by reason", ("model", "reason"), registry=r
         )

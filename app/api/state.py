@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from anyio import CapacityLimiter
 from redis.asyncio import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,4 +25,5 @@ class State:
     queue: JobQueue
     registry: RegistryCache
     metrics: Metrics
+    renders: CapacityLimiter  # heavy renders at once (settings.max_heavy_renders)
     keys: KeyCache = field(default_factory=KeyCache)

@@ -189,7 +189,7 @@ def render(
     chars: list[str] = meta["chars"]
     by_char = {ch: glyph[i] for i, ch in enumerate(chars)}
     size = int(meta["size"])
-    if accept and "image/png" in accept and meta.get("sheet_ok", True):
+    if wants_sheet(meta, accept):
         return sheet_png(meta["text"], by_char, size), "image/png"
     formats = meta["formats"]
     out_glyphs = []
@@ -218,6 +218,27 @@ def render(
     if meta.get("sheet"):
         body["sheet"] = base64.b64encode(sheet_png(meta["text"], by_char, size)).decode()
     return body
+
+
+def wants_sheet(meta: dict[str, Any], accept: str | None) -> bool:
+    """Whether a finished generate job is answered with its sheet as the PNG body."""
+    png = accept is not None and "image/png" in accept
+    return png and meta.get("op") == "generate" and bool(meta.get("sheet_ok", True))
+
+
+GLYPH_PX = 64 * 64  # a render's cost is counted in 64-px glyphs, the unit of INLINE_ROWS
+
+
+def render_rows(meta: dict[str, Any], accept: str | None) -> int:
+    """What rendering a finished job costs, in 64-px glyphs: each distinct glyph (PNG, SVG)
+    and each character of the text on a sheet, scaled by area. `n` alone undercounts a sheet:
+    256 x 永 is one glyph to generate and 256 cells to draw."""
+    if meta.get("op") != "generate":
+        return 1  # an encode job's code, a font's stored bytes
+    cells = int(meta.get("n", 1))
+    if meta.get("sheet") or wants_sheet(meta, accept):
+        cells += len(meta["text"])
+    return cells * int(meta["size"]) ** 2 // GLYPH_PX
 
 
 def _render_font(

@@ -31,6 +31,11 @@ def result(job_id: str) -> str:
     return f"{PREFIX}:result:{job_id}"
 
 
+def rendered(job_id: str, media_type: str) -> str:
+    """A finished job's result rendered as `media_type` (a style sheet), kept as its result."""
+    return f"{PREFIX}:rendered:{job_id}:{media_type}"
+
+
 def reply_channel(api_instance: str) -> str:
     """The pub/sub channel on which one api process hears its jobs finish."""
     return f"{PREFIX}:reply:{api_instance}"

@@ -10,7 +10,8 @@ from starlette.responses import Response
 
 from app.api.auth import may_see
 from app.api.deps import AcceptDep, StateDep
-from app.api.inference import checked_response, render_outcome
+from app.api.inference import checked_response
+from app.api.render_cache import render_job
 from app.errors import JobNotFound
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -38,7 +39,7 @@ async def get_job(
     if "progress" in fields:
         body["progress"] = float(fields["progress"])
     if outcome is not None and outcome.ok and fields["status"] == "done":
-        rendered = render_outcome(request.url.path, meta, job_id, outcome, accept)
+        rendered = await render_job(state, request.url.path, meta, job_id, outcome, accept)
         if rendered.media_type != "application/json":
             return rendered  # a PNG sheet or a font file
         body["result"] = json.loads(bytes(rendered.body))
