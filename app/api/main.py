@@ -25,6 +25,7 @@ from app.api.routes import (
     predict,
     sampling,
     style,
+    style_body,
     web,
 )
 from app.api.state import State
@@ -106,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if app.openapi_schema is None:
             schema = default_openapi()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(style.openapi_schemas())
+            components.update(style_body.openapi_schemas())
             components.update(admin.openapi_schemas())
         return app.openapi_schema  # type: ignore[return-value]
 

@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Path, Request
-from fastapi.exceptions import RequestValidationError
 from hanmo_client.schemas import (
-    MAX_REFERENCES,
     NAME_PATTERN,
     STYLE_ID_PATTERN,
     FontRequest,
@@ -22,8 +19,6 @@ from hanmo_client.schemas import (
     StyleTransferRequest,
     StyleTransferResponse,
 )
-from pydantic import BaseModel, ValidationError
-from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from app.api import style as st
@@ -40,55 +35,15 @@ from app.api.inference import (
 )
 from app.api.json_body import JsonLimitedRoute
 from app.api.routes.sampling import ASYNC_RESPONSE
+from app.api.routes.style_body import parse, reference_body
 from app.api.state import State
-from app.errors import Conflict, HanmoError, InvalidInput, PayloadTooLarge
+from app.errors import Conflict, HanmoError, InvalidInput
 from app.queue import keys
 from app.registry.service import ServedVersion
 
 router = APIRouter(tags=["style transfer"], route_class=JsonLimitedRoute)
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 StyleId = Path(pattern=STYLE_ID_PATTERN)
-M = TypeVar("M", bound=BaseModel)
-MAX_UPLOAD_BYTES = 3 * 1024 * 1024
-
-
-def reference_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The request body of a route that takes JSON (the model) or a multipart form."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "images": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            },
-                            "chars": {
-                                "type": "string",
-                                "description": "one character per image, in order",
-                            },
-                        },
-                        "additionalProperties": {"type": "string"},
-                        "description": "the JSON fields as form fields, images as files",
-                    }
-                },
-            },
-        }
-    }
-
-
-def openapi_schemas() -> dict[str, Any]:
-    """Component schemas of the bodies these routes parse themselves (JSON or multipart)."""
-    out: dict[str, Any] = {}
-    for model in (StyleTransferRequest, StyleCreate):
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        out.update(schema.pop("$defs", {}))
-        out[model.__name__] = schema
-    return out
 
 
 class RemoteProblem(HanmoError):
@@ -100,58 +55,6 @@ class RemoteProblem(HanmoError):
 
     def problem(self) -> dict[str, Any]:
         return dict(self._problem)
-
-
-def _validate(model: type[M], data: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from exc
-
-
-async def _parse(  # noqa: C901 - two body formats
-    request: Request, model: type[M]
-) -> tuple[M, list[tuple[bytes, str]] | None]:
-    """A JSON body, or a multipart form whose `images` files pair in order with `chars`."""
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith("multipart/form-data"):
-        form = await request.form(max_files=MAX_REFERENCES + 1, max_fields=32)
-        files = [f for f in form.getlist("images") if isinstance(f, UploadFile)]
-        data: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
-        chars = data.pop("chars", "")
-        if "formats" in data:
-            data["formats"] = [s.strip() for s in str(data["formats"]).split(",") if s.strip()]
-        for key in ("size", "version", "timeout_ms", "ttl_s"):
-            if key in data and str(data[key]).isdigit():
-                data[key] = int(data[key])
-        if "sheet" in data:
-            data["sheet"] = str(data["sheet"]).lower() in ("1", "true", "yes", "on")
-        refs = None
-        if files:
-            if len(files) > MAX_REFERENCES:
-                raise InvalidInput(
-                    f"at most {MAX_REFERENCES} reference images", errors=[{"field": "images"}]
-                )
-            if len(chars) != len(files):
-                raise InvalidInput(
-                    f"{len(files)} images but {len(chars)} characters in `chars`: "
-                    "give one per image",
-                    errors=[{"field": "chars"}],
-                )
-            refs = []
-            for f, ch in zip(files, chars, strict=True):
-                blob = await f.read(MAX_UPLOAD_BYTES + 1)
-                if len(blob) > MAX_UPLOAD_BYTES:
-                    raise PayloadTooLarge(f"an image is over {MAX_UPLOAD_BYTES} bytes")
-                refs.append((blob, ch))
-        return _validate(model, data), refs
-    try:
-        data = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("the body is not JSON (or a multipart form)") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return _validate(model, data), None
 
 
 async def _resolve(state: State, name: str, body: InferenceOptions) -> ServedVersion:
@@ -263,7 +166,7 @@ async def style_transfer(
     (and optional SVG) per distinct character, the characters the model cannot write in
     `unsupported`, and with `sheet` (or `Accept: image/png`) the whole text as one PNG.
     Both jobs (encode, then generate) share one deadline, `timeout_ms` after the body is read."""
-    body, uploads = await _parse(request, StyleTransferRequest)
+    body, uploads = await parse(request, StyleTransferRequest)
     deadline = waited = deadline_ms(state, body.timeout_ms, False)
     if wants_async(prefer):  # the style is still encoded before the 202: by the sync deadline
         deadline = max(waited, deadline_ms(state, body.timeout_ms, True))
@@ -326,7 +229,7 @@ async def create_style(request: Request, state: StateDep) -> Response:
     """Save a style: the references' pooled style code, computed once by the model version
     the request resolves to and tied to it; kept for `ttl_s` (default 30 days) or until
     deleted. The normalised references are kept too, so a later version can recompute it."""
-    body, uploads = await _parse(request, StyleCreate)
+    body, uploads = await parse(request, StyleCreate)
     if not (uploads or body.references):
         raise InvalidInput(
             "give 1–16 references (JSON `references`, or multipart `images` with `chars`)",
