@@ -1,0 +1,105 @@
+"""Every shipped model answers byte-identically across refactors: the sha256 of each answer's
+body (JSON or image) for fixed requests, stored in shipped_answers.json. The hashes were
+recorded on 7263aa6, before the kinds moved to app/kinds (issue 45); a change to a model's
+bytes or to how an answer is rendered shows here, named by model and request.
+
+`HANMO_RECORD_ANSWERS=1 pytest tests/api/test_shipped_bytes.py` rewrites the file (only do
+that when a model or a response format changes on purpose, and say so in the commit)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from app.registry.local import register_directory, shipped_model_dirs
+from app.settings import Settings
+from tests.helpers import ROOT, live_api, worker_thread
+
+STORED = Path(__file__).with_name("shipped_answers.json")
+EXAMPLES = ROOT / "docs" / "examples" / "ma-shan-zheng"
+REFS = {"永": "yong.png", "和": "he.png", "书": "shu.png", "法": "fa.png"}
+VOLATILE = {"job_id", "href", "prediction_id", "created_at", "finished_at", "elapsed_ms"}
+
+
+def _stable(body: Any) -> Any:
+    """A JSON answer without the fields that differ per job (ids, times)."""
+    if isinstance(body, dict):
+        return {k: _stable(v) for k, v in body.items() if k not in VOLATILE}
+    if isinstance(body, list):
+        return [_stable(v) for v in body]
+    return body
+
+
+def _digest(content: bytes, media_type: str) -> str:
+    if media_type.startswith("application/json"):
+        content = json.dumps(_stable(json.loads(content)), sort_keys=True).encode()
+    return hashlib.sha256(content).hexdigest()
+
+
+def _requests(card: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str | None]]:
+    """(label, path, body, Accept) for each request this model answers."""
+    name, signature = card["name"], card["signature"]
+    base = f"/v1/models/{name}"
+    if card["kind"] == "sampler":
+        labels = {"labels": 3} if signature.get("num_labels") else {}
+        found = [
+            ("sample-array", f"{base}/sample", {"n": 4, "seed": 7, "format": "array", **labels}),
+            ("sample-png", f"{base}/sample", {"n": 4, "seed": 7, "format": "png", **labels}),
+        ]
+        found = [(label, path, body, None) for label, path, body in found]
+        found.append(("sample-sheet", f"{base}/sample", {"n": 4, "seed": 7, **labels}, "image/png"))
+        path = f"{base}/interpolate"
+        found.append(("interpolate", path, {"seeds": [1, 2], "steps": 3, **labels}, None))
+        gif = {"seeds": [1, 2], "steps": 3, "format": "gif", **labels}
+        found.append(("interpolate-gif", path, gif, None))
+        if signature.get("log_prob"):
+            dim = signature["log_prob"]["input_dim"]
+            rows = [[(i * 7 % 17) / 16 for i in range(dim)], [0.25] * dim]
+            found.append(("log-prob", f"{base}/log-prob", {"rows": rows}, None))
+        return found
+    if card["kind"] == "predictive":
+        dim = signature["input_dim"]
+        rows = [[float((i * 3) % 11) for i in range(dim)], [1.0] * dim]
+        body = {"inputs": rows, "interval": [0.5, 0.9]}
+        return [("predict", f"{base}/predict", body, None)]
+    refs = [
+        {"image": base64.b64encode((EXAMPLES / f).read_bytes()).decode(), "char": c}
+        for c, f in REFS.items()
+    ]
+    text = signature["chars"][:3]
+    body = {"references": refs, "text": text}
+    return [
+        ("style-json", f"{base}/style-transfer", body, None),
+        ("style-png", f"{base}/style-transfer", body, "image/png"),
+    ]
+
+
+def answers(settings: Settings) -> dict[str, str]:
+    cards = []
+    for versions in shipped_model_dirs(ROOT / "models"):
+        register_directory(settings, versions[-1], "production")
+        cards.append(json.loads((versions[-1] / "card.json").read_text()))
+    found: dict[str, str] = {}
+    with worker_thread(settings), live_api(settings) as client:
+        for card in cards:
+            for label, path, body, accept in _requests(card):
+                headers = {"Accept": accept} if accept else {}
+                response = client.post(path, json=body, headers=headers)
+                assert response.status_code == 200, (card["name"], label, response.text)
+                media = response.headers["content-type"]
+                found[f"{card['name']} {label}"] = _digest(response.content, media)
+    return found
+
+
+def test_shipped_models_answer_as_recorded(settings: Settings) -> None:
+    found = answers(settings)
+    if os.environ.get("HANMO_RECORD_ANSWERS") == "1":
+        STORED.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+    stored = json.loads(STORED.read_text())
+    assert sorted(found) == sorted(stored)
+    changed = [key for key in stored if found[key] != stored[key]]
+    assert not changed, f"answers changed: {changed}"
