@@ -96,8 +96,8 @@ screenshots: install-dev
 		tests/web/test_page.py -k screenshot
 
 lint: install-dev
-	$(BIN)/ruff check app training tests bench clients
-	$(BIN)/ruff format --check app training tests bench clients
+	$(BIN)/ruff check app training tests bench clients scripts examples
+	$(BIN)/ruff format --check app training tests bench clients scripts examples
 
 typecheck: install-dev
 	$(BIN)/mypy app clients/python/hanmo_client

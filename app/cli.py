@@ -13,12 +13,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.registry.local import (
-    bootstrap_admin_key,
-    in_transaction,
-    register_directory,
-    register_shipped,
-)
+from hanmo_client.schemas import DEFAULT_ALIAS
+
+from app.registry.local import bootstrap_admin_key, in_transaction
+from app.services.registration import register_directory, register_shipped
 from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -83,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     promote.add_argument("name")
     promote.add_argument("version", type=int)
-    promote.add_argument("--alias", default="production")
+    promote.add_argument("--alias", default=DEFAULT_ALIAS)
     promote.add_argument("--canary", type=int, help="a canary version for part of the traffic")
     promote.add_argument("--weight", type=float, default=0.1, help="the canary's share")
     promote.add_argument(
@@ -92,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     promote.set_defaults(run=_promote)
     rollback = models.add_parser("rollback", help="move an alias back to its previous version")
     rollback.add_argument("name")
-    rollback.add_argument("--alias", default="production")
+    rollback.add_argument("--alias", default=DEFAULT_ALIAS)
     rollback.add_argument("--now", action="store_true")
     rollback.set_defaults(run=_rollback)
 
@@ -173,7 +171,15 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    served = register_directory(get_settings(), args.directory, args.alias)
+    """Every problem of the directory (each file's sha256, the kind's contract) at once."""
+    from app.errors import HanmoError
+
+    try:
+        served = register_directory(get_settings(), args.directory, args.alias)
+    except HanmoError as error:
+        for problem in error.extensions.get("problems") or [error.detail]:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
     print(
         f"registered {served.model} version {served.version} sha256 {served.sha256}"
         + (f" alias {args.alias}" if args.alias else "")
@@ -243,12 +249,12 @@ def _report(call, *args, **kwargs) -> int:  # type: ignore[no-untyped-def]
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from app.registry import admin
+    from app.registry import aliases
 
-    target = admin.Target(args.version, args.canary, args.weight if args.canary else 0.0)
+    target = aliases.Target(args.version, args.canary, args.weight if args.canary else 0.0)
     return _report(
         _transaction,
-        admin.request_alias,
+        aliases.request_alias,
         "cli",
         args.name,
         args.alias,
@@ -259,9 +265,9 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from app.registry import admin
+    from app.registry import aliases
 
-    return _report(_transaction, admin.rollback, "cli", args.name, args.alias, immediate=args.now)
+    return _report(_transaction, aliases.rollback, "cli", args.name, args.alias, immediate=args.now)
 
 
 def _keys_create(args: argparse.Namespace) -> int:

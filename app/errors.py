@@ -89,6 +89,12 @@ class ServiceUnavailable(HanmoError):
     status, title, slug = 503, "Service unavailable", "service-unavailable"
 
 
+class VersionNotServed(ServiceUnavailable):
+    """A pinned version no worker can load (or no longer serves): the detail says why."""
+
+    title, slug = "Version not served", "version-not-served"
+
+
 class RedisUnavailable(ServiceUnavailable):
     title, slug = "Queue unavailable", "queue-unavailable"
 
@@ -107,6 +113,12 @@ class JobFailed(HanmoError):
     status, title, slug = 500, "Job failed", "job-failed"
 
 
+class NonFiniteOutput(HanmoError):
+    """A served model gave NaN or Inf for a request: answered as a problem, not as null."""
+
+    status, title, slug = 500, "Model output is not finite", "non-finite-output"
+
+
 class ContractViolation(HanmoError):
     """A model artifact that does not match its kind's contract."""
 
@@ -115,3 +127,12 @@ class ContractViolation(HanmoError):
 
 class ArtifactCorrupt(HanmoError):
     status, title, slug = 422, "Artifact checksum mismatch", "artifact-corrupt"
+
+
+def raise_listed(error: type[HanmoError], problems: list[str]) -> None:
+    """One `error` whose detail lists every problem (a lone one as it is); nothing if none."""
+    if len(problems) == 1:
+        raise error(problems[0], problems=problems)
+    if problems:
+        listed = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+        raise error(f"{len(problems)} problems: {listed}", problems=problems)

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     # empty), so requests routed just before an alias move still find it.
     drain_s: float = Field(default=10.0, ge=0)
     check_timeout_s: float = Field(default=120.0, gt=0)
+    # A request naming a READY version that no alias holds is served too: each worker loads
+    # at most this many such versions, the most recently requested (the least recently
+    # requested is unloaded once its queue is empty); one not requested for
+    # unaliased_idle_s is unloaded, and jobs still waiting for it are failed.
+    max_unaliased_versions: int = Field(default=2, ge=0)
+    unaliased_idle_s: float = Field(default=600.0, gt=0)
 
     # Queue.
     max_queue_depth: int = Field(default=10_000, ge=1)

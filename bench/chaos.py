@@ -33,11 +33,11 @@ from typing import Any
 import httpx
 from redis import Redis
 
-from app.cli import register_directory
 from app.queue import keys
 from app.redis_conn import sync_client
 from app.registry import apikeys
 from app.registry.db import make_engine, make_sessionmaker
+from app.services.registration import register_directory
 from bench.serving import ROOT, export_model, private_hanmo, serving
 from training import tiny_sampler
 

@@ -33,10 +33,10 @@ import litserve as ls
 import numpy as np
 
 from app import glyphs
-from app.api.predictive import regression_rows
-from app.api.style import glyph_png
+from app.kinds.predictive.response import regression_rows
+from app.kinds.style_transfer.graph import Atlas, StyleTransferKind
+from app.kinds.style_transfer.response import glyph_png
 from app.noise import standard_normal_rows
-from app.runtime.kinds.style import Atlas, StyleTransferKind
 from app.runtime.sessions import OnnxGraph
 
 GLYPH_PX = 128

@@ -36,15 +36,16 @@ from hanmo_client.schemas import SampleRequest
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from redis import Redis
 
-from app.api import samplers
-from app.cli import register_directory
+from app.kinds.sampler import request as samplers
 from app.noise import standard_normal_rows
 from app.queue import keys
-from app.queue.client import JobQueue, now_ms
+from app.queue.client import JobQueue
+from app.queue.clock import now_ms
 from app.redis_conn import EmbeddedRedis, async_client, sync_client
 from app.registry.db import make_engine, make_sessionmaker, upgrade
 from app.registry.service import ServedVersion
 from app.runtime.sessions import OnnxGraph
+from app.services.registration import register_directory
 from app.settings import Settings
 from app.worker.main import Worker
 from app.worker.pool import plan_slots
@@ -256,7 +257,7 @@ async def prefill(settings: Settings, served: ServedVersion, seeds: range) -> li
     async def submit(seed: int) -> str:
         request = SampleRequest(n=1, seed=seed, format="array")
         inputs, meta = samplers.prepare(served, request, settings.max_sample_rows)
-        return (await queue.submit(stream, inputs, meta, deadline)).job_id
+        return (await queue.submit(stream, inputs, meta.wire(), deadline)).job_id
 
     job_ids: list[str] = []
     try:

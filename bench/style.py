@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from app.kinds.style_transfer.graph import Atlas
 from app.registry.cards import read_card
-from app.runtime.kinds.style import Atlas
 from app.runtime.sessions import OnnxGraph
 from bench.serving import ROOT, free_port, private_hanmo, serving, worker_threads
 
@@ -36,7 +36,7 @@ def raw(threads: int) -> list[tuple[int, float]]:
     card = read_card(MODEL)
     graph = OnnxGraph(MODEL / "generator.onnx", "cpu", threads)
     atlas = Atlas(MODEL / "atlas.npz")
-    dim = int(card.signature["style_dim"])
+    dim = int(card.signature.as_dict()["style_dim"])
     rng = np.random.default_rng(0)
     out = []
     for batch in (1, 16, 64, 256):
@@ -81,7 +81,7 @@ def http(url: str, chars: str) -> tuple[list[float], float]:
 
 
 def main() -> None:
-    chars = read_card(MODEL).signature["chars"]
+    chars = read_card(MODEL).signature.as_dict()["chars"]
     with tempfile.TemporaryDirectory() as tmp, private_hanmo(Path(tmp), MODEL) as bench:
         threads = worker_threads(bench.settings)
         print(f"generator graph, ONNX Runtime CPU, {threads} threads:")

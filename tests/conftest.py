@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from app.redis_conn import EmbeddedRedis
 from app.registry.db import upgrade
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import fresh_settings
 from training import tiny_sampler

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.registry import admin
-from app.registry.local import in_transaction, register_shipped
+from app.registry import aliases, versions
+from app.registry.local import in_transaction
+from app.services.registration import register_shipped
 from app.settings import Settings
 from tests.helpers import ROOT, settings_env
 from training import tiny_sampler
@@ -28,19 +30,19 @@ def shipped(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path) -> Path:
 
 
 def production(settings: Settings) -> int:
-    return int(in_transaction(settings, admin.get_alias, "tiny-sampler", "production")["version"])
+    return int(in_transaction(settings, aliases.get_alias, "tiny-sampler", "production")["version"])
 
 
 def person_moves_production_to_v1(settings: Settings) -> None:
     """What PUT /admin/models/tiny-sampler/aliases/production {"version": 1} commits."""
     in_transaction(
-        settings, admin.request_alias, "ops-key", "tiny-sampler", "production",
-        admin.Target(1), immediate=True,
+        settings, aliases.request_alias, "ops-key", "tiny-sampler", "production",
+        aliases.Target(1), immediate=True,
     )  # fmt: skip
 
 
 def history(settings: Settings) -> list[tuple[str, str, int | None]]:
-    events = in_transaction(settings, admin.alias_history, "tiny-sampler", "production")
+    events = in_transaction(settings, aliases.alias_history, "tiny-sampler", "production")
     return [(e["action"], e["actor"], e["to"]["version"]) for e in events]
 
 
@@ -81,3 +83,29 @@ def test_compose_migrate_leaves_an_alias_a_person_moved(
     migrate()  # `docker compose up` again
     assert production(settings) == 1
     assert history(settings) == [("set", "cli", 2), ("move", "ops-key", 1)]
+
+
+def test_register_lists_every_file_whose_sha256_differs_at_once(
+    settings: Settings, tiny_dir: Path, tmp_path: Path
+) -> None:
+    """`hanmo models register` checks every file before it stops (issue 45, item 6)."""
+    broken = shutil.copytree(tiny_dir, tmp_path / "broken")
+    card = json.loads((broken / "card.json").read_text())
+    card["files"] = {"notes.txt": "0" * 64}
+    (broken / "card.json").write_text(json.dumps(card))
+    (broken / "notes.txt").write_text("not the bytes the card was written for")
+    with (broken / "model.onnx").open("ab") as fh:
+        fh.write(b"\0")
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "models", "register", str(broken)],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout
+    problems = done.stderr.splitlines()
+    assert [line.split(":")[1].strip() for line in problems] == ["model.onnx", "notes.txt"]
+    assert all("sha256 is" in line and "card says" in line for line in problems)
+    listed = in_transaction(settings, lambda session: versions.list_models(session, 10, 0))
+    assert listed["total"] == 0

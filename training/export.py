@@ -10,8 +10,9 @@ from typing import Any
 
 import onnx
 import torch
+from hanmo_client._export_graphs import strip_metadata
 
-from app.registry.cards import Card, GraphSpec, sha256_file
+from app.registry.cards import Card, GraphSpec, parse_card, sha256_file
 
 
 def export_onnx(
@@ -39,20 +40,8 @@ def export_onnx(
         dynamo=True,
         verbose=False,
     )
-    strip_metadata(path)
-
-
-def strip_metadata(path: Path) -> None:
-    """Drop the exporter's metadata: node stack traces hold absolute paths and line numbers,
-    which make the same model hash differently in every checkout."""
     model = onnx.load(str(path))
-    for node in model.graph.node:
-        del node.metadata_props[:]
-    for value in [*model.graph.value_info, *model.graph.input, *model.graph.output]:
-        del value.metadata_props[:]
-    for tensor in model.graph.initializer:
-        del tensor.metadata_props[:]
-    del model.graph.metadata_props[:]
+    strip_metadata(model)
     onnx.save(model, str(path))
 
 
@@ -92,17 +81,19 @@ def write_card(
     **extra: Any,
 ) -> Card:
     """card.json for the files in `directory`; graphs: role -> (file, inputs, outputs)."""
-    card = Card(
-        name=name,
-        kind=kind,
-        format=fmt,  # type: ignore[arg-type]
-        graphs={
-            role: GraphSpec(file=f, sha256=sha256_file(directory / f), inputs=i, outputs=o)
-            for role, (f, i, o) in graphs.items()
-        },
-        signature=signature,
-        code_revision=extra.pop("code_revision", code_revision()),
-        **extra,
+    card = parse_card(
+        {
+            "name": name,
+            "kind": kind,
+            "format": fmt,
+            "graphs": {
+                role: GraphSpec(file=f, sha256=sha256_file(directory / f), inputs=i, outputs=o)
+                for role, (f, i, o) in graphs.items()
+            },
+            "signature": signature,
+            "code_revision": extra.pop("code_revision", code_revision()),
+            **extra,
+        }
     )
     (directory / "card.json").write_text(json.dumps(card.model_dump(mode="json"), indent=2) + "\n")
     return card

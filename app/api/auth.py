@@ -20,7 +20,7 @@ from app.api.deps import get_state
 from app.api.keycache import KeyCache
 from app.api.state import State
 from app.errors import DatabaseUnavailable, Forbidden, RateLimited, Unauthorized
-from app.queue.client import REDIS_ERRORS
+from app.queue.errors import REDIS_ERRORS
 from app.registry import apikeys
 from app.registry.apikeys import Principal
 

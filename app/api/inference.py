@@ -7,53 +7,25 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
-import numpy as np
 import orjson
-from hanmo_client.schemas import (
-    FontResult,
-    InferenceOptions,
-    InterpolateResponse,
-    JobAccepted,
-    LogProbResponse,
-    PredictResponse,
-    SampleResponse,
-    StyleCode,
-    StyleTransferResponse,
-)
-from pydantic import TypeAdapter
+from hanmo_client.schemas import InferenceOptions, JobAccepted
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.api import predictive, samplers, style
 from app.api.auth import owner_of
 from app.api.problems import problem_response
 from app.api.state import State
 from app.errors import DeadlineExceeded, HanmoError, InvalidInput
+from app.kinds.catalog import KINDS
+from app.kinds.spec import Inputs, JobMeta, Validate
 from app.queue import keys
-from app.queue.client import now_ms
+from app.queue.clock import now_ms
 from app.queue.results import Outcome
+from app.queue.status import JobStatus
 from app.registry.service import ServedVersion
 
 T = TypeVar("T")
 INLINE_ROWS = 64  # work on more rows than this (noise, summaries) runs off the event loop
-
-Renderer = Callable[[dict[str, Any], str, Outcome, str | None], dict[str, Any] | samplers.Raw]
-RENDERERS: dict[str, Renderer] = {
-    "sampler": samplers.render,
-    "predictive": predictive.render,
-    "style_transfer": style.render,
-}
-Validate = Callable[[Any], object]
-# The published answer of each job (kind, op): its JSON body is checked against it when sent.
-ANSWERS: dict[tuple[str, str], Validate] = {
-    ("sampler", "sample"): SampleResponse.model_validate,
-    ("sampler", "interpolate"): InterpolateResponse.model_validate,
-    ("sampler", "log_prob"): LogProbResponse.model_validate,
-    ("predictive", "predict"): TypeAdapter(PredictResponse).validate_python,
-    ("style_transfer", "generate"): StyleTransferResponse.model_validate,
-    ("style_transfer", "encode"): StyleCode.model_validate,
-    ("style_transfer", "font"): FontResult.model_validate,
-}
 
 
 async def off_loop(
@@ -67,10 +39,8 @@ async def off_loop(
 
 
 def render_rows(meta: dict[str, Any], accept: str | None) -> int:
-    """What rendering a finished job costs, in the rows `off_loop` counts."""
-    if meta["kind"] == "style_transfer":
-        return style.render_rows(meta, accept)
-    return int(meta.get("n", 1))
+    """What rendering a finished job costs, in the rows `off_loop` counts (the kind says)."""
+    return KINDS[meta["kind"]].render_rows(meta, accept)
 
 
 async def render_off_loop(
@@ -126,12 +96,18 @@ def check_time_left(deadline: int, job: str) -> None:
         raise DeadlineExceeded(f"the request's deadline passed before its {job} job was submitted")
 
 
-KIND_NOUNS = {
-    "sampler": "sampler",
-    "predictive": "predictive model",
-    "style_transfer": "style-transfer model",
-}
-Prepare = Callable[[ServedVersion], tuple[dict[str, np.ndarray], dict[str, Any]]]
+Prepare = Callable[[ServedVersion], tuple[Inputs, JobMeta]]
+
+
+async def resolve_kind(
+    state: State, name: str, body: InferenceOptions, kind: str, key: str | None = None
+) -> ServedVersion:
+    """The version that serves this request (by pin, or by alias and routing key), refused
+    unless it is of the kind the route serves."""
+    served = await state.registry.resolve(name, body.alias, body.version, key)
+    if served.kind != kind:
+        raise InvalidInput(f"model {name!r} is a {served.kind}, not a {KINDS[kind].noun}")
+    return served
 
 
 async def infer(
@@ -147,70 +123,110 @@ async def infer(
     idempotency_key: str | None,
     accept: str | None,
 ) -> Response:
-    """What every inference route does: resolve the version (by alias or pin), check its kind,
-    turn the request into job inputs (off the event loop when large), run the job."""
+    """What every one-step inference route does: resolve the version (by alias or pin), check
+    its kind, turn the request into job inputs (off the event loop when large), run the job."""
     seed = getattr(body, "seed", None)
     key = body.routing_key or (None if seed is None else f"seed:{seed}")
-    served = await state.registry.resolve(name, body.alias, body.version, key)
-    if served.kind != kind:
-        raise InvalidInput(f"model {name!r} is a {served.kind}, not a {KIND_NOUNS[kind]}")
-    inputs, meta = await off_loop(rows, prepare, served)
-    return await run_job(
-        state,
-        request.url.path,
-        served,
-        inputs,
-        meta,
-        timeout_ms=body.timeout_ms,
-        prefer=prefer,
-        idempotency_key=idempotency_key,
-        accept=accept,
-        owner=owner_of(request, state),
+    served = await resolve_kind(state, name, body, kind, key)
+    inputs, job = await off_loop(rows, prepare, served)
+    runner = JobRunner(state, request)
+    deadline = deadline_ms(state, body.timeout_ms, wants_async(prefer))
+    return await runner.answer(
+        served, inputs, job, deadline, prefer=prefer, idempotency_key=idempotency_key, accept=accept
     )
 
 
-async def run_job(
-    state: State,
-    path: str,
-    served: ServedVersion,
-    inputs: dict[str, np.ndarray],
-    meta: dict[str, Any],
-    *,
-    timeout_ms: int | None,
-    prefer: str | None,
-    idempotency_key: str | None,
-    accept: str | None,
-    owner: str | None = None,
-    deadline: int | None = None,
-) -> Response:
-    """Enqueue one job; answer 202 for async requests, else wait and render the outcome.
-    `deadline` is the request's own when an earlier step set it; else it is set here."""
-    is_async = wants_async(prefer)
-    if deadline is None:
-        deadline = deadline_ms(state, timeout_ms, is_async)
-    if owner:
-        meta = {**meta, "owner": owner}
-        if idempotency_key:  # one key's Idempotency-Key never names another key's job
-            idempotency_key = f"{owner}:{idempotency_key}"
-    try:
-        check_time_left(deadline, meta["op"])
-        stream = keys.stream(served.model, served.version)
-        submitted = await state.queue.submit(
-            stream, inputs, meta, deadline, idempotency_key, will_wait=not is_async
+class RemoteProblem(HanmoError):
+    """A job's problem object, raised again on the api side."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        super().__init__(str(problem.get("detail", "")))
+        self._problem = problem
+
+    def problem(self) -> dict[str, Any]:
+        return dict(self._problem)
+
+
+class JobRunner:
+    """Submits and awaits every job of one request, one way: the caller's key owns the job
+    (and scopes its Idempotency-Key), no job starts once the request's deadline has passed,
+    and a refusal (queue full, Redis away, deadline) is counted in the failure metrics."""
+
+    def __init__(self, state: State, request: Request) -> None:
+        self.state = state
+        self.path = request.url.path
+        self.owner = owner_of(request, state)
+
+    async def submit(
+        self,
+        served: ServedVersion,
+        inputs: Inputs,
+        job: JobMeta,
+        deadline: int,
+        *,
+        idempotency_key: str | None = None,
+        wait: bool = True,
+    ) -> tuple[str, dict[str, Any], Outcome | None]:
+        """(job id, stored meta, outcome: None when not waited for)."""
+        meta = job.wire(owner=self.owner) if self.owner else job.wire()
+        if self.owner and idempotency_key:  # one key's Idempotency-Key never names another's job
+            idempotency_key = f"{self.owner}:{idempotency_key}"
+        try:
+            check_time_left(deadline, job.op)
+            stream = keys.stream(served.model, served.version)
+            submitted = await self.state.queue.submit(
+                stream, inputs, meta, deadline, idempotency_key, will_wait=wait
+            )
+            outcome = await self.state.queue.wait(submitted, deadline) if wait else None
+        except HanmoError as error:
+            self.state.metrics.failures.labels(served.model, error.slug).inc()
+            raise
+        return submitted.job_id, meta, outcome
+
+    async def step(
+        self,
+        served: ServedVersion,
+        inputs: Inputs,
+        job: JobMeta,
+        deadline: int,
+        idempotency_key: str | None = None,
+    ) -> Inputs:
+        """One step of a multi-step request, run to its end by the request's deadline; its
+        problem (from the worker, or 504 at the deadline) ends the request with that problem.
+        A step's Idempotency-Key is the request's, suffixed with the step's op."""
+        key = f"{idempotency_key}:{job.op}" if idempotency_key else None
+        _, _, outcome = await self.submit(served, inputs, job, deadline, idempotency_key=key)
+        assert outcome is not None
+        if not outcome.ok or outcome.tensors is None:
+            raise RemoteProblem(outcome.problem or {"status": 500, "title": "Job failed"})
+        return outcome.tensors
+
+    async def answer(
+        self,
+        served: ServedVersion,
+        inputs: Inputs,
+        job: JobMeta,
+        deadline: int,
+        *,
+        prefer: str | None,
+        idempotency_key: str | None,
+        accept: str | None,
+    ) -> Response:
+        """The request's last job: 202 + Location when the client prefers async, else its
+        rendered outcome."""
+        is_async = wants_async(prefer)
+        job_id, meta, outcome = await self.submit(
+            served, inputs, job, deadline, idempotency_key=idempotency_key, wait=not is_async
         )
-        outcome = None if is_async else await state.queue.wait(submitted, deadline)
-    except HanmoError as error:  # queue full, Redis away, deadline passed
-        state.metrics.failures.labels(served.model, error.slug).inc()
-        raise
-    if outcome is None:
-        href = f"/v1/jobs/{submitted.job_id}"
-        return checked_response(
-            JobAccepted.model_validate,
-            {"job_id": submitted.job_id, "status": "queued", "href": href},
-            status=202,
-            headers={"Location": href},
-        )
-    return await render_off_loop(state, path, meta, submitted.job_id, outcome, accept)
+        if outcome is None:
+            href = f"/v1/jobs/{job_id}"
+            return checked_response(
+                JobAccepted.model_validate,
+                {"job_id": job_id, "status": JobStatus.QUEUED, "href": href},
+                status=202,
+                headers={"Location": href},
+            )
+        return await render_off_loop(self.state, self.path, meta, job_id, outcome, accept)
 
 
 def render_outcome(
@@ -221,11 +237,12 @@ def render_outcome(
         assert outcome.problem is not None
         return problem_response(outcome.problem, path)
     headers = outcome_headers(meta, job_id)
-    rendered = RENDERERS[meta["kind"]](meta, job_id, outcome, accept)
+    kind = KINDS[meta["kind"]]
+    rendered = kind.render(meta, job_id, outcome, accept)
     if isinstance(rendered, tuple):
         content, media_type = rendered
         return Response(content, media_type=media_type, headers=headers)
-    return checked_response(ANSWERS[meta["kind"], meta["op"]], rendered, headers=headers)
+    return checked_response(kind.answers[meta["op"]], rendered, headers=headers)
 
 
 def outcome_headers(meta: dict[str, Any], job_id: str) -> dict[str, str]:

@@ -21,6 +21,7 @@ from app.api.routes import (
     feedback,
     health,
     jobs,
+    kinds,
     models,
     predict,
     sampling,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     guarded = [Depends(inference_guard)]  # keys (when required) and per-key rate limits
     for router in (
         models.router,
+        kinds.router,
         sampling.router,
         predict.router,
         style.router,
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(style_body.openapi_schemas())
             components.update(admin.openapi_schemas())
+            components.update(kinds.openapi_schemas())
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -10,12 +10,13 @@ import time
 from typing import Any
 
 import anyio
+from hanmo_client.schemas import DEFAULT_ALIAS
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.errors import DatabaseUnavailable
+from app.errors import DatabaseUnavailable, VersionNotServed
 from app.queue import keys
-from app.queue.client import REDIS_ERRORS
+from app.queue.errors import REDIS_ERRORS
 from app.registry import service
 from app.registry.service import Route, ServedVersion
 
@@ -34,15 +35,39 @@ class RegistryCache:
         self._checked = 0.0
 
     async def resolve(
-        self, name: str, alias: str | None, version: int | None, key: str | None = None
+        self,
+        name: str,
+        alias: str | None,
+        version: int | None,
+        key: str | None = None,
+        *,
+        want: bool = True,
     ) -> ServedVersion:
-        """The version that serves this request: pinned, or the alias's route picked by key."""
+        """The version that serves this request: pinned, or the alias's route picked by key.
+        A pinned version no alias holds is recorded as wanted (unless `want` is False: no job
+        will run), so that workers load it; one no worker could load answers 503 at once."""
         route = await self.route(name, alias, version)
+        if want and route.unaliased:
+            await self._want(route.main)
         return route.pick(key)
+
+    async def _want(self, served: ServedVersion) -> None:
+        """Record that a request named `served` (keys.WANTED, read by app/worker/pinned.py)."""
+        if self.redis is None:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(keys.WANTED, {served.key: time.time()})
+                pipe.get(keys.unservable(served.key))
+                _, unservable = await pipe.execute()
+        except REDIS_ERRORS:
+            return  # the enqueue that follows answers 503 for Redis
+        if unservable is not None:
+            raise VersionNotServed(unservable.decode())
 
     async def route(self, name: str, alias: str | None, version: int | None) -> Route:
         await self._check_generation()
-        key = (name, None if version is not None else (alias or "production"), version)
+        key = (name, None if version is not None else (alias or DEFAULT_ALIAS), version)
         hit = self._entries.get(key)
         if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
             return hit[1]

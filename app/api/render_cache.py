@@ -7,11 +7,11 @@ from typing import Any
 
 from starlette.responses import Response
 
-from app.api import style
 from app.api.inference import outcome_headers, render_off_loop
 from app.api.state import State
+from app.kinds.style_transfer import response as style
 from app.queue import keys
-from app.queue.client import REDIS_ERRORS
+from app.queue.errors import REDIS_ERRORS
 from app.queue.results import Outcome
 
 SHEET = "image/png"

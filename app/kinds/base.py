@@ -3,14 +3,34 @@ card and the outputs of runs on random inputs at two batch sizes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from app.errors import ContractViolation
-from app.runtime.sessions import Graph
+from app.errors import ContractViolation, raise_listed
 
 Tensors = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInfo:
+    name: str
+    dtype: str  # numpy dtype name
+    shape: tuple[int | str | None, ...]
+
+
+class Graph(Protocol):
+    """A loaded graph: named tensors in, named tensors out (app/runtime/sessions.py loads
+    ONNX and TorchScript ones; a style atlas is one too)."""
+
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    provider: str
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
 Data = dict[str, Any] | str | None  # the card's `data` (a predictive's feature_summary)
 CHECK_ROWS = (1, 3)  # batch sizes the check runs every graph at
 CHECK_SEED = 20_240_601  # the check's random inputs are the same on every run
@@ -50,11 +70,7 @@ class CheckedKind:
 
 def raise_problems(problems: list[str]) -> None:
     """One ContractViolation whose detail lists every problem (a lone one as it is)."""
-    if len(problems) == 1:
-        raise ContractViolation(problems[0], problems=problems)
-    if problems:
-        listed = "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
-        raise ContractViolation(f"{len(problems)} problems: {listed}", problems=problems)
+    raise_listed(ContractViolation, problems)
 
 
 def positive(value: object) -> int | None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from app.errors import (
@@ -23,15 +21,15 @@ from app.errors import (
     RedisUnavailable,
 )
 from app.queue import codec, keys, scripts
+from app.queue.clock import now_ms
+from app.queue.errors import REDIS_ERRORS
 from app.queue.listener import ReplyListener
 from app.queue.results import Outcome, pack_failed, unpack
 
-REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+# Importable from here as before (the api imports them from this module); defined once, in
+# app/queue/clock.py and app/queue/errors.py.
+
 FALLBACK_POLL_S = 0.5
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def new_job_id() -> str:
@@ -99,7 +97,9 @@ class JobQueue:
             args.extend(pair)
         idem = keys.idempotency(idempotency_key) if idempotency_key else ""
         try:
-            verdict, value = await self._enqueue(keys=[stream, keys.job(job_id), idem], args=args)
+            verdict, value = await self._enqueue(
+                keys=[stream, keys.job(job_id), idem, keys.STREAMS], args=args
+            )
         except REDIS_ERRORS as exc:
             self.listener.forget(job_id)
             raise RedisUnavailable("the job queue cannot be reached; retry shortly") from exc

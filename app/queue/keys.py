@@ -8,6 +8,13 @@ WORKERS = f"{PREFIX}:workers"  # zset: worker id -> last heartbeat (epoch s)
 REGISTRY_GENERATION = f"{PREFIX}:registry:generation"  # INCR on every registry change
 CHECKS = f"{PREFIX}:checks"  # stream of uploaded versions waiting for a worker's check
 DEAD_LETTER = f"{PREFIX}:dead-letter"  # stream of jobs failed for too many deliveries
+STREAMS = f"{PREFIX}:streams"  # set: every stream a job was enqueued on (the stale sweep's list)
+# zset: "model:version" of each pinned version no alias holds -> when a request last named it
+# (epoch s); workers load the most recently wanted ones (app/worker/pinned.py)
+WANTED = f"{PREFIX}:wanted"
+
+
+STREAM_PATTERN = f"{PREFIX}:stream:*"  # every job stream (SCAN MATCH)
 
 
 def stream(model: str, version: int) -> str:
@@ -19,6 +26,12 @@ def stream_version(stream_key: str) -> tuple[str, int]:
     """(model, version) of a stream key made by `stream`."""
     model, _, version = stream_key.removeprefix(f"{PREFIX}:stream:").rpartition(":")
     return model, int(version)
+
+
+def unservable(version_key: str) -> str:
+    """Why a wanted version ("model:version") could not be loaded; set with a TTL by the
+    worker that failed, read by the api to answer at once instead of queueing."""
+    return f"{PREFIX}:unservable:{version_key}"
 
 
 def job(job_id: str) -> str:

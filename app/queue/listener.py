@@ -10,9 +10,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from app.queue.errors import REDIS_ERRORS
 from app.queue.results import Outcome, split_message, unpack
 
 log = logging.getLogger("hanmo.queue")
@@ -55,7 +55,7 @@ class ReplyListener:
         while True:
             try:
                 await self._listen()
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 self.connected.clear()
                 log.warning("queue.reply_listener_down error=%s retry_s=%.2f", exc, backoff_s)
                 await asyncio.sleep(backoff_s)

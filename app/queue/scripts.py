@@ -1,12 +1,13 @@
 """Lua scripts that make each job state change atomic on Redis (6.2 and 7).
 
-A job's life: queued -> running -> done | failed, or queued -> cancelled. The result key is
+A job's life: queued -> running -> done | failed, or queued -> cancelled (the values of
+app/queue/status.py's JobStatus, written here as literals). The result key is
 written once (SET NX semantics in FINISH), so a job delivered twice answers once.
 A result blob is b"D" + tensor frame (done) or b"F" + problem JSON (failed/cancelled)."""
 
 from __future__ import annotations
 
-# KEYS: stream, job hash, idempotency key ("" for none)
+# KEYS: stream, job hash, idempotency key ("" for none), the set of streams (keys.STREAMS)
 # ARGV: max_depth, job_id, inputs, deadline_ms, reply, ttl_s, idem_ttl_s, alias, then
 # field/value pairs for the job hash
 ENQUEUE = """
@@ -22,6 +23,7 @@ redis.call('HSET', KEYS[2], 'status', 'queued', unpack(fields))
 local entry = redis.call('XADD', KEYS[1], '*', 'job', ARGV[2], 'inputs', ARGV[3],
                          'deadline_ms', ARGV[4], 'reply', ARGV[5], 'alias', ARGV[8])
 redis.call('HSET', KEYS[2], 'entry', entry)
+redis.call('SADD', KEYS[4], KEYS[1])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', tonumber(ARGV[7])) end
 return {'ok', ARGV[2]}
@@ -121,4 +123,12 @@ for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
   end
 end
 return 0
+"""
+
+# KEYS: the set of streams (keys.STREAMS), a stream.
+# Removes the stream from the set only while it is empty (ENQUEUE adds an entry and the stream
+# to the set in one step, so no entry is ever left in a stream the set does not list).
+FORGET_STREAM = """
+if redis.call('XLEN', KEYS[2]) > 0 then return 0 end
+return redis.call('SREM', KEYS[1], KEYS[2])
 """

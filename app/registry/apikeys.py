@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
-from app.registry.admin import audit
+from app.registry.audit import audit
 from app.registry.tables import ApiKey, utcnow
 
 Scope = Literal["admin", "infer"]

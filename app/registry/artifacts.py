@@ -9,19 +9,33 @@ from pathlib import Path
 
 import fsspec
 
-from app.errors import ArtifactCorrupt, InvalidInput
+from app.errors import ArtifactCorrupt, InvalidInput, raise_listed
 from app.registry.cards import Card, sha256_file
 
 
-def verify_directory(directory: Path, card: Card) -> None:
-    """Raise ArtifactCorrupt unless every file the card names is there with its checksum."""
+def file_problems(directory: Path, card: Card) -> list[str]:
+    """Every file the card names that is missing or whose sha256 differs from the card's."""
+    problems = []
     for name, expected in card.checksums().items():
         path = directory / name
         if ".." in Path(name).parts or not path.is_file():
-            raise ArtifactCorrupt(f"file {name!r} named in card.json is missing")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise ArtifactCorrupt(f"{name}: sha256 is {actual}, card says {expected}")
+            problems.append(f"file {name!r} named in card.json is missing: add it beside card.json")
+        elif (actual := sha256_file(path)) != expected:
+            problems.append(
+                f"{name}: sha256 is {actual}, card says {expected} — put the file's sha256 "
+                "in card.json (or the file the card was written for beside it)"
+            )
+    return problems
+
+
+def raise_corrupt(problems: list[str]) -> None:
+    """One ArtifactCorrupt whose detail lists every problem (a lone one as it is)."""
+    raise_listed(ArtifactCorrupt, problems)
+
+
+def verify_directory(directory: Path, card: Card) -> None:
+    """ArtifactCorrupt listing every file the card names that is missing or differs."""
+    raise_corrupt(file_problems(directory, card))
 
 
 def refuse_links(directory: Path) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
-from sqlalchemy import func, select, union
+from sqlalchemy import delete, func, or_, select, union
 from sqlalchemy.orm import Session
 
+from app.registry.cards import Card
 from app.registry.tables import (
+    AliasEvent,
     ModelAlias,
     ModelVersion,
     PredictionFeedback,
@@ -22,6 +25,13 @@ def get_model(session: Session, name: str) -> RegisteredModel | None:
 
 def list_models(session: Session) -> Sequence[RegisteredModel]:
     return session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)).all()
+
+
+def page_models(session: Session, limit: int, offset: int) -> tuple[int, Sequence[RegisteredModel]]:
+    """How many models there are, and a page of them by name."""
+    total = session.scalar(select(func.count()).select_from(RegisteredModel)) or 0
+    query = select(RegisteredModel).order_by(RegisteredModel.name).limit(limit).offset(offset)
+    return total, session.scalars(query).all()
 
 
 def create_model(session: Session, name: str, kind: str, description: str) -> RegisteredModel:
@@ -55,6 +65,31 @@ def add_version(session: Session, version: ModelVersion) -> ModelVersion:
     return version
 
 
+def add_card_version(
+    session: Session,
+    model_id: int,
+    number: int,
+    card: Card,
+    artifact_uri: str,
+    status: VersionStatus,
+    status_message: str = "",
+) -> ModelVersion:
+    """A version row for a card: its kind, format, digest, signature and card as given."""
+    row = ModelVersion(
+        model_id=model_id,
+        version=number,
+        kind=card.kind,
+        format=card.format,
+        artifact_uri=artifact_uri,
+        sha256=card.digest(),
+        signature=card.signature.as_dict(),
+        card=card.model_dump(mode="json"),
+        status=status,
+        status_message=status_message,
+    )
+    return add_version(session, row)
+
+
 def get_version(session: Session, model_id: int, version: int) -> ModelVersion | None:
     query = select(ModelVersion).where(
         ModelVersion.model_id == model_id, ModelVersion.version == version
@@ -65,6 +100,27 @@ def get_version(session: Session, model_id: int, version: int) -> ModelVersion |
 def list_versions(session: Session, model_id: int) -> Sequence[ModelVersion]:
     query = select(ModelVersion).where(ModelVersion.model_id == model_id)
     return session.scalars(query.order_by(ModelVersion.version)).all()
+
+
+def count_sharing_artifact(session: Session, uri: str, version_id: int) -> int:
+    """How many versions other than `version_id` store their files at `uri`."""
+    query = select(func.count()).where(
+        ModelVersion.artifact_uri == uri, ModelVersion.id != version_id
+    )
+    return session.scalar(query) or 0
+
+
+def aliases_holding(session: Session, version_id: int) -> list[str]:
+    """The aliases that route to a version or are moving to it, by name."""
+    query = select(ModelAlias.alias).where(
+        or_(
+            ModelAlias.version_id == version_id,
+            ModelAlias.canary_version_id == version_id,
+            ModelAlias.pending_version_id == version_id,
+            ModelAlias.pending_canary_version_id == version_id,
+        )
+    )
+    return sorted(session.scalars(query).all())
 
 
 def get_alias(session: Session, model_id: int, alias: str) -> ModelAlias | None:
@@ -87,6 +143,30 @@ def list_aliases(session: Session, model_id: int) -> dict[str, int]:
         .order_by(ModelAlias.alias)
     )
     return dict(session.execute(query).all())
+
+
+def pending_alias_rows(session: Session) -> list[tuple[ModelAlias, str]]:
+    """Every alias with a requested move, with its model's name."""
+    query = (
+        select(ModelAlias, RegisteredModel.name)
+        .join(RegisteredModel, RegisteredModel.id == ModelAlias.model_id)
+        .where(ModelAlias.pending_version_id.is_not(None))
+    )
+    return [(row, name) for row, name in session.execute(query).all()]
+
+
+def alias_events(session: Session, model_id: int, alias: str) -> Sequence[AliasEvent]:
+    """An alias's history, oldest first."""
+    query = (
+        select(AliasEvent)
+        .where(AliasEvent.model_id == model_id, AliasEvent.alias == alias)
+        .order_by(AliasEvent.id)
+    )
+    return session.scalars(query).all()
+
+
+def delete_alias_events(session: Session, model_id: int) -> None:
+    session.execute(delete(AliasEvent).where(AliasEvent.model_id == model_id))
 
 
 def served_versions(
@@ -116,8 +196,22 @@ def existing_feedback(session: Session, pairs: list[tuple[str, int]]) -> set[tup
     return {(p, r) for p, r in session.execute(query).all()} & set(pairs)
 
 
-def add_feedback(session: Session, rows: list[PredictionFeedback]) -> None:
-    session.add_all(rows)
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    """One observed outcome of an answered row, scored against that row's draws."""
+
+    version_id: int
+    prediction_id: str
+    row: int
+    observed: float
+    nll: float
+    pit: float | None
+    confidence: float | None
+    correct: bool | None
+
+
+def add_feedback(session: Session, rows: list[FeedbackRow]) -> None:
+    session.add_all(PredictionFeedback(**asdict(row)) for row in rows)
     session.flush()
 
 

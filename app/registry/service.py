@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hanmo_client.schemas import DEFAULT_ALIAS
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import (
@@ -17,8 +18,8 @@ from app.errors import (
     ModelNotFound,
     ModelVersionNotFound,
 )
-from app.registry import admin, artifacts, repository
-from app.registry.cards import Card, read_card
+from app.registry import aliases, artifacts, repository
+from app.registry.cards import Card, parse_card, read_card
 from app.registry.tables import ModelVersion, RegisteredModel, VersionStatus
 
 
@@ -39,7 +40,7 @@ class ServedVersion:
         return f"{self.model}:{self.version}"
 
     def parsed_card(self) -> Card:
-        return Card.model_validate(self.card)
+        return parse_card(self.card)
 
 
 def snapshot(model: RegisteredModel, version: ModelVersion) -> ServedVersion:
@@ -78,23 +79,12 @@ def register_directory(
         if version is None:
             number = repository.next_version_number(session, model.id)
             uri = artifacts.store(directory, card, artifact_root, number)
-            version = repository.add_version(
-                session,
-                ModelVersion(
-                    model_id=model.id,
-                    version=number,
-                    kind=card.kind,
-                    format=card.format,
-                    artifact_uri=uri,
-                    sha256=digest,
-                    signature=card.signature,
-                    card=card.model_dump(mode="json"),
-                    status=VersionStatus.READY,
-                ),
+            version = repository.add_card_version(
+                session, model.id, number, card, uri, VersionStatus.READY
             )
         if alias and repository.list_aliases(session, model.id).get(alias) != version.version:
-            admin.request_alias(
-                session, actor, model.name, alias, admin.Target(version.version), immediate=True
+            aliases.request_alias(
+                session, actor, model.name, alias, aliases.Target(version.version), immediate=True
             )
         return snapshot(model, version)
 
@@ -108,7 +98,7 @@ def alias_unless_set(session: Session, actor: str, name: str, alias: str, versio
     held = repository.list_aliases(session, model.id).get(alias)
     if held is not None:
         return held
-    admin.request_alias(session, actor, name, alias, admin.Target(version), immediate=True)
+    aliases.request_alias(session, actor, name, alias, aliases.Target(version), immediate=True)
     return version
 
 
@@ -118,7 +108,7 @@ def resolve(session: Session, name: str, alias: str | None, version: int | None)
     if model is None:
         raise ModelNotFound(f"no model named {name!r}")
     if version is None:
-        number = repository.list_aliases(session, model.id).get(alias or "production")
+        number = repository.list_aliases(session, model.id).get(alias or DEFAULT_ALIAS)
         if number is None:
             raise AliasNotFound(f"model {name!r} has no alias {alias or 'production'!r}")
         version = number
@@ -140,6 +130,9 @@ class Route:
     main: ServedVersion
     canary: ServedVersion | None = None
     weight: float = 0.0
+    # a pinned version no alias holds (nor a requested move needs): workers load it on
+    # demand, once the api records that a request wants it (app/worker/pinned.py)
+    unaliased: bool = False
 
     def pick(self, key: str | None) -> ServedVersion:
         """Sticky by key (a seed or a routing key): the same key always gets the same version;
@@ -158,11 +151,13 @@ def route(session: Session, name: str, alias: str | None, version: int | None) -
     """The versions a request may go to: a pinned version (bypassing any canary split), or
     what the alias routes to now (a requested move is not routed until a worker commits it)."""
     if version is not None:
-        return Route(resolve(session, name, None, version))
+        pinned = resolve(session, name, None, version)
+        held = {(m.name, v.version) for m, v in repository.served_versions(session)}
+        return Route(pinned, unaliased=(name, version) not in held)
     model = repository.get_model(session, name)
     if model is None:
         raise ModelNotFound(f"no model named {name!r}")
-    alias = alias or "production"
+    alias = alias or DEFAULT_ALIAS
     row = repository.get_alias_row(session, model.id, alias)
     if row is None:
         raise AliasNotFound(f"model {name!r} has no alias {alias!r}")

@@ -9,35 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from app.errors import ContractViolation
-from app.registry.cards import Card, read_card, sha256_file
-from app.runtime.kinds import KINDS
-from app.runtime.kinds.base import raise_problems
-from app.runtime.sessions import Graph, load_graph
-
-
-def file_problems(directory: Path, card: Card) -> list[str]:
-    """Every file the card names that is missing or whose sha256 differs from the card's."""
-    problems = []
-    for name, expected in card.checksums().items():
-        path = directory / name
-        if ".." in Path(name).parts or not path.is_file():
-            problems.append(f"file {name!r} named in card.json is missing: add it beside card.json")
-        elif (actual := sha256_file(path)) != expected:
-            problems.append(
-                f"{name}: sha256 is {actual}, card says {expected} — put the file's sha256 "
-                "in card.json (or the file the card was written for beside it)"
-            )
-    return problems
+from app.kinds.base import Graph, raise_problems
+from app.kinds.catalog import KINDS
+from app.registry.artifacts import file_problems
+from app.registry.cards import Card, field_problem, parse_card
+from app.runtime.sessions import load_graph
 
 
 def load_each(
     directory: Path, card: Card, device: str, threads: int
 ) -> tuple[dict[str, Graph], list[str]]:
     """Load every graph (and side file) the card names; the problems of those that fail."""
-    kind = KINDS[card.kind]
+    kind = KINDS[card.kind].graph
     problems = [
         f"graphs.{role}: a {card.kind} needs a graph with role {role!r} in card.json's graphs"
         for role in kind.roles
@@ -67,7 +52,7 @@ def checked_graphs(
     problems = file_problems(directory, card) if verify_files else []
     graphs, load_problems = load_each(directory, card, device, threads)
     problems += load_problems
-    problems += KINDS[card.kind].problems(card.signature, graphs, card.data)
+    problems += KINDS[card.kind].graph.problems(card.signature.as_dict(), graphs, card.data)
     raise_problems(problems)
     return graphs
 
@@ -76,17 +61,27 @@ def directory_problems(directory: Path) -> tuple[Card | None, list[str]]:
     """Every problem of a model directory on CPU (what `hanmo models check` prints)."""
     if not (directory / "card.json").is_file():
         return None, [f"{directory}/card.json is missing: a model directory holds its card"]
+    text = (directory / "card.json").read_text()
+    signature_problems: list[str] = []
     try:
-        card = read_card(directory)
+        card = parse_card(text)
     except ValidationError as exc:
-        return None, [_field_problem(error) for error in exc.errors()]
+        try:  # the fields every card has first: a wrong kind hides none of them
+            card = Card.model_validate_json(text)
+        except ValidationError as common:
+            return None, [field_problem(error) for error in common.errors()]
+        # Only the kind's signature is wrong: check the rest too, with the card read as given
+        # (the kind's own checks word its field problems with their fix, and go on to the graphs).
+        signature_problems = [field_problem(error) for error in exc.errors()]
     try:
         checked_graphs(directory, card, "cpu", 1, verify_files=True)
     except ContractViolation as exc:
-        return card, list(exc.extensions.get("problems", [exc.detail]))
-    return card, []
+        found = list(exc.extensions.get("problems", [exc.detail]))
+        named = " ".join(found)
+        return card, found + [p for p in signature_problems if _field_of(p) not in named]
+    return card, signature_problems
 
 
-def _field_problem(error: ErrorDetails) -> str:
-    where = ".".join(str(part) for part in error["loc"]) or "(the whole card)"
-    return f"card.json field `{where}`: {error['msg']}"
+def _field_of(problem: str) -> str:
+    """`signature.sample_shape` of "card.json field `signature.sample_shape.1`: ..."."""
+    return ".".join(problem.partition("`")[2].partition("`")[0].split(".")[:2])

@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from app.kinds.base import Graph, Kind, Tensors
+from app.kinds.catalog import get_kind
 from app.registry import artifacts
 from app.registry.cards import Card
 from app.registry.service import ServedVersion
 from app.runtime.checks import checked_graphs
-from app.runtime.kinds import get_kind
-from app.runtime.kinds.base import Kind, Tensors
-from app.runtime.sessions import Graph, runtime_version
+from app.runtime.sessions import runtime_version
 
 
 @dataclass
@@ -67,8 +67,9 @@ def load_model(
     card = served.parsed_card()
     directory = artifacts.local_path(served.artifact_uri, card, cache_dir)
     graphs = checked_graphs(directory, card, device, threads, verify_files)
-    kind = get_kind(card.kind)
-    model = LoadedModel(served, kind, graphs, card.signature, runtime_version(card.format))
+    kind = get_kind(card.kind).graph
+    signature = card.signature.as_dict()
+    model = LoadedModel(served, kind, graphs, signature, runtime_version(card.format))
     model.warm_up()
     return model
 

@@ -4,30 +4,14 @@ load through torch, imported only when such an artifact is served."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from app.kinds.base import Graph, TensorInfo
+
 log = logging.getLogger("hanmo.runtime")
-
-
-@dataclass(frozen=True, slots=True)
-class TensorInfo:
-    name: str
-    dtype: str  # numpy dtype name
-    shape: tuple[int | str | None, ...]
-
-
-class Graph(Protocol):
-    """A loaded graph: named tensors in, named tensors out."""
-
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
-    provider: str
-
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 _ORT_TYPES = {

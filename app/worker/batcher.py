@@ -1,11 +1,19 @@
-"""Batching arithmetic: pure functions over job row counts."""
+"""Batching arithmetic: pure functions over jobs and their row counts."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
 
-T = TypeVar("T")
+from app.queue.entries import Job
+
+
+def group_by_inputs(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs whose inputs share names, dtypes and trailing shapes can run in one batch."""
+    groups: dict[tuple[tuple[str, str, tuple[int, ...]], ...], list[Job]] = {}
+    for job in jobs:
+        key = tuple((n, str(v.dtype), v.shape[1:]) for n, v in sorted(job.inputs.items()))
+        groups.setdefault(key, []).append(job)
+    return list(groups.values())
 
 
 def plan_batches(rows: Sequence[int], max_batch_rows: int) -> list[list[int]]:

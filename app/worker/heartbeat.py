@@ -9,11 +9,12 @@ import os
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis import exceptions as redis_errors
 
 from app.queue import keys
+from app.redis_conn import as_text
 
 if TYPE_CHECKING:
     from app.worker.main import Worker
@@ -74,3 +75,13 @@ class Heartbeat:
             pipe.zadd(keys.WORKERS, {w.id: time.time()})
             pipe.zremrangebyscore(keys.WORKERS, "-inf", time.time() - 10 * ttl_s)
             pipe.execute()
+
+
+def loaded_anywhere(redis: Any, heartbeat_ttl_s: float) -> set[str]:
+    """The version keys some live worker has loaded, as their heartbeats say."""
+    ids = redis.zrangebyscore(keys.WORKERS, time.time() - heartbeat_ttl_s, "+inf")
+    with redis.pipeline(transaction=False) as pipe:
+        for worker_id in ids:
+            pipe.hget(keys.worker(as_text(worker_id)), "models")
+        beats = pipe.execute()
+    return {key for models in beats if models for key in json.loads(models)}

@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 
 from app.registry import apikeys
 from app.registry.db import make_engine, make_sessionmaker
-from app.registry.local import bootstrap_admin_key, register_directory
+from app.registry.local import bootstrap_admin_key
 from app.registry.tables import AuditEvent, ModelVersion, RegisteredModel
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import ROOT, live_api, settings_env, wait_until, worker_thread
 from training import tiny_sampler

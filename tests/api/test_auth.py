@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from app.api import styles_store as store
 from app.redis_conn import async_client
 from app.registry import apikeys
 from app.registry.db import make_engine, make_sessionmaker
+from app.services import styles as store
 from app.settings import Settings
 from tests.api.test_admin import new_key
 from tests.helpers import live_api, wait_until

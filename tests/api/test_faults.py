@@ -110,7 +110,7 @@ def test_postgres_outage_serves_from_cache_refuses_admin_writes_and_recovers(
     balancer keeps the replica) while a replica with nothing cached is not ready, admin
     writes answer 503, and all recover by themselves when the database is back."""
     from app.registry.db import upgrade
-    from app.registry.local import register_directory
+    from app.services.registration import register_directory
     from tests.api.test_admin import new_key
     from tests.helpers import ThrowawayPostgres
     from training import tiny_sampler
@@ -192,7 +192,7 @@ def raising_sampler(directory: Path, **signature: object) -> Path:
 def test_a_graph_that_raises_fails_its_jobs_and_nothing_else(
     tiny: Settings, tmp_path: Path
 ) -> None:
-    from app.registry.local import register_directory
+    from app.services.registration import register_directory
 
     register_directory(tiny, raising_sampler(tmp_path / "raising"), "production")
     with worker_thread(tiny) as worker, live_api(tiny) as client:

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.kinds.predictive.summaries import mixture_cdf
 from app.queue import keys
 from app.redis_conn import sync_client
-from app.registry.local import register_directory
-from app.runtime.predictive import mixture_cdf
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import live_api, worker_thread
 from training import tiny_predictive

@@ -13,7 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.api.test_admin import new_key
 from tests.helpers import ROOT, live_api, worker_thread

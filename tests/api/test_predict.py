@@ -9,8 +9,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from app.registry.local import register_directory
-from app.runtime.predictive import summarize_regression
+from app.kinds.predictive.summaries import summarize_regression
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import live_api, worker_thread
 from training import tiny_predictive

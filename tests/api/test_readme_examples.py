@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from tests.helpers import ROOT, fresh_settings, live_api, worker_thread
 
 MODELS = ("vae-digits", "cvae-digits", "flow-digits", "concrete-sghmc", "glyph-style")

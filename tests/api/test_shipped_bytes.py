@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from app.registry.local import register_directory, shipped_model_dirs
+from app.services.registration import register_directory, shipped_model_dirs
 from app.settings import Settings
 from tests.helpers import ROOT, live_api, worker_thread
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.registry.local import register_directory, shipped_model_dirs
+from app.services.registration import register_directory, shipped_model_dirs
 from app.settings import Settings
 from tests.helpers import ROOT, live_api, worker_thread
 

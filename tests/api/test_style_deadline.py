@@ -17,9 +17,9 @@ from redis import Redis
 
 from app.errors import DeadlineExceeded
 from app.queue import keys
-from app.queue.client import now_ms
+from app.queue.clock import now_ms
 from app.redis_conn import sync_client
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from app.settings import Settings
 from app.worker.main import Worker
 from tests.api.test_style_transfer import MODEL, URL, references, supported_text

@@ -17,7 +17,7 @@ from skimage.metrics import structural_similarity
 
 from app import glyphs
 from app.registry.cards import read_card
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import ROOT, live_api, worker_thread
 
@@ -50,11 +50,11 @@ def served(settings: Settings) -> Settings:
 
 
 def supported_text(n: int) -> str:
-    return read_card(MODEL).signature["chars"][:n]
+    return read_card(MODEL).signature.chars[:n]
 
 
 def test_writes_text_in_the_references_style(served: Settings) -> None:
-    chars = read_card(MODEL).signature["chars"]
+    chars = read_card(MODEL).signature.chars
     text = chars[10] + chars[11] + " " + chars[10] + "Ω"  # a repeat, a space, one it cannot write
     with worker_thread(served), live_api(served) as client:
         response = client.post(
@@ -291,7 +291,7 @@ def test_a_font_job_writes_a_font_that_renders_the_same_glyphs(served: Settings)
     assert ttf.headers["content-type"] == "font/ttf"
     assert job["result"]["chars"] == len(chars)
     font = ImageFont.truetype(io.BytesIO(ttf.content), 256)
-    size = int(read_card(MODEL).signature["size"])
+    size = int(read_card(MODEL).signature.size)
     scores = []
     for g in pngs["glyphs"]:
         canvas = Image.new("L", (512, 512), 255)
@@ -308,7 +308,7 @@ def test_rows_batched_across_requests_match_a_lone_request(served: Settings) -> 
     request's glyphs do not depend on what else was in the batch."""
     from concurrent.futures import ThreadPoolExecutor
 
-    chars = read_card(MODEL).signature["chars"]
+    chars = read_card(MODEL).signature.chars
     texts = [chars[i : i + 3] for i in range(20, 80, 3)]
     with worker_thread(served), live_api(served) as client:
         alone = client.post(URL, json={"references": references(2), "text": texts[0]}).json()
@@ -371,7 +371,7 @@ def test_with_keys_required_a_saved_style_is_its_keys_own(served: Settings) -> N
 def test_references_are_fitted_to_the_frame_the_card_names() -> None:
     """A version trained at another em ratio gets its references in that frame (uploaded, or
     a saved style's recomputed); a card that names none gets the shared one."""
-    from app.api.style import decode_references, refit
+    from app.kinds.style_transfer.request import decode_references, refit
     from app.registry.service import ServedVersion
 
     card = json.loads((MODEL / "card.json").read_text())
@@ -400,7 +400,7 @@ def test_references_are_fitted_to_the_frame_the_card_names() -> None:
     assert np.array_equal(refit(saved, shipped_ratio, shipped), saved)  # same frame: as it is
     # a card whose frame no glyph could fit is refused when the version is checked
     from app.errors import ContractViolation
-    from app.runtime.kinds.style import StyleTransferKind
+    from app.kinds.style_transfer.graph import StyleTransferKind
 
     for bad in (5, 0, "0.8"):
         with pytest.raises(ContractViolation, match="em_ratio"):

@@ -17,7 +17,7 @@ import httpx
 from hanmo_client import Hanmo
 
 from app.queue import keys
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.api.test_admin import new_key
 from tests.helpers import live_api, wait_until, worker_thread

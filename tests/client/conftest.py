@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from tests.helpers import ROOT, fresh_settings, live_api, worker_thread
 
 SHIPPED = ("flow-digits", "concrete-sghmc", "digits-sghmc", "glyph-style")

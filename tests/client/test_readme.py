@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import ROOT, live_api, worker_thread
 

@@ -7,7 +7,8 @@ import asyncio
 import numpy as np
 
 from app.queue import keys
-from app.queue.client import JobQueue, now_ms
+from app.queue.client import JobQueue
+from app.queue.clock import now_ms
 from app.queue.results import pack_done
 from app.redis_conn import async_client
 from app.settings import Settings

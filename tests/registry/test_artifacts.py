@@ -10,7 +10,8 @@ import pytest
 
 from app.errors import ArtifactCorrupt
 from app.registry import artifacts
-from app.registry.local import register_directory
+from app.registry.cards import read_card
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import live_api, worker_thread
 
@@ -39,3 +40,17 @@ def test_corrupted_remote_artifact_is_refused_by_the_cache(
     with pytest.raises(ArtifactCorrupt):
         artifacts.local_path(served.artifact_uri, served.parsed_card(), remote.resolved_cache_dir())
     assert not (remote.resolved_cache_dir() / served.parsed_card().digest()).exists()
+
+
+def test_verify_directory_names_every_missing_or_differing_file(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    directory = tmp_path / "two"
+    directory.mkdir()
+    (directory / "model.onnx").write_bytes(b"not the graph")
+    card = read_card(tiny_dir).model_copy(update={"files": {"notes.txt": "0" * 64}})
+    with pytest.raises(ArtifactCorrupt) as raised:
+        artifacts.verify_directory(directory, card)
+    problems = raised.value.extensions["problems"]
+    assert problems[0].startswith("model.onnx: sha256 is")
+    assert problems[1].startswith("file 'notes.txt' named in card.json is missing")

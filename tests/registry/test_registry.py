@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from app.errors import ArtifactCorrupt, Conflict, ContractViolation
 from app.registry.db import make_engine, make_sessionmaker
-from app.registry.local import register_directory
 from app.registry.tables import AliasEvent, ModelVersion
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import ROOT, settings_env
 from training import tiny_sampler

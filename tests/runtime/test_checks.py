@@ -16,8 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from app.errors import ContractViolation
 from app.registry.cards import read_card
-from app.registry.local import register_directory
 from app.runtime.models import check_artifact
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import ROOT, save_sampler
 from training.export import write_card

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from app.runtime.predictive import (
+from app.kinds.predictive.summaries import (
     erfc,
     mixture_cdf,
     mixture_quantiles,

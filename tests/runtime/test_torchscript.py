@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from app.noise import standard_normal_rows
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import live_api, worker_thread
 from training import tiny_sampler

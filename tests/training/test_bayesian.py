@@ -103,7 +103,7 @@ def test_cards(runs: dict[str, Result]) -> None:
         spec = card.graphs["predict"]
         assert spec.file == "model.onnx"
         assert spec.inputs == ["x"]
-        sig = card.signature
+        sig = card.signature.as_dict()
         assert sig["method"] == METHODS[name]
         assert sig["draws"] == runs[name].module.draws  # type: ignore[union-attr]
         assert len(sig["features"]) == sig["input_dim"]

@@ -128,7 +128,7 @@ def test_directory_passes_the_sampler_contract_and_carries_metrics(
     assert isinstance(card.data, dict)
     assert card.data["split_seed"] == data.SPLIT_SEED
     assert (card.data["train_size"], card.data["test_size"]) == (1500, 297)
-    assert card.signature["display_scale"] == 4
+    assert card.signature.display_scale == 4
     assert card.command == "make train-generative"
     docs = directory.parents[2] / "docs"
     assert (docs / f"{name}-samples.png").stat().st_size > 0
@@ -137,10 +137,14 @@ def test_directory_passes_the_sampler_contract_and_carries_metrics(
 
 def test_flow_card_describes_the_log_prob_graph(runs: dict[str, Result]) -> None:
     card = read_card(runs["flow-digits"].directory)
-    assert card.signature["log_prob"] == {"input_dim": 64, "levels": 17, "graph": "log_prob"}
+    assert card.signature.as_dict()["log_prob"] == {
+        "input_dim": 64,
+        "levels": 17,
+        "graph": "log_prob",
+    }
     assert card.graphs["log_prob"].inputs == ["x"]
     assert card.graphs["log_prob"].outputs == ["log_prob"]
-    assert card.signature["z_dim"] == 64
+    assert card.signature.z_dim == 64
 
 
 def test_flow_density_is_the_change_of_variables() -> None:

@@ -906,8 +906,8 @@ def _export_one_font_graphs(model: StyleTransfer, directory: Path) -> None:
 def test_one_font_atlas_still_serves(tmp_path: Path) -> None:
     """Artifacts from before the three content fonts ([C, H, W] atlas, graphs without a font
     axis) pass the kind's contract and write glyphs."""
+    from app.kinds.style_transfer.graph import StyleTransferKind
     from app.registry.cards import sha256_file
-    from app.runtime.kinds.style import StyleTransferKind
     from app.runtime.models import load_graphs
     from training.export import write_card
     from training.style.export import GRAPHS
@@ -939,10 +939,12 @@ def test_one_font_atlas_still_serves(tmp_path: Path) -> None:
     graphs = load_graphs(tmp_path, card, "cpu", 1)
     refs = content[None, :2].astype(np.float32)
     enc = kind.run(
-        card.signature, graphs, {"refs": refs, "ref_codepoint": np.array([[ord("永"), ord("和")]])}
+        card.signature.as_dict(),
+        graphs,
+        {"refs": refs, "ref_codepoint": np.array([[ord("永"), ord("和")]])},
     )
     out = kind.run(
-        card.signature,
+        card.signature.as_dict(),
         graphs,
         {"codepoint": np.array([ord("书"), ord("法")]), "style": enc["style"].repeat(2, 0)},
     )
@@ -956,10 +958,10 @@ def test_smoke_job_writes_a_servable_model_and_its_evaluation(smoke: Path) -> No
     assert set(card.graphs) == {"encoder", "generator"}
     assert "atlas.npz" in card.files
     check_artifact(directory, card)  # the kind's contract, as registration runs it
-    assert card.signature["content_fonts"] == list(fonts.CONTENTS)
+    assert card.signature.content_fonts == list(fonts.CONTENTS)
     with np.load(directory / "atlas.npz") as atlas:
         content = atlas["content"]
-    assert content.shape == (len(card.signature["chars"]), len(fonts.CONTENTS), 64, 64)
+    assert content.shape == (len(card.signature.chars), len(fonts.CONTENTS), 64, 64)
     # the channels are different fonts: sans, serif and kai draw a character differently
     first = content[0].astype(np.float32) / 255.0
     assert np.abs(first[0] - first[1]).mean() > 0.02
@@ -1180,7 +1182,7 @@ def test_shipped_card_reports_the_grid_and_targets() -> None:
         assert set(grid[cell]) == {"k1", "k4", "k8"}
     assert len(card.data["heldout_fonts"]) == 5
     assert card.data["characters"]["heldout"] >= 400
-    assert len(card.signature["chars"]) >= 6763
+    assert len(card.signature.chars) >= 6763
     for path in directory.iterdir():
         assert path.stat().st_size < 25 * 1024 * 1024
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.api.test_faults import raising_sampler
 from tests.helpers import live_api, wait_until, worker_thread

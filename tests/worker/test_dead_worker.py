@@ -19,7 +19,7 @@ from redis import Redis
 
 from app.queue import keys
 from app.redis_conn import sync_client
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from app.settings import Settings
 from app.worker.pool import Slot, restart_delay_s
 from tests.helpers import live_api, slow_sampler, wait_until, worker_thread

@@ -22,7 +22,7 @@ from redis import Redis
 from app.queue import keys
 from app.queue.results import unpack
 from app.redis_conn import sync_client
-from app.registry.local import register_directory
+from app.services.registration import register_directory
 from app.settings import Settings
 from tests.helpers import (
     live_api,

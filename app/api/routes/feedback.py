@@ -14,11 +14,11 @@ from hanmo_client.schemas import (
     FeedbackResponse,
 )
 
-from app.api import feedback
 from app.api.deps import StateDep
 from app.api.json_body import JsonLimitedRoute
 from app.api.state import State
 from app.errors import InvalidInput
+from app.services import feedback
 
 router = APIRouter(prefix="/v1/models", tags=["uncertainty"], route_class=JsonLimitedRoute)
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
@@ -31,7 +31,7 @@ async def create_feedback(
     """Observed outcomes for rows a /predict answered (its prediction_id and the row index),
     kept for the retention period. All are stored, or none when one is bad. Each is scored
     (PIT and NLL, or NLL and correctness) against that row's draws."""
-    result = await feedback.record(state, name, body)
+    result = await feedback.record(state.queue, state.sessions, name, body)
     result["calibration"] = {
         str(version): await _summary(state, name, None, version)
         for version in sorted(result.pop("versions"))
@@ -55,7 +55,7 @@ async def get_calibration(
 async def _summary(
     state: State, name: str, alias: str | None, version: int | None
 ) -> dict[str, Any]:
-    served = await state.registry.resolve(name, alias, version)
+    served = await state.registry.resolve(name, alias, version, want=False)
     if served.kind != "predictive":
         raise InvalidInput(f"model {name!r} is a {served.kind}, not a predictive model")
     stats: dict[str, Any] = await state.registry.call(feedback.summary, served)

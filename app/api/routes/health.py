@@ -17,7 +17,7 @@ from app.api.inference import json_response
 from app.api.problems import problem_response
 from app.api.state import State
 from app.queue import keys
-from app.queue.client import REDIS_ERRORS
+from app.queue.errors import REDIS_ERRORS
 from app.redis_conn import as_text
 from app.registry import service
 from app.registry.service import ServedVersion

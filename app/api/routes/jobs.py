@@ -13,6 +13,7 @@ from app.api.deps import AcceptDep, StateDep
 from app.api.inference import checked_response
 from app.api.render_cache import render_job
 from app.errors import JobNotFound
+from app.queue.status import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobId = Path(pattern=r"^[0-9a-f]{24}$")
@@ -29,7 +30,7 @@ async def get_job(
         raise JobNotFound(f"no job {job_id!r} (unknown or expired)")
     body = {
         "job_id": job_id,
-        "status": fields["status"],
+        "status": JobStatus(fields["status"]),
         "model": meta["model"],
         "version": meta["version"],
         "created_ms": int(fields["created_ms"]),
@@ -38,7 +39,7 @@ async def get_job(
     }
     if "progress" in fields:
         body["progress"] = float(fields["progress"])
-    if outcome is not None and outcome.ok and fields["status"] == "done":
+    if outcome is not None and outcome.ok and fields["status"] == JobStatus.DONE:
         rendered = await render_job(state, request.url.path, meta, job_id, outcome, accept)
         if rendered.media_type != "application/json":
             return rendered  # a PNG sheet or a font file

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Request
 from hanmo_client.schemas import NAME_PATTERN, PredictRequest, PredictResponse
 from starlette.responses import Response
 
-from app.api import predictive
 from app.api.deps import IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import infer
 from app.api.json_body import JsonLimitedRoute
 from app.api.routes.sampling import ASYNC_RESPONSE
+from app.kinds.predictive import request as predictive
 
 router = APIRouter(prefix="/v1/models", tags=["uncertainty"], route_class=JsonLimitedRoute)
 

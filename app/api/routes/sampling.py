@@ -18,10 +18,10 @@ from hanmo_client.schemas import (
 )
 from starlette.responses import Response
 
-from app.api import samplers
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import infer
 from app.api.json_body import JsonLimitedRoute
+from app.kinds.sampler import request as samplers
 
 router = APIRouter(prefix="/v1/models", tags=["sampling"], route_class=JsonLimitedRoute)
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)

@@ -21,90 +21,43 @@ from hanmo_client.schemas import (
 )
 from starlette.responses import Response
 
-from app.api import style as st
-from app.api import styles_store as store
 from app.api.auth import may_see, owner_of
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import (
-    check_time_left,
+    JobRunner,
     checked_response,
     deadline_ms,
     off_loop,
-    run_job,
+    resolve_kind,
     wants_async,
 )
 from app.api.json_body import JsonLimitedRoute
 from app.api.routes.sampling import ASYNC_RESPONSE
 from app.api.routes.style_body import parse, reference_body
 from app.api.state import State
-from app.errors import Conflict, HanmoError, InvalidInput
-from app.queue import keys
+from app.errors import Conflict, InvalidInput
+from app.kinds.style_transfer import request as st
+from app.kinds.style_transfer.response import confidence_of
 from app.registry.service import ServedVersion
+from app.services import styles as store
 
 router = APIRouter(tags=["style transfer"], route_class=JsonLimitedRoute)
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 StyleId = Path(pattern=STYLE_ID_PATTERN)
 
 
-class RemoteProblem(HanmoError):
-    """A job's problem object, raised again on the api side."""
-
-    def __init__(self, problem: dict[str, Any]) -> None:
-        super().__init__(str(problem.get("detail", "")))
-        self._problem = problem
-
-    def problem(self) -> dict[str, Any]:
-        return dict(self._problem)
-
-
-async def _resolve(state: State, name: str, body: InferenceOptions) -> ServedVersion:
-    served = await state.registry.resolve(name, body.alias, body.version)
-    if served.kind != "style_transfer":
-        raise InvalidInput(f"model {name!r} is a {served.kind}, not a style-transfer model")
-    return served
-
-
-async def _wait(
-    state: State,
-    served: ServedVersion,
-    inputs: dict[str, np.ndarray],
-    meta: dict[str, Any],
-    deadline: int,
-) -> dict[str, np.ndarray]:
-    """Run one step of a request to its end, by the request's deadline; a step's problem
-    (from the worker, or 504 at the deadline) ends the request with that problem."""
-    check_time_left(deadline, meta["op"])
-    stream = keys.stream(served.model, served.version)
-    submitted = await state.queue.submit(stream, inputs, meta, deadline)
-    outcome = await state.queue.wait(submitted, deadline)
-    if not outcome.ok or outcome.tensors is None:
-        raise RemoteProblem(outcome.problem or {"status": 500, "title": "Job failed"})
-    return outcome.tensors
-
-
-def _meta(served: ServedVersion, op: str, body: InferenceOptions) -> dict[str, Any]:
-    return {
-        "kind": "style_transfer",
-        "op": op,
-        "model": served.model,
-        "version": served.version,
-        "alias": None if body.version is not None else (body.alias or "production"),
-        "sha256": served.sha256,
-        "n": 1,
-    }
-
-
 async def _encode(
-    state: State,
+    runner: JobRunner,
     served: ServedVersion,
     refs: np.ndarray,
     chars: str,
     body: InferenceOptions,
     deadline: int,
+    idempotency_key: str | None = None,
 ) -> tuple[np.ndarray, float]:
-    inputs, meta = st.encode_inputs(refs, chars), _meta(served, "encode", body)
-    out = await _wait(state, served, inputs, meta, deadline)
-    return out["style"][0], st.confidence_of(float(out["confidence"][0]))
+    job = st.job_meta(served, "encode", body)
+    out = await runner.step(served, st.encode_inputs(refs, chars), job, deadline, idempotency_key)
+    return out["style"][0], confidence_of(float(out["confidence"][0]))
 
 
 def _visible(request: Request, state: State) -> Callable[[str], bool]:
@@ -113,12 +66,13 @@ def _visible(request: Request, state: State) -> Callable[[str], bool]:
 
 async def _saved_style(
     request: Request,
-    state: State,
+    runner: JobRunner,
     served: ServedVersion,
     style_id: str,
     body: StyleTransferRequest,
     deadline: int,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
+    state = runner.state
     record = await store.load(state.redis, style_id, _visible(request, state))
     if record.model != served.model:
         raise Conflict(f"style {style_id} belongs to model {record.model!r}, not {served.model!r}")
@@ -140,7 +94,7 @@ async def _saved_style(
             "do not fit that version (glyph size or characters); create the style again"
         )
     refs = st.refit(record.ref_glyphs(), record.em_ratio, served)  # into this version's frame
-    style, confidence = await _encode(state, served, refs, record.chars, body, deadline)
+    style, confidence = await _encode(runner, served, refs, record.chars, body, deadline)
     record.style, record.confidence = style, confidence
     record.version, record.sha256 = served.version, served.sha256
     await store.replace_code(state.redis, record)
@@ -176,7 +130,8 @@ async def style_transfer(
             "give either references (1–16 images with their characters) or a style_id",
             errors=[{"field": "references"}],
         )
-    served = await _resolve(state, name, body)
+    served = await resolve_kind(state, name, body, "style_transfer")
+    runner = JobRunner(state, request)
     write, unsupported = st.plan_text(body.text, served)
     if not write:
         raise InvalidInput(
@@ -186,36 +141,36 @@ async def style_transfer(
         )
     if body.style_id is not None:
         style, confidence, info = await _saved_style(
-            request, state, served, body.style_id, body, waited
+            request, runner, served, body.style_id, body, waited
         )
     else:
         refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
-        style, confidence = await _encode(state, served, refs, chars, body, waited)
+        style, confidence = await _encode(
+            runner, served, refs, chars, body, waited, idempotency_key
+        )
         info = {"style_id": None, "references": len(chars), "chars": chars}
-    meta = {
-        **_meta(served, "generate", body),
-        "chars": write,
-        "text": body.text,
-        "formats": body.formats,
-        "size": body.size,
-        "sheet": body.sheet,
-        "unsupported": unsupported,
-        "confidence": confidence,
-        "style": info,
-        "n": len(write),
-    }
-    return await run_job(
-        state,
-        request.url.path,
+    job = st.job_meta(
+        served,
+        "generate",
+        body,
+        n=len(write),
+        chars=write,
+        text=body.text,
+        formats=body.formats,
+        size=body.size,
+        sheet=body.sheet,
+        unsupported=unsupported,
+        confidence=confidence,
+        style=info,
+    )
+    return await runner.answer(
         served,
         st.generate_inputs(write, style),
-        meta,
-        timeout_ms=body.timeout_ms,
+        job,
+        deadline,
         prefer=prefer,
         idempotency_key=idempotency_key,
         accept=accept,
-        owner=owner_of(request, state),
-        deadline=deadline,
     )
 
 
@@ -235,10 +190,11 @@ async def create_style(request: Request, state: StateDep) -> Response:
             "give 1–16 references (JSON `references`, or multipart `images` with `chars`)",
             errors=[{"field": "references"}],
         )
-    served = await _resolve(state, body.model, body)
+    served = await resolve_kind(state, body.model, body, "style_transfer")
     refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
     deadline = deadline_ms(state, body.timeout_ms, False)
-    style, confidence = await _encode(state, served, refs, chars, body, deadline)
+    runner = JobRunner(state, request)
+    style, confidence = await _encode(runner, served, refs, chars, body, deadline)
     ttl = body.ttl_s or store.DEFAULT_TTL_S
     created = store.now_ms()
     record = store.StyleRecord(
@@ -301,21 +257,11 @@ async def create_font(
         "font_style": record.style.reshape(1, -1).astype(np.float32),
     }
     options = InferenceOptions(version=record.version, timeout_ms=body.timeout_ms)
-    meta = {
-        **_meta(served, "font", options),
-        "style_id": style_id,
-        "family": body.family,
-        "n_chars": len(chars),
-    }
-    return await run_job(
-        state,
-        request.url.path,
-        served,
-        inputs,
-        meta,
-        timeout_ms=body.timeout_ms,
-        prefer="respond-async",
-        idempotency_key=None,
-        accept=None,
-        owner=owner_of(request, state),
+    job = st.job_meta(
+        served, "font", options, style_id=style_id, family=body.family, n_chars=len(chars)
+    )
+    deadline = deadline_ms(state, body.timeout_ms, True)
+    runner = JobRunner(state, request)
+    return await runner.answer(
+        served, inputs, job, deadline, prefer="respond-async", idempotency_key=None, accept=None
     )

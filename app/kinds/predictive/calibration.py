@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from app.runtime.predictive import mixture_cdf, softmax
+from app.kinds.predictive.summaries import mixture_cdf, softmax
 
 COVERAGE_LEVELS = (0.5, 0.8, 0.9, 0.95)
 PIT_BINS = 10

@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from app.runtime.kinds import base
-from app.runtime.kinds.base import CheckedKind, Data, Tensors
-from app.runtime.sessions import Graph
+from app.kinds import base
+from app.kinds.base import CheckedKind, Data, Graph, Tensors
 
 OUTPUTS = {"regression": ("mean", "var"), "classification": ("logits",)}
 

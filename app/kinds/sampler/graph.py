@@ -13,19 +13,19 @@ from typing import Any
 import numpy as np
 
 from app.errors import ContractViolation
-from app.noise import standard_normal_rows
-from app.runtime.kinds.base import (
+from app.kinds.base import (
     CHECK_ROWS,
     CHECK_SEED,
     CheckedKind,
     Data,
+    Graph,
     Tensors,
     input_problems,
     output_problems,
     positive,
     run_each,
 )
-from app.runtime.sessions import Graph
+from app.noise import standard_normal_rows
 
 
 class SamplerKind(CheckedKind):

@@ -1,49 +1,39 @@
-"""The api half of the `sampler` kind: requests become job inputs (seeded noise, latent paths,
-rows to score) and finished jobs become response bodies. Pure: no web framework here."""
+"""The request side of the `sampler` kind: requests become job inputs (seeded noise, latent
+paths, rows to score) and a JobMeta. Pure: no web framework here."""
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 import secrets
 from typing import Any
 
 import numpy as np
 from hanmo_client.schemas import MAX_SEED, InterpolateRequest, LogProbRequest, SampleRequest
-from PIL import Image
 
 from app.errors import InvalidInput
-from app.images import grid, png_bytes, to_uint8
+from app.kinds.spec import Inputs, JobMeta, Served
 from app.noise import standard_normal_rows
-from app.queue.results import Outcome
-from app.registry.service import ServedVersion
-
-Inputs = dict[str, np.ndarray]
-Raw = tuple[bytes, str]  # body, media type
-HIDDEN_META = ("kind", "display_scale", "image")
 
 
-def base_meta(
-    served: ServedVersion, op: str, version_pinned: bool, alias: str | None
-) -> dict[str, Any]:
+def _meta(served: Served, op: str, request: Any, **fields: Any) -> JobMeta:
+    image = bool(_signature(served).get("image"))
+    return JobMeta.of(served, op, request, image=image, **fields)
+
+
+def _shown(signature: dict[str, Any]) -> dict[str, Any]:
+    """How the response side draws images: one sample's shape and the display upscaling."""
     return {
-        "kind": "sampler",
-        "op": op,
-        "model": served.model,
-        "version": served.version,
-        "alias": None if version_pinned else (alias or "production"),
-        "sha256": served.sha256,
-        "image": bool(_signature(served).get("image")),
+        "sample_shape": list(signature.get("sample_shape", [])),
+        "display_scale": int(signature.get("display_scale", 1)),
     }
 
 
-def _signature(served: ServedVersion) -> dict[str, Any]:
+def _signature(served: Served) -> dict[str, Any]:
     signature: dict[str, Any] = served.card.get("signature", {})
     return signature
 
 
-def _check_image_format(served: ServedVersion, fmt: str) -> None:
+def _check_image_format(served: Served, fmt: str) -> None:
     if fmt != "array" and not _signature(served).get("image"):
         raise InvalidInput(
             f"model {served.model!r} makes arrays, not images: use format=array",
@@ -54,9 +44,7 @@ def _check_image_format(served: ServedVersion, fmt: str) -> None:
 # -- sample ----------------------------------------------------------------------------------
 
 
-def prepare(
-    served: ServedVersion, request: SampleRequest, max_rows: int
-) -> tuple[Inputs, dict[str, Any]]:
+def prepare(served: Served, request: SampleRequest, max_rows: int) -> tuple[Inputs, JobMeta]:
     """Validate against the model's signature, make the noise; return inputs and job meta."""
     signature = _signature(served)
     if request.n > max_rows:
@@ -70,15 +58,16 @@ def prepare(
     inputs = {"z": z}
     if labels is not None:
         inputs["label"] = np.asarray(labels, dtype=np.int64)
-    meta = base_meta(served, "sample", request.version is not None, request.alias)
-    meta.update(
+    meta = _meta(
+        served,
+        "sample",
+        request,
         seed=seed,
         n=request.n,
         temperature=request.temperature,
         labels=labels,
         format=request.format,
-        sample_shape=list(signature.get("sample_shape", [])),
-        display_scale=int(signature.get("display_scale", 1)),
+        **_shown(signature),
     )
     return inputs, meta
 
@@ -108,9 +97,7 @@ def _labels(signature: dict[str, Any], given: int | list[int] | None, n: int) ->
 # -- interpolate -----------------------------------------------------------------------------
 
 
-def prepare_interpolation(
-    served: ServedVersion, request: InterpolateRequest
-) -> tuple[Inputs, dict[str, Any]]:
+def prepare_interpolation(served: Served, request: InterpolateRequest) -> tuple[Inputs, JobMeta]:
     """Latent codes along a path between two seeds' noise (sample 0 of each) or two codes."""
     signature = _signature(served)
     _check_image_format(served, request.format)
@@ -121,16 +108,17 @@ def prepare_interpolation(
     labels = _labels(signature, request.labels, request.steps)
     if labels is not None:
         inputs["label"] = np.asarray(labels, dtype=np.int64)
-    meta = base_meta(served, "interpolate", request.version is not None, request.alias)
-    meta.update(
+    meta = _meta(
+        served,
+        "interpolate",
+        request,
         seeds=request.seeds,
         steps=request.steps,
         method=request.method,
         labels=request.labels,
         temperature=request.temperature,
         format=request.format,
-        sample_shape=list(signature.get("sample_shape", [])),
-        display_scale=int(signature.get("display_scale", 1)),
+        **_shown(signature),
     )
     return inputs, meta
 
@@ -172,9 +160,7 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 # -- log-prob --------------------------------------------------------------------------------
 
 
-def prepare_log_prob(
-    served: ServedVersion, request: LogProbRequest
-) -> tuple[Inputs, dict[str, Any]]:
+def prepare_log_prob(served: Served, request: LogProbRequest) -> tuple[Inputs, JobMeta]:
     """Rows to score under the model's density, checked against its width and value range."""
     spec = _signature(served).get("log_prob")
     if not spec:
@@ -187,97 +173,5 @@ def prepare_log_prob(
         raise InvalidInput(
             f"values must be pixel levels in [0, {int(levels) - 1}]", errors=[{"field": "rows"}]
         )
-    meta = base_meta(served, "log_prob", request.version is not None, request.alias)
-    meta.update(n=len(request.rows), input_dim=width, levels=levels)
+    meta = _meta(served, "log_prob", request, n=len(request.rows), input_dim=width, levels=levels)
     return {"x": x}, meta
-
-
-# -- rendering -------------------------------------------------------------------------------
-
-
-def render(
-    meta: dict[str, Any], job_id: str, outcome: Outcome, accept: str | None
-) -> dict[str, Any] | Raw:
-    """The JSON body (or raw image, when the client accepts one) for a finished job."""
-    assert outcome.tensors is not None
-    body: dict[str, Any] = {
-        "job_id": job_id,
-        **{k: v for k, v in meta.items() if k not in HIDDEN_META},
-    }
-    provider = outcome.info.get("provider", "")
-    body.update(
-        runtime=outcome.info.get("runtime", ""),
-        provider=provider,
-        deterministic=provider.startswith(("CPU", "torchscript:cpu")),
-    )
-    if meta["op"] == "log_prob":
-        log_prob = outcome.tensors["log_prob"].astype(np.float64)
-        bits = -log_prob / (meta["input_dim"] * math.log(2))
-        return {**body, "log_prob": log_prob.tolist(), "bits_per_dim": bits.tolist()}
-    images = _images(outcome.tensors["x"], meta)
-    if meta["op"] == "interpolate":
-        return _render_frames(body, outcome.tensors["x"], images, meta, accept)
-    return _render_samples(body, outcome.tensors["x"], images, meta, accept)
-
-
-def _render_samples(
-    body: dict[str, Any],
-    x: np.ndarray,
-    images: np.ndarray | None,
-    meta: dict[str, Any],
-    accept: str | None,
-) -> dict[str, Any] | Raw:
-    if images is not None and accept and "image/png" in accept:
-        return png_bytes(grid(images)), "image/png"
-    body.update(samples=None, grid=None)
-    if meta["format"] == "array" or images is None:
-        body["samples"] = x.tolist()
-    elif meta["format"] == "png":
-        body["samples"] = [_b64(png_bytes(image)) for image in images]
-    else:
-        body["grid"] = _b64(png_bytes(grid(images)))
-    return body
-
-
-def _render_frames(
-    body: dict[str, Any],
-    x: np.ndarray,
-    images: np.ndarray | None,
-    meta: dict[str, Any],
-    accept: str | None,
-) -> dict[str, Any] | Raw:
-    if images is not None and accept and "image/gif" in accept:
-        return gif_bytes(images), "image/gif"
-    body.update(frames=None, animation=None)
-    if meta["format"] == "array" or images is None:
-        body["frames"] = x.tolist()
-    elif meta["format"] == "png":
-        body["frames"] = [_b64(png_bytes(image)) for image in images]
-    else:
-        body["animation"] = _b64(gif_bytes(images))
-    return body
-
-
-def _images(x: np.ndarray, meta: dict[str, Any]) -> np.ndarray | None:
-    """[N, H, W] uint8, upscaled by the card's display_scale; None for non-image samples."""
-    if not meta.get("image") or x.ndim < 3:
-        return None
-    images = to_uint8(x).reshape(x.shape[0], *x.shape[-2:])
-    scale = int(meta.get("display_scale", 1))
-    if scale > 1:
-        images = images.repeat(scale, axis=1).repeat(scale, axis=2)
-    return images
-
-
-def gif_bytes(frames: np.ndarray, frame_ms: int = 120) -> bytes:
-    """Frames [N, H, W] uint8 as a looping greyscale GIF."""
-    pictures = [Image.fromarray(frame, mode="L") for frame in frames]
-    buffer = io.BytesIO()
-    pictures[0].save(
-        buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0
-    )
-    return buffer.getvalue()
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()

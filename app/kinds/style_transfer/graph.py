@@ -22,24 +22,27 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app.errors import ContractViolation
-from app.registry.cards import Card
-from app.runtime import progress
-from app.runtime.kinds.base import (
+from app.kinds import progress
+from app.kinds.base import (
     CHECK_ROWS,
     CHECK_SEED,
     CheckedKind,
     Data,
+    Graph,
+    TensorInfo,
     Tensors,
     output_problems,
     positive,
     run_each,
 )
-from app.runtime.sessions import Graph, TensorInfo
+
+if TYPE_CHECKING:  # the card's own module imports this package's signature
+    from app.registry.cards import Card
 
 ATLAS = "atlas.npz"
 CHUNK = 256

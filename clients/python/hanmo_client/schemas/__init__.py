@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hanmo_client.schemas.common import (
     ALIAS_PATTERN,
+    DEFAULT_ALIAS,
     MAX_ROW_WIDTH,
     MAX_SEED,
     MAX_VERSION,
@@ -22,6 +23,7 @@ from hanmo_client.schemas.jobs import (
     JobRead,
     JobStatus,
 )
+from hanmo_client.schemas.kinds import KindList, KindRead, RoleRead, TensorRead
 from hanmo_client.schemas.models import (
     ModelList,
     ModelRead,
@@ -84,6 +86,7 @@ from hanmo_client.schemas.style import (
 
 __all__ = [
     "ALIAS_PATTERN",
+    "DEFAULT_ALIAS",
     "MAX_IMAGE_B64",
     "MAX_LATENT_DIM",
     "MAX_LEVELS",
@@ -117,6 +120,8 @@ __all__ = [
     "JobAccepted",
     "JobRead",
     "JobStatus",
+    "KindList",
+    "KindRead",
     "Level",
     "LogProbRequest",
     "LogProbResponse",
@@ -134,6 +139,7 @@ __all__ = [
     "RegressionPrediction",
     "RegressionRow",
     "ReliabilityBin",
+    "RoleRead",
     "SampleRequest",
     "SampleResponse",
     "SamplerAnswer",
@@ -145,6 +151,7 @@ __all__ = [
     "StyleTransferRequest",
     "StyleTransferResponse",
     "StyleUsed",
+    "TensorRead",
     "Values",
     "VersionStatus",
 ]

@@ -14,6 +14,7 @@ Real = float | None
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+DEFAULT_ALIAS = "production"  # what a request that names neither alias nor version follows
 MAX_VERSION = 2**31 - 1  # versions and ids fit a 32-bit SQL INTEGER
 MAX_SEED = 2**63 - 1  # seeds key a counter-based generator with a 64-bit word
 MAX_ROW_WIDTH = 4096  # values in one input row
@@ -28,7 +29,9 @@ class InferenceOptions(BaseModel):
         default=None, ge=1, le=MAX_VERSION, description="pin a version"
     )
     alias: str | None = Field(
-        default=None, pattern=ALIAS_PATTERN, description="route by alias (default `production`)"
+        default=None,
+        pattern=ALIAS_PATTERN,
+        description=f"route by alias (default `{DEFAULT_ALIAS}`)",
     )
     timeout_ms: StrictInt | None = Field(
         default=None, ge=1, le=3_600_000, description="deadline for the result"

@@ -51,7 +51,10 @@ class StyleTransferRequest(InferenceOptions, StyleSource):
 
 class Glyph(BaseModel):
     char: str
-    confidence: float = Field(description="how well the references pin the style down, 0–1")
+    confidence: float = Field(
+        description="the style's confidence (how well the references pin the style down, 0–1), "
+        "the same for every glyph: the generator gives no per-glyph score"
+    )
     png: str | None = Field(default=None, description="base64 PNG (`formats` has png)")
     svg: str | None = Field(default=None, description="SVG outline (`formats` has svg)")
 
@@ -73,7 +76,7 @@ class StyleTransferResponse(Provenance):
     glyphs: list[Glyph] = Field(description="one per distinct character written, in order")
     unsupported: list[str] = Field(description="characters the model cannot write")
     style: StyleUsed
-    confidence: float
+    confidence: float = Field(description="how well the references pin the style down, 0–1")
     size: int
     sheet: str | None = Field(default=None, description="the whole text as one base64 PNG")
 

@@ -1,5 +1,6 @@
 """Calibration feedback: observed outcomes for answered rows, scored against the draws the
-model produced for them (kept in Redis for the retention period), stored per version."""
+model produced for them (kept in Redis for the retention period), stored per version; and
+each version's running calibration from all of them."""
 
 from __future__ import annotations
 
@@ -8,34 +9,38 @@ from typing import Any
 
 import numpy as np
 from hanmo_client.schemas import FeedbackRequest, Observation
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from app.api.state import State
 from app.errors import InvalidInput, PredictionNotFound
+from app.kinds.predictive import calibration
+from app.kinds.predictive.calibration import Score
+from app.queue.client import JobQueue
 from app.queue.results import Outcome
 from app.registry import repository
+from app.registry.repository import FeedbackRow
 from app.registry.service import ServedVersion
-from app.registry.tables import PredictionFeedback
-from app.runtime import calibration
-from app.runtime.calibration import Score
+from app.services.backends import transact
 
 Kept = tuple[dict[str, Any], Outcome]  # job meta, its outcome
+Scored = tuple[Observation, dict[str, Any], Score]
 
 
-async def record(state: State, name: str, request: FeedbackRequest) -> dict[str, Any]:
+async def record(
+    queue: JobQueue, sessions: sessionmaker[Session], name: str, request: FeedbackRequest
+) -> dict[str, Any]:
     """Score every observation; store all of them or none (any bad one is a 4xx)."""
-    kept = await _kept_predictions(state, name, {o.prediction_id for o in request.observations})
+    kept = await _kept_predictions(queue, name, {o.prediction_id for o in request.observations})
     scored = [
         (o, kept[o.prediction_id][0], _score(o, *kept[o.prediction_id]))
         for o in request.observations
     ]
-    return dict(await state.registry.call(_store, name, scored))
+    return await transact(sessions, _store, name, scored)
 
 
-async def _kept_predictions(state: State, name: str, ids: set[str]) -> dict[str, Kept]:
+async def _kept_predictions(queue: JobQueue, name: str, ids: set[str]) -> dict[str, Kept]:
     kept: dict[str, Kept] = {}
     for prediction_id in sorted(ids):
-        fields, outcome = await state.queue.status(prediction_id, missing=PredictionNotFound)
+        fields, outcome = await queue.status(prediction_id, missing=PredictionNotFound)
         meta = json.loads(fields["meta"])
         if meta.get("kind") != "predictive" or meta.get("model") != name:
             raise PredictionNotFound(f"no prediction {prediction_id!r} of model {name!r}")
@@ -73,13 +78,11 @@ def _label_index(observation: Observation, meta: dict[str, Any], where: dict[str
     raise InvalidInput(f"`label` must be a class index or one of {classes}", **where)
 
 
-def _store(
-    session: Session, name: str, scored: list[tuple[Observation, dict[str, Any], Score]]
-) -> dict[str, Any]:
+def _store(session: Session, name: str, scored: list[Scored]) -> dict[str, Any]:
+    """Store the observations not fed back before (in one transaction, the caller's)."""
     model = repository.get_model(session, name)
     assert model is not None  # a prediction of this model exists
-    pairs = [(o.prediction_id, o.row) for o, _, _ in scored]
-    seen = repository.existing_feedback(session, pairs)
+    seen = repository.existing_feedback(session, [(o.prediction_id, o.row) for o, _, _ in scored])
     fresh, duplicates = [], 0
     for observation, meta, score in scored:
         key = (observation.prediction_id, observation.row)
@@ -89,24 +92,8 @@ def _store(
         seen.add(key)
         version = repository.get_version(session, model.id, int(meta["version"]))
         assert version is not None
-        fresh.append(
-            PredictionFeedback(
-                version_id=version.id,
-                prediction_id=observation.prediction_id,
-                row=observation.row,
-                observed=float(
-                    observation.value
-                    if observation.value is not None
-                    else _label_value(observation, meta)
-                ),
-                nll=score.nll,
-                pit=score.pit,
-                confidence=score.confidence,
-                correct=score.correct,
-            )
-        )
+        fresh.append(_row(version.id, observation, meta, score))
     repository.add_feedback(session, fresh)
-    session.commit()
     return {
         "accepted": len(fresh),
         "duplicates": duplicates,
@@ -116,6 +103,24 @@ def _store(
             for o, _, s in scored
         ],
     }
+
+
+def _row(
+    version_id: int, observation: Observation, meta: dict[str, Any], score: Score
+) -> FeedbackRow:
+    observed = (
+        observation.value if observation.value is not None else _label_value(observation, meta)
+    )
+    return FeedbackRow(
+        version_id=version_id,
+        prediction_id=observation.prediction_id,
+        row=observation.row,
+        observed=float(observed),
+        nll=score.nll,
+        pit=score.pit,
+        confidence=score.confidence,
+        correct=score.correct,
+    )
 
 
 def _label_value(observation: Observation, meta: dict[str, Any]) -> float:
@@ -143,9 +148,4 @@ def summary(session: Session, served: ServedVersion) -> dict[str, Any]:
             np.array([bool(r[3]) for r in rows]),
             nll,
         )
-    return {
-        "model": served.model,
-        "version": served.version,
-        "task": task,
-        **stats,
-    }
+    return {"model": served.model, "version": served.version, "task": task, **stats}

@@ -2,7 +2,7 @@
 sha256, load its graphs and run its kind's contract check (random inputs at two batch sizes)
 and a warm-up batch; every problem found is in the message (app/runtime/checks.py).
 
-`python -m app.registry.check URI CACHE_DIR DEVICE` prints one JSON line
+`python -m app.runtime.check_process URI CACHE_DIR DEVICE` prints one JSON line
 `{"ok": bool, "message": str}`. Workers call `run_check`, which runs that process with a
 timeout, so a graph that crashes or hangs the runtime takes down only the check."""
 
@@ -15,17 +15,16 @@ from pathlib import Path
 
 import fsspec
 
-from app.registry.cards import Card
+from app.registry.cards import parse_card
+from app.registry.service import ServedVersion
+from app.runtime.models import load_model
 from app.settings import Settings
 
 
 def check(uri: str, cache_dir: Path, device: str) -> tuple[bool, str]:
-    from app.registry.service import ServedVersion
-    from app.runtime.models import load_model
-
     try:
         fs, path = fsspec.core.url_to_fs(uri)
-        card = Card.model_validate_json(fs.cat_file(f"{path}/card.json"))
+        card = parse_card(fs.cat_file(f"{path}/card.json"))
         served = ServedVersion(
             card.name, 0, card.kind, card.format, card.digest(), uri, card.model_dump(mode="json")
         )
@@ -36,10 +35,11 @@ def check(uri: str, cache_dir: Path, device: str) -> tuple[bool, str]:
 
 
 def run_check(uri: str, settings: Settings, device: str) -> tuple[bool, str]:
+    """Check the version at `uri` in a process of its own, within the check timeout."""
     command = [
         sys.executable,
         "-m",
-        "app.registry.check",
+        "app.runtime.check_process",
         uri,
         str(settings.resolved_cache_dir()),
         device,

@@ -1,4 +1,4 @@
-"""Stream entries as jobs, on the worker side."""
+"""Stream entries as jobs: what the api's ENQUEUE script wrote, parsed on the worker side."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.queue import codec
+
+Entries = list[tuple[bytes, dict[bytes, bytes]]]  # (entry id, fields), as XREADGROUP gives them
 
 
 @dataclass(slots=True)
@@ -27,15 +29,6 @@ class Job:
     @property
     def rows(self) -> int:
         return int(next(iter(self.inputs.values())).shape[0]) if self.inputs else 0
-
-
-def group_by_inputs(jobs: list[Job]) -> list[list[Job]]:
-    """Jobs whose inputs share names, dtypes and trailing shapes can run in one batch."""
-    groups: dict[tuple[tuple[str, str, tuple[int, ...]], ...], list[Job]] = {}
-    for job in jobs:
-        key = tuple((n, str(v.dtype), v.shape[1:]) for n, v in sorted(job.inputs.items()))
-        groups.setdefault(key, []).append(job)
-    return list(groups.values())
 
 
 def parse_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Job:

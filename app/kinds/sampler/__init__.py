@@ -1,0 +1,1 @@
+"""The `sampler` kind: seeded noise in, samples out (and optionally a density)."""

@@ -1,0 +1,1 @@
+"""The `style_transfer` kind: reference glyphs → a style code; text in that style → glyphs."""

@@ -1,0 +1,226 @@
+"""The worker side of the Redis-streams protocol, beside the producer (app/queue/client.py):
+read, admit, finish, reclaim and dead-letter. What to read and how to run it is the worker's.
+
+Delivery is at-least-once. An entry is acked only in the same atomic script that stores its
+reply (scripts.FINISH); entries a dead consumer left pending are claimed by a live one as soon
+as its heartbeat expires (or, from a hung one, after the visibility timeout); an entry
+delivered `max_deliveries` times is failed to the client and dead-lettered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from redis import Redis
+from redis import exceptions as redis_errors
+
+from app.errors import DeadlineExceeded, HanmoError, JobFailed
+from app.queue import codec, keys, scripts
+from app.queue.clock import now_ms
+from app.queue.consumers import Claimed, ConsumerGroup
+from app.queue.entries import Entries, Job, parse_entry
+from app.queue.results import pack_failed
+from app.queue.status import JobStatus
+
+log = logging.getLogger("hanmo.queue")
+DEAD_LETTER_MAXLEN = 10_000
+
+
+class StreamConsumer:
+    """One consumer (a worker) in the workers' group on every job stream."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        consumer_id: str,
+        *,
+        max_deliveries: int,
+        result_ttl_s: Callable[[str], int],
+    ) -> None:
+        # redis-py types replies as wide unions; the stream replies' shapes are documented
+        # by Redis itself, so the client is deliberately untyped here.
+        self.redis: Any = redis
+        self.id = consumer_id
+        self.max_deliveries = max_deliveries
+        self.result_ttl_s = result_ttl_s  # stream -> how long its results are kept
+        self.group = ConsumerGroup(redis)
+        self._start = redis.register_script(scripts.START)
+        self._finish = redis.register_script(scripts.FINISH)
+        self._forget_stream = redis.register_script(scripts.FORGET_STREAM)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def ensure_group(self, stream: str) -> None:
+        """Create the workers' group on the stream (and the stream) unless it exists."""
+        try:
+            self.redis.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
+        except redis_errors.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read(
+        self, streams: Iterable[str], count: int, block_ms: int | None = None
+    ) -> list[tuple[str, Entries]]:
+        """New entries of the streams, at most `count` a stream; blocks up to `block_ms`."""
+        reply = self.redis.xreadgroup(
+            keys.GROUP, self.id, dict.fromkeys(streams, ">"), count=count, block=block_ms
+        )
+        return [(stream.decode(), entries) for stream, entries in reply or []]
+
+    def admit(self, stream: str, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[Job]:
+        """Parse entries and mark their jobs running; drop cancelled, answered or expired ones."""
+        parsed = self._parse(stream, entries)
+        if not parsed:
+            return []
+        start_ms = now_ms()
+        verdicts = self._start(
+            keys=[keys.job(job.job_id) for job in parsed], args=[self.id, start_ms]
+        )
+        runnable: list[Job] = []
+        for job, verdict in zip(parsed, verdicts, strict=True):
+            job.started_ms = start_ms
+            if verdict != b"run":
+                self.drop(stream, job.entry_id)
+            elif job.deadline_ms < start_ms:
+                self.fail(stream, job, DeadlineExceeded("the job's deadline passed in the queue"))
+            else:
+                runnable.append(job)
+        return runnable
+
+    def _parse(self, stream: str, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[Job]:
+        """The entries as jobs; a malformed one is logged and dropped."""
+        parsed: list[Job] = []
+        for entry_id, fields in entries:
+            try:
+                parsed.append(parse_entry(entry_id, fields))
+            except (KeyError, ValueError, codec.CodecError) as exc:
+                log.error("worker.bad_entry stream=%s entry=%s error=%s", stream, entry_id, exc)
+                self.drop(stream, entry_id)
+        return parsed
+
+    def drop(self, stream: str, entry_id: bytes | str) -> None:
+        """Ack and delete an entry that gets no answer (cancelled, answered, malformed)."""
+        self.redis.xack(stream, keys.GROUP, entry_id)
+        self.redis.xdel(stream, entry_id)
+
+    # -- answering ---------------------------------------------------------------------------
+
+    def finish(
+        self, stream: str, jobs: Sequence[Job], statuses: Sequence[JobStatus], blobs: list[bytes]
+    ) -> None:
+        """Store, ack and publish a batch's results in one script call."""
+        script_keys = [stream]
+        args: list[Any] = [keys.GROUP, self.result_ttl_s(stream), now_ms()]
+        for job, status, blob in zip(jobs, statuses, blobs, strict=True):
+            script_keys += [keys.job(job.job_id), keys.result(job.job_id)]
+            args += [str(status), blob, job.entry_id, job.reply, job.job_id]
+        self._finish(keys=script_keys, args=args)
+
+    def fail(self, stream: str, job: Job, error: HanmoError) -> None:
+        """Answer one job with the error's problem, naming the version it was sent to."""
+        self.finish(stream, [job], [JobStatus.FAILED], [failed_blob(stream, job, error)])
+
+    def fail_waiting(self, stream: str, error: HanmoError, before_ms: int | None = None) -> int:
+        """Fail the stream's entries (read or not) added before `before_ms` (all without it),
+        with the error: for a stream that no worker will read. Returns how many."""
+        end = "+" if before_ms is None else f"({before_ms}-0"
+        entries = self.redis.xrange(stream, "-", end, count=1000)
+        for job in self._parse(stream, entries):
+            self.fail(stream, job, error)
+        return len(entries)
+
+    def adopt_streams(self) -> None:
+        """List every job stream in the set the stale sweep reads: those made before the set
+        existed (entries survive restarts) are listed by no enqueue."""
+        found = list(self.redis.scan_iter(match=keys.STREAM_PATTERN, _type="stream"))
+        if found:
+            self.redis.sadd(keys.STREAMS, *found)
+
+    def forget_stream(self, stream: str) -> None:
+        """Drop an empty stream from the list the stale sweep reads (scripts.FORGET_STREAM)."""
+        self._forget_stream(keys=[keys.STREAMS, stream])
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def sweep_dead(self, streams: Iterable[str]) -> list[tuple[str, Entries]]:
+        """Claim the entries of dead consumers (heartbeat key gone) and remove those consumers
+        from the group; returns what is to run again (too-often-delivered entries are
+        dead-lettered instead). The checks stream's dead consumers are only forgotten."""
+        taken: list[tuple[str, Entries]] = []
+        for stream in streams:
+            for dead in self.group.dead(stream, self.id):
+                claimed = self.group.claim(stream, self.id, owner=dead)
+                if claimed:
+                    log.warning(
+                        "worker.claimed_dead stream=%s from=%s entries=%d",
+                        stream,
+                        dead,
+                        len(claimed),
+                    )
+                    taken.append((stream, self._take(stream, claimed)))
+                self._forget(stream, dead)
+        for dead in self.group.dead(keys.CHECKS, self.id):  # checks are not reclaimed here
+            self._forget(keys.CHECKS, dead)
+        return [(stream, entries) for stream, entries in taken if entries]
+
+    def reclaim_idle(self, streams: Iterable[str], idle_ms: int) -> list[tuple[str, Entries]]:
+        """Claim entries idle past the visibility timeout, whoever holds them (a hung worker
+        that still beats); returns what is to run again."""
+        taken: list[tuple[str, Entries]] = []
+        for stream in streams:
+            claimed = self.group.claim(stream, self.id, idle_ms=idle_ms)
+            if claimed:
+                log.warning("worker.reclaimed stream=%s entries=%d", stream, len(claimed))
+                taken.append((stream, self._take(stream, claimed)))
+        return [(stream, entries) for stream, entries in taken if entries]
+
+    def _take(self, stream: str, claimed: list[Claimed]) -> Entries:
+        """The claimed entries to run; dead-letters those delivered too often, acks deleted
+        ones (a cancelled or expired job's)."""
+        runnable: Entries = []
+        for entry in claimed:
+            if entry.fields is None:
+                self.redis.xack(stream, keys.GROUP, entry.entry_id)
+            elif entry.deliveries >= self.max_deliveries:
+                self._dead_letter(stream, entry.entry_id, entry.fields, entry.deliveries)
+            else:
+                runnable.append((entry.entry_id, entry.fields))
+        return runnable
+
+    def _forget(self, stream: str, consumer: str) -> None:
+        if self.group.forget(stream, consumer):
+            log.info("worker.forgot_consumer stream=%s consumer=%s", stream, consumer)
+
+    def _dead_letter(
+        self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], deliveries: int
+    ) -> None:
+        job = parse_entry(entry_id, fields)
+        log.error("worker.dead_letter job=%s deliveries=%d", job.job_id, deliveries)
+        self.redis.xadd(
+            keys.DEAD_LETTER,
+            {"job": job.job_id, "stream": stream, "deliveries": deliveries},
+            maxlen=DEAD_LETTER_MAXLEN,
+            approximate=True,
+        )
+        self.fail(
+            stream,
+            job,
+            JobFailed(
+                f"the job was delivered {deliveries} times without finishing (its workers"
+                " died); it will not be retried"
+            ),
+        )
+
+
+def failed_blob(stream: str, job: Job, error: HanmoError) -> bytes:
+    """A job's stored failure: the error's problem, naming the version it was sent to."""
+    model, version = keys.stream_version(stream)
+    problem = {
+        **error.problem(),
+        "job_id": job.job_id,
+        "model": model,
+        "version": version,
+        "alias": job.alias,
+    }
+    return pack_failed(problem)

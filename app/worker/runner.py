@@ -1,0 +1,156 @@
+"""Running one stream's jobs: admit them, gather more rows for a short batch, group them by
+inputs, run the batches on the loaded model and answer each job."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from app.errors import JobFailed, NonFiniteOutput
+from app.kinds import progress
+from app.queue import keys
+from app.queue.consumer import StreamConsumer, failed_blob
+from app.queue.entries import Entries, Job
+from app.queue.errors import REDIS_ERRORS
+from app.queue.results import pack_done
+from app.queue.status import JobStatus
+from app.runtime.models import LoadedModel, concat_rows, split_rows
+from app.settings import Settings
+from app.worker.batcher import chunks, group_by_inputs, plan_batches
+
+log = logging.getLogger("hanmo.worker")
+GATHER_POLL_S = 0.001
+PROGRESS_EVERY_S = 0.5
+
+
+class BatchRunner:
+    def __init__(
+        self, settings: Settings, consumer: StreamConsumer, on_error: Callable[[str], None]
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.on_error = on_error  # the heartbeat's last_error
+
+    def handle(self, stream: str, model: LoadedModel, entries: Entries) -> None:
+        """Start, run and answer the jobs of one stream's entries."""
+        jobs = self.consumer.admit(stream, entries)
+        jobs = self._gather_more(stream, jobs)
+        for group in group_by_inputs(jobs):  # e.g. sampling (z) apart from scoring (x)
+            for batch in plan_batches([j.rows for j in group], self.settings.max_batch_rows):
+                self._run_batch(stream, model, [group[i] for i in batch])
+
+    def _gather_more(self, stream: str, jobs: list[Job]) -> list[Job]:
+        """With max_wait_ms set, wait that long for more rows before running a short batch.
+
+        It polls (a non-blocking read, then a 1 ms sleep) rather than XREADGROUP BLOCK: Redis
+        times blocked reads out from its server cron (10 Hz by default), so a BLOCK of 5 ms
+        returned after 50-100 ms, and a lone request took ~100 ms (found by bench/peer.py)."""
+        wait_ms = self.settings.max_wait_ms
+        if wait_ms <= 0 or not jobs:
+            return jobs
+        deadline = time.monotonic() + wait_ms / 1000
+        rows = sum(j.rows for j in jobs)
+        while rows < self.settings.max_batch_rows:
+            left_s = deadline - time.monotonic()
+            if left_s <= 0:
+                break
+            read = self.consumer.read([stream], self.settings.max_batch_rows - rows)
+            entries = read[0][1] if read else []
+            if not entries:
+                time.sleep(min(left_s, GATHER_POLL_S))
+                continue
+            more = self.consumer.admit(stream, entries)
+            jobs.extend(more)
+            rows += sum(j.rows for j in more)
+        return jobs
+
+    def _run_batch(self, stream: str, model: LoadedModel, jobs: list[Job]) -> None:
+        rows = [j.rows for j in jobs]
+        start = time.perf_counter()
+        try:
+            inputs = concat_rows([j.inputs for j in jobs])
+            total = sum(rows)
+            with progress.reporting(self._progress(stream, jobs[0]) if len(jobs) == 1 else None):
+                parts = [
+                    model.run({k: v[s] for k, v in inputs.items()})
+                    for s in chunks(total, model.batch_rows(self.settings.max_batch_rows))
+                ]
+            outputs = concat_rows(parts)
+        except Exception as exc:  # a graph that raises fails its jobs, never the worker
+            log.error("worker.batch_failed version=%s error=%r", model.served.key, exc)
+            self.on_error(f"{model.served.key}: {type(exc).__name__}: {exc}")
+            failure = JobFailed(f"the model raised {type(exc).__name__} while running the batch")
+            for job in jobs:
+                self.consumer.fail(stream, job, failure)
+            return
+        compute_ms = (time.perf_counter() - start) * 1000
+        info: dict[str, Any] = {
+            "model": model.served.model,
+            "version": model.served.version,
+            "provider": model.provider,
+            "runtime": model.runtime,
+            "worker": self.consumer.id,
+            "compute_ms": round(compute_ms, 3),
+            "batch_rows": sum(rows),
+        }
+        model.stats["batches"] += 1
+        model.stats["rows"] += sum(rows)
+        self._reply(stream, jobs, split_rows(outputs, rows), info)
+        log.debug(
+            "worker.batch_done version=%s rows=%d compute_ms=%.2f",
+            model.served.key,
+            sum(rows),
+            compute_ms,
+        )
+
+    def _progress(self, stream: str, job: Job) -> Callable[[float], None]:
+        """A long job's reporter: writes its progress to the job record and re-claims its
+        entry, so that other workers do not take a job that is running for a long time."""
+        last = [0.0]
+        redis = self.consumer.redis
+
+        def report(fraction: float) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_EVERY_S and fraction < 1.0:
+                return
+            last[0] = now
+            try:
+                pipe = redis.pipeline(transaction=False)
+                pipe.hset(keys.job(job.job_id), "progress", round(fraction, 4))
+                pipe.xclaim(stream, keys.GROUP, self.consumer.id, 0, [job.entry_id], justid=True)
+                pipe.execute()
+            except REDIS_ERRORS as exc:  # progress is best effort
+                log.warning("worker.progress_failed job=%s error=%r", job.job_id, exc)
+
+        return report
+
+    def _reply(
+        self, stream: str, jobs: list[Job], outputs: list[dict[str, Any]], info: dict[str, Any]
+    ) -> None:
+        statuses, blobs = [], []
+        for job, tensors in zip(jobs, outputs, strict=True):
+            bad = nonfinite(tensors)
+            if bad:  # a problem response, never NaN in an answer (JSON null, black pixels)
+                log.warning("worker.nonfinite version=%s job=%s %s", info["model"], job.job_id, bad)
+                error = NonFiniteOutput(f"the model gave {bad} for this request's inputs")
+                statuses.append(JobStatus.FAILED)
+                blobs.append(failed_blob(stream, job, error))
+                continue
+            extra = {"alias": job.alias, "queue_ms": job.started_ms - job.enqueued_ms}
+            statuses.append(JobStatus.DONE)
+            blobs.append(pack_done(tensors, {**info, **extra}))
+        self.consumer.finish(stream, jobs, statuses, blobs)
+
+
+def nonfinite(tensors: dict[str, Any]) -> str:
+    """'' when every float output is finite, else which outputs hold NaN or Inf and how many."""
+    found = [
+        f"{int(np.count_nonzero(~np.isfinite(value)))} NaN/Inf values in `{name}`"
+        for name, value in tensors.items()
+        if value.dtype.kind in "fc" and not np.isfinite(value).all()
+    ]
+    return ", ".join(found)
