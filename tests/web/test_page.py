@@ -9,103 +9,19 @@ pictures there; otherwise into its temporary directory."""
 from __future__ import annotations
 
 import base64
-import io
 import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import pytest
 from PIL import Image
-from playwright import sync_api
 
-from app.registry.local import register_directory
 from app.settings import Settings
 from tests.api.test_admin import new_key
-from tests.helpers import ROOT, fresh_settings, live_api, worker_thread
-
-MODELS = ("glyph-style", "cvae-digits", "vae-digits", "concrete-sghmc", "digits-sghmc")
-DEMO = ROOT / "app" / "web" / "demo" / "ma-shan-zheng"
-CHROMIUM = os.environ.get("HANMO_CHROMIUM") or shutil.which("chromium") or ""
-# pixels of an <img> as the page drew them: RGBA, row-major
-PIXELS = """(img) => {
-  const c = document.createElement("canvas");
-  c.width = img.naturalWidth; c.height = img.naturalHeight;
-  const ctx = c.getContext("2d");
-  ctx.drawImage(img, 0, 0);
-  return Array.from(ctx.getImageData(0, 0, c.width, c.height).data);
-}"""
-
-if not CHROMIUM:  # `make test` installs it (make system-deps): fail, never skip silently
-    raise RuntimeError(
-        "no chromium on PATH: run `make system-deps` (apt-get install chromium), "
-        "or set HANMO_CHROMIUM to a Chromium binary"
-    )
-
-
-@pytest.fixture(scope="module")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, database_url: str
-) -> Iterator[tuple[Settings, httpx.Client]]:
-    """A live api and worker with the shipped models the page uses, aliased `production`."""
-    settings = fresh_settings(tmp_path_factory.mktemp("web"), redis_url, database_url)
-    for name in MODELS:
-        register_directory(settings, ROOT / "models" / name / "1", "production")
-    with worker_thread(settings), live_api(settings) as http:
-        yield settings, http
-
-
-@pytest.fixture
-def server(stack: tuple[Settings, httpx.Client]) -> httpx.Client:
-    return stack[1]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any, server: httpx.Client) -> Iterator[Any]:
-    """A fresh page on the live server; an uncaught script error fails the test."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(30_000)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    context.close()
-    assert not errors, errors
-
-
-def rgba(png: bytes) -> list[int]:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA")).ravel().tolist()
-
-
-def demo_references() -> list[dict[str, str]]:
-    return [
-        {"image": base64.b64encode((DEMO / f"{i}.png").read_bytes()).decode(), "char": ch}
-        for i, ch in enumerate("永和书法")
-    ]
-
-
-def write(page: Any, base: str, text: str) -> None:
-    page.goto(f"{base}/")
-    page.locator("#refs li img").nth(3).wait_for()
-    page.fill("#write-text", text)
-    assert page.locator("#write-downloads").is_hidden()  # [hidden] wins over the row's display
-    page.click("#write-go")
-    page.locator("#write-downloads:not([hidden])").wait_for()
+from tests.helpers import live_api
+from tests.web.support import MODELS, PIXELS, UNSERVED, demo_references, rgba, write
 
 
 def test_written_glyphs_are_pixel_identical_to_the_api(page: Any, server: httpx.Client) -> None:
@@ -124,8 +40,11 @@ def test_written_glyphs_are_pixel_identical_to_the_api(page: Any, server: httpx.
     assert [g["char"] for g in body["glyphs"]] == list(text)
     for glyph in body["glyphs"]:
         assert shown[glyph["char"]] == rgba(base64.b64decode(glyph["png"])), glyph["char"]
-    captions = page.locator("#glyphs figcaption").all_inner_texts()
-    assert all(f"confidence {body['confidence']:.2f}" in c for c in captions), captions
+    # the style's confidence, shown once and labelled as the style's (every glyph carries it)
+    assert {g["confidence"] for g in body["glyphs"]} == {body["confidence"]}
+    shown_confidence = page.inner_text("#write-confidence")
+    assert shown_confidence.startswith(f"Style confidence {body['confidence']:.2f}:")
+    assert page.locator("#glyphs figcaption").all_inner_texts() == list(text)
     assert page.locator("#download-png").get_attribute("href").startswith("blob:")
 
 
@@ -231,9 +150,10 @@ def test_every_tab_renders_and_is_saved_as_a_screenshot(
     page.screenshot(path=out / "uncertainty.png", full_page=True)
 
     page.click("#tab-models")
-    cards = page.locator(".model")
+    cards = page.locator("#models .model")
     cards.nth(len(MODELS) - 1).wait_for()
     assert sorted(c.get_attribute("data-model") for c in cards.all()) == sorted(MODELS)
+    assert page.locator("#models-unserved .model").get_attribute("data-model") == UNSERVED
     page.locator(".model img.samples[src^='data:']").nth(1).wait_for()  # both samplers drew
     page.screenshot(path=out / "models.png", full_page=True)
 

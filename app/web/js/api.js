@@ -106,9 +106,40 @@ export function models(refresh = false) {
   return modelsPromise;
 }
 
-/** The served version's signature and card: the one the `production` alias (else the newest) names. */
+/** The alias a request that names no version is routed by: every request this page makes. */
+export const SERVING_ALIAS = "production";
+
+/** Whether a request naming no version reaches `model`: its serving alias names a READY version. */
+export function serves(model) {
+  const version = model.aliases[SERVING_ALIAS];
+  return model.versions.some((v) => v.version === version && v.status === "READY");
+}
+
+/** Why `model` does not serve, in a few words, and what to do about it. */
+export function whyNotServed(model) {
+  const version = model.aliases[SERVING_ALIAS];
+  const status = model.versions.find((v) => v.version === version)?.status;
+  const why = version === undefined
+    ? `no ${SERVING_ALIAS} alias serves this model`
+    : `its ${SERVING_ALIAS} alias names v${version}, which is ${status || "missing"}`;
+  return `${why}; promote a READY version to use it (hanmo models promote ${model.name} VERSION)`;
+}
+
+/** The models of `list` a picker offers: those that serve. `note` names the others, or hides. */
+export function offered(list, note) {
+  const rest = list.filter((m) => !serves(m)).map((m) => m.name);
+  note.textContent = rest.length
+    ? `Not offered: ${rest.join(", ")}. No ${SERVING_ALIAS} alias serves ${rest.length === 1 ? "it" : "them"}; ` +
+      "promote a version to use one (the Models tab says more)."
+    : "";
+  note.hidden = !rest.length;
+  return list.filter(serves);
+}
+
+/** The version a model's signature and card are read from: the one the serving alias names,
+ * else (a model that does not serve, shown on the Models tab) the newest. */
 export function served(model) {
-  const version = model.aliases.production ?? Math.max(...model.versions.map((v) => v.version));
+  const version = model.aliases[SERVING_ALIAS] ?? Math.max(...model.versions.map((v) => v.version));
   return model.versions.find((v) => v.version === version) || model.versions[0];
 }
 

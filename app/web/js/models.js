@@ -1,6 +1,7 @@
-// Models: every served model with its versions, aliases, card metrics and a plot drawn from them.
+// Models: every served model with its versions, aliases, card metrics and a plot drawn from them;
+// below them, the registered models that do not serve, each with why and what to do.
 
-import { api, el, guarded, models, pngSrc, served } from "./api.js";
+import { api, el, guarded, models, pngSrc, served, serves, whyNotServed } from "./api.js";
 import { format, frame, svg } from "./plot.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,15 +17,20 @@ export function shown() {
 async function refresh() {
   const list = await guarded($("models-problem"), () => models(true));
   if (!list) return;
-  $("models").replaceChildren(...list.map(card));
+  $("models").replaceChildren(...list.filter(serves).map(card));
+  const rest = list.filter((m) => !serves(m));
+  $("models-unserved").replaceChildren(...rest.map(card));
+  $("models-unserved-box").hidden = !rest.length;
 }
 
 function card(model) {
   const version = served(model);
+  const live = serves(model); // a model that does not serve cannot draw samples now
   const aliases = Object.entries(model.aliases).map(([alias, v]) => `${alias} → v${v}`).join(", ") || "none";
   const body = el("article", { class: "model", "data-model": model.name },
     el("h3", {}, model.name, el("span", { class: "kind", text: model.kind })),
     el("p", { text: clip(model.description || "", 240) }),
+    ...(live ? [] : [el("p", { class: "note", text: whyNotServed(model) })]),
     table([["aliases", aliases]]),
     versions(model),
   );
@@ -32,7 +38,7 @@ function card(model) {
   const signature = version.signature || {};
   if (model.kind === "predictive" && signature.task === "regression") regression(body, metrics);
   else if (model.kind === "predictive") classification(body, metrics);
-  else if (model.kind === "sampler") sampler(body, model, metrics, signature);
+  else if (model.kind === "sampler") sampler(body, model, metrics, signature, live);
   else if (model.kind === "style_transfer") styleTransfer(body, metrics);
   body.append(provenance(version));
   return body;
@@ -52,8 +58,14 @@ function table(rows, head) {
 }
 
 function versions(model) {
-  const rows = model.versions.map((v) => [`v${v.version}`, v.status, v.created_at?.slice(0, 10) || "", `${v.sha256.slice(0, 12)}…`]);
+  const rows = model.versions.map((v) => [`v${v.version}`, v.status, date(v.created_at), el("span", { class: "sha", text: `${v.sha256.slice(0, 10)}…` })]);
   return table(rows, ["version", "status", "created", "sha256"]);
+}
+
+/** An ISO timestamp as its date, on one line (CSS: time never wraps); the whole on hover. */
+function date(iso) {
+  if (!iso) return "";
+  return el("time", { datetime: iso, title: iso, text: iso.slice(0, 10) });
 }
 
 function pm(m) {
@@ -99,9 +111,10 @@ function classification(body, metrics) {
   body.append(el("figure", { class: "plot" }, root, el("figcaption", { class: "status", text: "Reliability on the test split: accuracy per confidence bin (dots at the bin's mean confidence)." })));
 }
 
-function sampler(body, model, metrics, signature) {
+function sampler(body, model, metrics, signature, live) {
   const scalars = Object.entries(metrics).filter(([, v]) => typeof v === "number").slice(0, 6);
   if (scalars.length) body.append(table(scalars.map(([k, v]) => [k.replaceAll("_", " "), format(v)])));
+  if (!live) return;
   const img = el("img", { class: "samples", alt: `16 samples from ${model.name}, seed 0` });
   body.append(el("figure", { class: "plot" }, img, el("figcaption", { class: "status", text: "16 samples, seed 0, drawn now." })));
   const classes = Number(signature.num_labels || 0);

@@ -1,6 +1,6 @@
 // Sample: a seeded grid that re-renders on every change, and an interpolation strip.
 
-import { api, debounce, el, fillSelect, guarded, models, pngSrc, served } from "./api.js";
+import { api, debounce, el, fillSelect, guarded, models, offered, pngSrc, served } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 let samplers = [];
@@ -9,8 +9,9 @@ let drawn = 0; // the latest grid request; older answers are dropped
 export async function start() {
   const box = $("sample-problem");
   const ready = await guarded(box, async () => {
-    samplers = (await models()).filter((m) => m.kind === "sampler");
-    if (!samplers.length) throw new Error("no sampler model is registered");
+    const registered = (await models()).filter((m) => m.kind === "sampler");
+    samplers = offered(registered, $("sample-unserved"));
+    if (!samplers.length) throw new Error(`no sampler model is ${registered.length ? "served" : "registered"}`);
     fillSelect($("sample-model"), samplers.map((m) => [m.name, m.name]));
     return true;
   });

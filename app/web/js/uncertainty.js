@@ -1,7 +1,7 @@
 // Uncertainty: a 1-D slice of a regression model with its epistemic and total bands, and a
 // classifier's probabilities, entropy and mutual information for a drawn or uploaded digit.
 
-import { api, debounce, el, fillSelect, guarded, models, served } from "./api.js";
+import { api, debounce, el, fillSelect, guarded, models, offered, served } from "./api.js";
 import { Pad } from "./draw.js";
 import { band, format, frame, legend, line, svg } from "./plot.js";
 
@@ -16,8 +16,9 @@ let sliced = 0; // the latest slice request
 export async function start() {
   const ready = await guarded($("reg-problem"), async () => {
     const predictive = (await models()).filter((m) => m.kind === "predictive");
-    regressors = flagshipFirst(predictive.filter((m) => served(m).signature.task === "regression"));
-    classifiers = flagshipFirst(predictive.filter((m) => served(m).signature.task === "classification"));
+    const task = (name) => predictive.filter((m) => served(m).signature.task === name);
+    regressors = flagshipFirst(offered(task("regression"), $("reg-unserved")));
+    classifiers = flagshipFirst(offered(task("classification"), $("cls-unserved")));
     fillSelect($("reg-model"), regressors.map((m) => [m.name, m.name]));
     fillSelect($("cls-model"), classifiers.map((m) => [m.name, m.name]));
     return true;

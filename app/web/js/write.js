@@ -1,6 +1,6 @@
 // Write: references (a demo style, uploads, drawings) → a saved style → the text, glyph by glyph.
 
-import { api, base64Of, clearProblem, el, fillSelect, guarded, models, pngSrc, showProblem } from "./api.js";
+import { api, base64Of, clearProblem, el, fillSelect, guarded, models, offered, pngSrc, showProblem } from "./api.js";
 import { Pad } from "./draw.js";
 
 const MAX_REFERENCES = 16;
@@ -26,9 +26,10 @@ export async function start() {
   $("write-text").addEventListener("keydown", (e) => { if (e.key === "Enter") write(); });
   const box = $("write-problem");
   const ready = await guarded(box, async () => {
-    const served = (await models()).filter((m) => m.kind === "style_transfer");
+    const registered = (await models()).filter((m) => m.kind === "style_transfer");
+    const served = offered(registered, $("write-unserved"));
     fillSelect($("write-model"), served.map((m) => [m.name, m.name]));
-    if (!served.length) throw new Error("no style-transfer model is registered");
+    if (!served.length) throw new Error(`no style-transfer model is ${registered.length ? "served" : "registered"}`);
     return true;
   });
   if (!ready) return; // the problem stays in view (a later step would clear it)
@@ -137,6 +138,7 @@ async function write() {
   const text = $("write-text").value;
   $("write-downloads").hidden = true;
   $("write-unsupported").hidden = true;
+  $("write-confidence").hidden = true;
   if (!text.trim()) {
     showProblem(box, new Error("type some text to write"));
     return;
@@ -158,7 +160,8 @@ async function write() {
         const glyph = answer.glyphs.find((g) => g.char === ch);
         if (glyph) glyphs.set(ch, glyph);
         else unsupported.push(ch);
-        show(byChar.get(ch), ch, glyph);
+        if (answer.confidence !== undefined) styleConfidence(answer.confidence);
+        show(byChar.get(ch), ch, glyph, answer.confidence);
         status.textContent = `${glyphs.size + unsupported.length} of ${byChar.size} characters`;
       }
     };
@@ -197,12 +200,24 @@ async function glyphOf(model, styleId, ch) {
   }
 }
 
-function show(targets, ch, glyph) {
+/** The style's confidence, shown once: one figure for the whole style, not a glyph's own. */
+function styleConfidence(value) {
+  const line = $("write-confidence");
+  line.textContent = `Style confidence ${value.toFixed(2)}: how well the references pin the style ` +
+    "down (one figure for the style, the same for every glyph).";
+  line.hidden = false;
+}
+
+/** A glyph's caption carries a confidence only when it is the glyph's own: the response's
+ * `glyphs[].confidence` is the style's repeated (its schema says so), so a value equal to the
+ * style's says nothing about that glyph. */
+function show(targets, ch, glyph, style) {
   for (const { cell, caption } of targets) {
     cell.classList.remove("pending");
     if (glyph) {
       cell.replaceChildren(el("img", { src: pngSrc(glyph.png), alt: ch, "data-char": ch }));
-      caption.textContent = `${ch} · confidence ${glyph.confidence.toFixed(2)}`;
+      const own = typeof glyph.confidence === "number" && glyph.confidence !== style;
+      caption.textContent = own ? `${ch} · confidence ${glyph.confidence.toFixed(2)}` : ch;
     } else {
       cell.classList.add("unsupported");
       cell.textContent = ch;
@@ -245,11 +260,13 @@ async function save() {
     api("/v1/styles", { method: "POST", body: { model: $("write-model").value, references: references() } }),
   );
   if (!made) return;
-  const expires = new Date(made.expires_ms).toLocaleDateString();
+  const expires = new Date(made.expires_ms);
   saved.replaceChildren(
     "Saved as ",
     el("code", { id: "saved-style-id", text: made.style_id }),
-    ` (version ${made.version}, until ${expires}). Send it as "style_id" to /v1/models/${made.model}/style-transfer.`,
+    ` (version ${made.version}, until `,
+    el("time", { datetime: expires.toISOString(), text: expires.toISOString().slice(0, 10) }),
+    `). Send it as "style_id" to /v1/models/${made.model}/style-transfer.`,
   );
   saved.hidden = false;
 }
