@@ -85,6 +85,18 @@ class QueueFull(HanmoError):
     status, title, slug = 429, "Queue full", "queue-full"
 
 
+class Overloaded(HanmoError):
+    """The model's backlog cannot finish this job by its deadline at the measured rate."""
+
+    status, title, slug = 429, "Too much work queued", "overloaded"
+
+
+class NoWorker(HanmoError):
+    """A synchronous request while no worker is alive to run it."""
+
+    status, title, slug = 503, "No worker", "no-worker"
+
+
 class ServiceUnavailable(HanmoError):
     status, title, slug = 503, "Service unavailable", "service-unavailable"
 
@@ -105,6 +117,13 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 class DeadlineExceeded(HanmoError):
     status, title, slug = 504, "Deadline exceeded", "deadline-exceeded"
+
+
+class ClientGone(HanmoError):
+    """The client closed the connection while its synchronous request waited (nginx's 499):
+    nobody reads the answer; its job was cancelled if no worker had started it."""
+
+    status, title, slug = 499, "Client closed request", "client-gone"
 
 
 class JobFailed(HanmoError):

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
 
     # Queue.
     max_queue_depth: int = Field(default=10_000, ge=1)
+    # Admit a job only while its model's backlog (summed job costs) can finish by the job's
+    # deadline at the rate the workers measured; else 429 with Retry-After (app/queue/scripts.py).
+    admit_by_cost: bool = True
     # The api's Redis connections: past this many commands in flight, a command waits up to
     # redis_pool_timeout_s for a free connection (then 503) instead of failing at once.
     redis_max_connections: int = Field(default=256, ge=2)
@@ -98,6 +101,14 @@ class Settings(BaseSettings):
     restart_reset_s: float = Field(default=60.0, gt=0)
     intra_op_threads: int = Field(default=0, ge=0)
     registry_poll_s: float = Field(default=5.0, gt=0)
+    # Long jobs (a font) run in steps of long_job_chunk glyphs; after a step of t seconds the
+    # worker serves other jobs for up to t * (1 - share) / share seconds (or until none are
+    # waiting) before the next step (app/worker/lanes.py).
+    long_job_share: float = Field(default=0.5, gt=0, le=1)
+    long_job_chunk: int = Field(default=16, ge=1)
+    # /readyz says a model takes no interactive work while every worker holding it has been
+    # inside one step (a batch, a long job's chunk) for longer than this.
+    interactive_blocked_s: float = Field(default=30.0, gt=0)
 
     def resolved_database_url(self) -> str:
         """The registry database; SQLite under `home` when none is given."""

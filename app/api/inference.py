@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,10 +16,11 @@ from starlette.responses import Response
 from app.api.auth import owner_of
 from app.api.problems import problem_response
 from app.api.state import State
-from app.errors import DeadlineExceeded, HanmoError, InvalidInput
+from app.errors import ClientGone, DeadlineExceeded, HanmoError, InvalidInput
 from app.kinds.catalog import KINDS
 from app.kinds.spec import Inputs, JobMeta, Validate
 from app.queue import keys
+from app.queue.client import Submitted
 from app.queue.clock import now_ms
 from app.queue.results import Outcome
 from app.queue.status import JobStatus
@@ -154,6 +156,7 @@ class JobRunner:
 
     def __init__(self, state: State, request: Request) -> None:
         self.state = state
+        self.request = request
         self.path = request.url.path
         self.owner = owner_of(request, state)
 
@@ -174,14 +177,39 @@ class JobRunner:
         try:
             check_time_left(deadline, job.op)
             stream = keys.stream(served.model, served.version)
+            cost = KINDS[job.kind].cost(job)
             submitted = await self.state.queue.submit(
-                stream, inputs, meta, deadline, idempotency_key, will_wait=wait
+                stream, inputs, meta, deadline, idempotency_key, will_wait=wait, cost=cost
             )
-            outcome = await self.state.queue.wait(submitted, deadline) if wait else None
+            outcome = await self._wait(submitted, stream, deadline) if wait else None
         except HanmoError as error:
             self.state.metrics.failures.labels(served.model, error.slug).inc()
             raise
         return submitted.job_id, meta, outcome
+
+    async def _wait(self, submitted: Submitted, stream: str, deadline: int) -> Outcome:
+        """The job's outcome; if the client disconnects first, the job is cancelled (a worker
+        that has not started it drops it: no work for nobody) and ClientGone is raised."""
+        waiting = asyncio.ensure_future(self.state.queue.wait(submitted, deadline))
+        gone = asyncio.ensure_future(self._disconnected())
+        try:
+            await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if waiting.done():
+            return waiting.result()
+        waiting.cancel()
+        try:
+            await self.state.queue.cancel(submitted.job_id, stream)
+        except HanmoError:  # started already, finished, or Redis away: nothing to undo
+            pass
+        raise ClientGone("the client closed the connection before the answer")
+
+    async def _disconnected(self) -> None:
+        """Returns when the client disconnects (the request's body was read already, so the
+        next ASGI message is the disconnect)."""
+        while (await self.request.receive())["type"] != "http.disconnect":
+            pass
 
     async def step(
         self,

@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             result_ttl_s=settings.result_ttl_s,
             idempotency_ttl_s=settings.idempotency_ttl_s,
             observe=metrics.observe_outcome,
+            admit_by_cost=settings.admit_by_cost,
+            heartbeat_ttl_s=settings.heartbeat_ttl_s,
         )
         queue.listener.start()
         app.state.hanmo = State(

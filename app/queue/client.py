@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,8 @@ from app.errors import (
     HanmoError,
     JobNotCancellable,
     JobNotFound,
+    NoWorker,
+    Overloaded,
     QueueFull,
     RedisUnavailable,
 )
@@ -25,9 +29,6 @@ from app.queue.clock import now_ms
 from app.queue.errors import REDIS_ERRORS
 from app.queue.listener import ReplyListener
 from app.queue.results import Outcome, pack_failed, unpack
-
-# Importable from here as before (the api imports them from this module); defined once, in
-# app/queue/clock.py and app/queue/errors.py.
 
 FALLBACK_POLL_S = 0.5
 
@@ -53,12 +54,18 @@ class JobQueue:
         result_ttl_s: int,
         idempotency_ttl_s: int,
         observe: Callable[[Outcome], None] | None = None,
+        admit_by_cost: bool = True,
+        heartbeat_ttl_s: float = 10.0,
+        need_live_worker: bool = True,
     ) -> None:
         self.redis = redis
         self.listener = ReplyListener(redis, keys.reply_channel(instance_id), observe)
         self.max_depth = max_depth
         self.result_ttl_s = result_ttl_s
         self.idempotency_ttl_s = idempotency_ttl_s
+        self.admit_by_cost = admit_by_cost
+        self.heartbeat_ttl_s = heartbeat_ttl_s
+        self.need_live_worker = need_live_worker  # for synchronous jobs (503 without one)
         self._enqueue = redis.register_script(scripts.ENQUEUE)
         self._cancel = redis.register_script(scripts.CANCEL)
 
@@ -70,8 +77,11 @@ class JobQueue:
         deadline_ms: int,
         idempotency_key: str | None = None,
         will_wait: bool = True,
+        cost: float = 1.0,
     ) -> Submitted:
-        """Admit (429 when the stream is at its depth limit) and enqueue one job. With
+        """Admit and enqueue one job: 429 when the stream is at its depth limit, or when its
+        backlog (with this job's `cost`) cannot finish by the deadline at the rate the workers
+        measured; a synchronous job (`will_wait`) gets 503 when no worker is alive. With
         `will_wait`, the reply waiter is registered first, and `wait` must follow."""
         job_id = new_job_id()
         if will_wait:
@@ -92,13 +102,27 @@ class JobQueue:
             self.result_ttl_s,
             self.idempotency_ttl_s,
             meta.get("alias") or "",
+            str(max(0, math.ceil(cost))),  # whole units (app/queue/scripts.py)
+            now_ms(),
+            "1" if self.admit_by_cost else "0",
+            repr(time.time() - self.heartbeat_ttl_s),
+            "1" if will_wait and self.need_live_worker else "0",
         ]
         for pair in fields.items():
             args.extend(pair)
         idem = keys.idempotency(idempotency_key) if idempotency_key else ""
         try:
             verdict, value = await self._enqueue(
-                keys=[stream, keys.job(job_id), idem, keys.STREAMS], args=args
+                keys=[
+                    stream,
+                    keys.job(job_id),
+                    idem,
+                    keys.STREAMS,
+                    keys.backlog(stream),
+                    keys.rate(stream),
+                    keys.WORKERS,
+                ],
+                args=args,
             )
         except REDIS_ERRORS as exc:
             self.listener.forget(job_id)
@@ -107,6 +131,15 @@ class JobQueue:
             self.listener.forget(job_id)
         if verdict == b"full":
             raise QueueFull(f"the queue holds {value.decode()} jobs, its limit", retry_after_s=1)
+        if verdict == b"busy":
+            late_s = int(value)
+            raise Overloaded(
+                "the work queued for this model cannot finish by this request's deadline at "
+                f"the rate its workers run (about {late_s} s too late): retry later",
+                retry_after_s=late_s,
+            )
+        if verdict == b"noworker":
+            raise NoWorker("no worker is running to answer this request", retry_after_s=5)
         return Submitted(value.decode(), verdict == b"dup", will_wait and verdict == b"ok")
 
     async def wait(self, submitted: Submitted, deadline_ms: int) -> Outcome:
@@ -170,7 +203,7 @@ class JobQueue:
         }
         try:
             verdict = await self._cancel(
-                keys=[keys.job(job_id), keys.result(job_id), stream],
+                keys=[keys.job(job_id), keys.result(job_id), stream, keys.backlog(stream)],
                 args=[keys.GROUP, pack_failed(problem), self.result_ttl_s, job_id],
             )
         except REDIS_ERRORS as exc:

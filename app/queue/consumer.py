@@ -48,6 +48,8 @@ class StreamConsumer:
         self._start = redis.register_script(scripts.START)
         self._finish = redis.register_script(scripts.FINISH)
         self._forget_stream = redis.register_script(scripts.FORGET_STREAM)
+        self._drop = redis.register_script(scripts.DROP)
+        self._rows_per_job: dict[str, float] = {}  # stream -> recent rows per job
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -62,17 +64,55 @@ class StreamConsumer:
     def read(
         self, streams: Iterable[str], count: int, block_ms: int | None = None
     ) -> list[tuple[str, Entries]]:
-        """New entries of the streams, at most `count` a stream; blocks up to `block_ms`."""
+        """New entries of the streams, about `count` rows a stream: as many entries as its
+        recent jobs' rows fit in `count` (one job of 1,024 rows is read alone, not with 255
+        others), at least one; blocks up to `block_ms` when nothing is there."""
+        by_count: dict[int, list[str]] = {}
+        for stream in streams:
+            rows = self._rows_per_job.get(stream) or self._peek_rows(stream)
+            by_count.setdefault(max(1, min(count, int(count // rows))), []).append(stream)
+        if len(by_count) == 1:
+            ((entries_count, names),) = by_count.items()
+            return self._read(names, entries_count, block_ms)
+        found = [got for n, names in by_count.items() for got in self._read(names, n, None)]
+        if found or not block_ms:
+            return found
+        return self._read(list(streams), min(by_count), block_ms)
+
+    def _read(
+        self, streams: list[str], count: int, block_ms: int | None
+    ) -> list[tuple[str, Entries]]:
         reply = self.redis.xreadgroup(
             keys.GROUP, self.id, dict.fromkeys(streams, ">"), count=count, block=block_ms
         )
         return [(stream.decode(), entries) for stream, entries in reply or []]
+
+    def _peek_rows(self, stream: str) -> float:
+        """Rows per job on a stream this consumer has not read yet: those of its oldest entry
+        (one XRANGE, once), or 1 while the stream is empty (a blocking read wakes on the
+        first entry added, so it does not take a backlog of big jobs at once)."""
+        oldest = self.redis.xrange(stream, count=1)
+        if not oldest:
+            return 1.0
+        try:
+            rows = parse_entry(*oldest[0]).rows
+        except (KeyError, ValueError, codec.CodecError):
+            return 1.0
+        self._rows_per_job[stream] = float(max(1, rows))
+        return self._rows_per_job[stream]
+
+    def _learn_rows(self, stream: str, jobs: list[Job]) -> None:
+        """Rows per job on the stream, smoothed: what the next read's entry count follows."""
+        for job in jobs:
+            seen = self._rows_per_job.get(stream, float(job.rows))
+            self._rows_per_job[stream] = 0.5 * seen + 0.5 * max(1, job.rows)
 
     def admit(self, stream: str, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[Job]:
         """Parse entries and mark their jobs running; drop cancelled, answered or expired ones."""
         parsed = self._parse(stream, entries)
         if not parsed:
             return []
+        self._learn_rows(stream, parsed)
         start_ms = now_ms()
         verdicts = self._start(
             keys=[keys.job(job.job_id) for job in parsed], args=[self.id, start_ms]
@@ -101,8 +141,7 @@ class StreamConsumer:
 
     def drop(self, stream: str, entry_id: bytes | str) -> None:
         """Ack and delete an entry that gets no answer (cancelled, answered, malformed)."""
-        self.redis.xack(stream, keys.GROUP, entry_id)
-        self.redis.xdel(stream, entry_id)
+        self._drop(keys=[stream, keys.backlog(stream)], args=[keys.GROUP, entry_id])
 
     # -- answering ---------------------------------------------------------------------------
 
@@ -110,7 +149,7 @@ class StreamConsumer:
         self, stream: str, jobs: Sequence[Job], statuses: Sequence[JobStatus], blobs: list[bytes]
     ) -> None:
         """Store, ack and publish a batch's results in one script call."""
-        script_keys = [stream]
+        script_keys = [stream, keys.backlog(stream)]
         args: list[Any] = [keys.GROUP, self.result_ttl_s(stream), now_ms()]
         for job, status, blob in zip(jobs, statuses, blobs, strict=True):
             script_keys += [keys.job(job.job_id), keys.result(job.job_id)]

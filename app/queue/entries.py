@@ -20,6 +20,7 @@ class Job:
     reply: str
     alias: str = ""
     started_ms: int = 0
+    cost: float = 0.0  # what its kind says it costs (ENQUEUE's admission unit)
 
     @property
     def enqueued_ms(self) -> int:
@@ -40,4 +41,5 @@ def parse_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Job:
         deadline_ms=int(fields[b"deadline_ms"]),
         reply=fields[b"reply"].decode(),
         alias=fields.get(b"alias", b"").decode(),
+        cost=float(fields.get(b"cost", b"0")),
     )

@@ -28,6 +28,18 @@ def stream_version(stream_key: str) -> tuple[str, int]:
     return model, int(version)
 
 
+def backlog(stream_key: str) -> str:
+    """The summed cost of the jobs in a stream (queued and running): ENQUEUE adds a job's
+    cost, the scripts that delete its entry take it away; gone when the stream empties."""
+    return f"{PREFIX}:backlog:{stream_key.removeprefix(f'{PREFIX}:stream:')}"
+
+
+def rate(stream_key: str) -> str:
+    """Hash: worker id -> cost per busy second on a stream, as that worker measured it on its
+    last batches; ENQUEUE sums those of live workers (by heartbeat) to admit by cost."""
+    return f"{PREFIX}:rate:{stream_key.removeprefix(f'{PREFIX}:stream:')}"
+
+
 def unservable(version_key: str) -> str:
     """Why a wanted version ("model:version") could not be loaded; set with a TTL by the
     worker that failed, read by the api to answer at once instead of queueing."""
@@ -67,3 +79,10 @@ def worker(worker_id: str) -> str:
 def style(style_id: str) -> str:
     """A saved style: its code, the version that computed it, and its normalised references."""
     return f"{PREFIX}:style:{style_id}"
+
+
+def steps(job_id: str) -> str:
+    """Hash of a long job's finished steps (field = step index, value = what the step left:
+    a font's traced contours) and `computed` (steps run, resumed ones not counted twice),
+    so a job another worker takes over resumes from its last finished step (worker/lanes.py)."""
+    return f"{PREFIX}:steps:{job_id}"

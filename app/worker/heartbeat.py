@@ -1,5 +1,6 @@
 """A worker's heartbeat: a hash with a TTL, refreshed from a thread so that a long batch
-never makes a live worker look dead."""
+never makes a live worker look dead. It also says since when the worker has been inside one
+step that nothing interrupts (`busy_since_s`), which /readyz reads per model."""
 
 from __future__ import annotations
 
@@ -69,6 +70,10 @@ class Heartbeat:
                     "failed_loads": json.dumps(w.failed_loads),
                     "last_error": self.last_error,
                     "beat_s": time.time(),
+                    # /readyz: a worker inside one step (a batch, a long job's chunk) for long
+                    # takes no interactive work until it ends; between steps it does
+                    "busy_since_s": w.busy_since or "",
+                    "long_jobs": len(w.lane.jobs),
                 },
             )
             pipe.expire(keys.worker(w.id), max(1, int(ttl_s)))

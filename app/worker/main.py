@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,6 +27,7 @@ from app.runtime.check_process import run_check
 from app.runtime.models import LoadedModel, load_model
 from app.settings import Settings
 from app.worker.heartbeat import Heartbeat
+from app.worker.lanes import LongLane
 from app.worker.models import ModelSet
 from app.worker.moves import settle_moves
 from app.worker.runner import BatchRunner
@@ -62,6 +64,9 @@ class Worker:
         self.model_set = ModelSet(settings, self.consumer, self._load_model, sessions, only)
         self.heartbeat = Heartbeat(self)
         self.runner = BatchRunner(settings, self.consumer, self._record_error)
+        self.lane = LongLane(settings, self.consumer, self._record_error)
+        self.runner.take_long = self.lane.take
+        self.busy_since: float | None = None  # epoch s: when the step in hand began
         self._next_refresh = 0.0
         self._next_reclaim = 0.0
         self._next_sweep = 0.0
@@ -125,20 +130,26 @@ class Worker:
             self.refresh_models()
             self._next_refresh = now + self.settings.registry_poll_s
         worked = self._recover(now)
+        if self.lane.due():  # a long job's next step; other jobs are read between steps
+            self._busy(self.lane.run_step)
+            return True
         if not self.models:
             self.stopping.wait(min(1.0, self.settings.block_ms / 1000))
             return worked
         streams = list(self.models)
         if self._checks_ready:
             streams.append(keys.CHECKS)
-        read = self.consumer.read(streams, self.settings.max_batch_rows, self.settings.block_ms)
+        block_ms = None if self.lane.busy else self.settings.block_ms
+        read = self.consumer.read(streams, self.settings.max_batch_rows, block_ms)
+        if self.lane.busy:
+            self.lane.read_between_steps(bool(read))
         for stream, entries in read:
             if stream == keys.CHECKS:  # off the job loop: a check takes seconds
                 self._checker.submit(self.run_checks, entries)
             else:
                 self.handle(stream, entries)
             worked = True
-        return worked
+        return worked or self.lane.busy
 
     def _registry_changed(self) -> bool:
         """Whether the registry moved (its generation) or the pinned versions wanted now
@@ -200,8 +211,17 @@ class Worker:
     # -- jobs --------------------------------------------------------------------------------
 
     def handle(self, stream: str, entries: Entries) -> None:
-        """Start, run and answer the jobs of one stream's entries."""
-        self.runner.handle(stream, self.models[stream], entries)
+        """Start, run and answer the jobs of one stream's entries (a long job's first step
+        waits for the lane)."""
+        self._busy(lambda: self.runner.handle(stream, self.models[stream], entries))
+
+    def _busy(self, work: Callable[[], None]) -> None:
+        """Run one step that nothing interrupts, marked in the heartbeat while it runs."""
+        self.busy_since = time.time()
+        try:
+            work()
+        finally:
+            self.busy_since = None
 
     # -- checks ------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from app.worker.batcher import chunks, group_by_inputs, plan_batches
 log = logging.getLogger("hanmo.worker")
 GATHER_POLL_S = 0.001
 PROGRESS_EVERY_S = 0.5
+RATE_WEIGHT = 0.3  # of the newest batch in the smoothed rate
 
 
 class BatchRunner:
@@ -34,11 +35,15 @@ class BatchRunner:
         self.settings = settings
         self.consumer = consumer
         self.on_error = on_error  # the heartbeat's last_error
+        self.rates: dict[str, float] = {}  # stream -> cost per busy second, smoothed
+        # a job that runs in steps goes to the worker's long-job lane (worker/lanes.py)
+        self.take_long: Callable[[str, LoadedModel, Job], bool] = lambda *_: False
 
     def handle(self, stream: str, model: LoadedModel, entries: Entries) -> None:
         """Start, run and answer the jobs of one stream's entries."""
         jobs = self.consumer.admit(stream, entries)
         jobs = self._gather_more(stream, jobs)
+        jobs = [job for job in jobs if not self.take_long(stream, model, job)]
         for group in group_by_inputs(jobs):  # e.g. sampling (z) apart from scoring (x)
             for batch in plan_batches([j.rows for j in group], self.settings.max_batch_rows):
                 self._run_batch(stream, model, [group[i] for i in batch])
@@ -88,24 +93,30 @@ class BatchRunner:
                 self.consumer.fail(stream, job, failure)
             return
         compute_ms = (time.perf_counter() - start) * 1000
-        info: dict[str, Any] = {
-            "model": model.served.model,
-            "version": model.served.version,
-            "provider": model.provider,
-            "runtime": model.runtime,
-            "worker": self.consumer.id,
-            "compute_ms": round(compute_ms, 3),
-            "batch_rows": sum(rows),
-        }
-        model.stats["batches"] += 1
-        model.stats["rows"] += sum(rows)
+        info = run_info(model, self.consumer.id, compute_ms, sum(rows))
         self._reply(stream, jobs, split_rows(outputs, rows), info)
+        self._measure(stream, jobs, time.perf_counter() - start)
         log.debug(
             "worker.batch_done version=%s rows=%d compute_ms=%.2f",
             model.served.key,
             sum(rows),
             compute_ms,
         )
+
+    def _measure(self, stream: str, jobs: list[Job], busy_s: float) -> None:
+        """This worker's rate on the stream (cost per busy second, smoothed), published for
+        ENQUEUE's admission by cost. Jobs priced 0 (long-lane work: fonts) are not measured."""
+        cost = sum(job.cost for job in jobs)
+        if busy_s <= 0 or cost <= 0:
+            return
+        seen = cost / busy_s
+        rate = self.rates[stream] = RATE_WEIGHT * seen + (1 - RATE_WEIGHT) * self.rates.get(
+            stream, seen
+        )
+        try:
+            self.consumer.redis.hset(keys.rate(stream), self.consumer.id, f"{rate:.6g}")
+        except REDIS_ERRORS as exc:  # admission keeps the last rate it saw
+            log.warning("worker.rate_failed stream=%s error=%r", stream, exc)
 
     def _progress(self, stream: str, job: Job) -> Callable[[float], None]:
         """A long job's reporter: writes its progress to the job record and re-claims its
@@ -154,3 +165,18 @@ def nonfinite(tensors: dict[str, Any]) -> str:
         if value.dtype.kind in "fc" and not np.isfinite(value).all()
     ]
     return ", ".join(found)
+
+
+def run_info(model: LoadedModel, worker_id: str, compute_ms: float, rows: int) -> dict[str, Any]:
+    """What a result says about the run that made it (and the model's counters, counted)."""
+    model.stats["batches"] += 1
+    model.stats["rows"] += rows
+    return {
+        "model": model.served.model,
+        "version": model.served.version,
+        "provider": model.provider,
+        "runtime": model.runtime,
+        "worker": worker_id,
+        "compute_ms": round(compute_ms, 3),
+        "batch_rows": rows,
+    }

@@ -63,21 +63,28 @@ def test_redis_outage_is_503_and_recovers_without_restart(
     assert not_ready.json()["checks"]["redis"] is False
 
 
-def test_no_worker_means_504_at_the_deadline_not_a_hang(tiny: Settings) -> None:
+def test_no_worker_means_503_at_once_and_async_jobs_wait_for_one(tiny: Settings) -> None:
+    """With no worker alive, a synchronous request is refused at once (503 no-worker, with
+    Retry-After; before issue 46 it waited its whole deadline for a 504) and queues nothing;
+    an asynchronous one is accepted and answered once a worker comes."""
+    redis = sync_client(tiny.redis_url)
     with live_api(tiny) as client:
-        response = client.post(SAMPLE, json={"seed": 1, "timeout_ms": 300})
-        problem = response.json()
-        with worker_thread(tiny):  # the late worker drops the expired job, answering 504
+        refused = client.post(SAMPLE, json={"seed": 1, "timeout_ms": 30_000})
+        assert redis.xlen(keys.stream("tiny-sampler", 1)) == 0
+        accepted = client.post(SAMPLE, json={"seed": 1}, headers={"Prefer": "respond-async"})
+        job_id = accepted.json()["job_id"]
+        with worker_thread(tiny):
             wait_until(
-                lambda: job_status(client, problem["job_id"]) == "failed",
+                lambda: job_status(client, job_id) == "done",
                 RECOVER_S,
-                awaiting=f"job {problem['job_id']} to be failed",
-                seen=lambda: job_status(client, problem["job_id"]),
+                awaiting=f"job {job_id} to be done",
+                seen=lambda: job_status(client, job_id),
             )
-            job = client.get(f"/v1/jobs/{problem['job_id']}").json()
-    assert response.status_code == 504
-    assert response.headers["content-type"] == "application/problem+json"
-    assert job["problem"]["status"] == 504
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("no-worker")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert accepted.status_code == 202
 
 
 def test_job_expired_in_queue_is_dropped_not_run(tiny: Settings) -> None:

@@ -22,7 +22,8 @@ def test_readyz_needs_a_live_worker_for_each_aliased_version(tiny: Settings) -> 
 def test_metrics_count_each_job_once_with_its_labels(tiny: Settings) -> None:
     sample = "/v1/models/tiny-sampler/sample"
     with live_api(tiny) as client:
-        late = client.post(sample, json={"seed": 9, "timeout_ms": 50})  # no worker yet: 504
+        # no worker yet: 503 at once (before issue 46, 504 at its deadline), nothing queued
+        late = client.post(sample, json={"seed": 9, "timeout_ms": 50})
         with worker_thread(tiny):
             for seed in range(3):
                 client.post(sample, json={"seed": seed})
@@ -34,13 +35,14 @@ def test_metrics_count_each_job_once_with_its_labels(tiny: Settings) -> None:
             for _ in range(3):
                 client.get(job["href"])  # polling does not count the job again
             text = client.get("/metrics").text
-    assert late.status_code == 504
+    assert late.status_code == 503
     labels = 'alias="production",model="tiny-sampler",version="1"'
     pinned = 'alias="",model="tiny-sampler",version="1"'
     for name in ("queue_wait_seconds", "compute_seconds", "batch_rows"):
         assert f"hanmo_{name}_count{{{labels}}} 3.0" in text
         assert f"hanmo_{name}_count{{{pinned}}} 1.0" in text
-    assert 'hanmo_failures_total{model="tiny-sampler",reason="deadline-exceeded"} 2.0' in text
+    assert 'hanmo_failures_total{model="tiny-sampler",reason="no-worker"} 1.0' in text
+    assert 'reason="deadline-exceeded"' not in text
     assert 'hanmo_requests_total{route="/v1/models/{name}/sample",status="200"} 3.0' in text
     assert 'hanmo_requests_total{route="/v1/models/{name}/sample",status="422"} 1.0' in text
     assert 'hanmo_queue_depth{model="tiny-sampler",version="1"} 0.0' in text

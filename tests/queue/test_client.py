@@ -20,7 +20,10 @@ def test_reply_that_arrives_before_wait_is_not_lost(settings: Settings) -> None:
 
     async def scenario() -> np.ndarray:
         redis = async_client(settings.redis_url)
-        queue = JobQueue(redis, "test", max_depth=10, result_ttl_s=60, idempotency_ttl_s=60)
+        queue = JobQueue(  # this test answers the job itself: no worker runs
+            redis, "test", max_depth=10, result_ttl_s=60, idempotency_ttl_s=60,
+            need_live_worker=False,
+        )  # fmt: skip
         queue.listener.start()
         await asyncio.wait_for(queue.listener.connected.wait(), 5)
         stream = keys.stream("m", 1)

@@ -35,10 +35,26 @@ def enqueue(redis: Any, job_id: str, deadline_ms: int = 0) -> None:
         60,
         60,
         "",
+        1,  # cost
+        now_ms(),
+        "0",  # no admission by cost
+        0,  # live heartbeats since
+        "0",  # no live worker needed
         "meta",
         json.dumps({"model": "m"}),
     ]
-    script(keys=[STREAM, keys.job(job_id), "", keys.STREAMS], args=args)
+    script(
+        keys=[
+            STREAM,
+            keys.job(job_id),
+            "",
+            keys.STREAMS,
+            keys.backlog(STREAM),
+            keys.rate(STREAM),
+            keys.WORKERS,
+        ],
+        args=args,
+    )
 
 
 def consumer(redis: Any) -> StreamConsumer:

@@ -37,7 +37,7 @@ SLOW = "/v1/models/slow-sampler/sample"
 SLOW_KEY = "slow-sampler:1"
 SLOW_STREAM = keys.stream("slow-sampler", 1)
 SLOW_WIDTH, SLOW_ROWS = 1024, 32
-BATCH_ROWS = 2 * SLOW_ROWS  # two jobs a batch: a worker's read of the stream is several batches
+BATCH_ROWS = 2 * SLOW_ROWS  # two jobs a batch
 ASYNC = {"Prefer": "respond-async"}
 STALL_S = 120.0  # how long nothing may change before a wait fails (a safety net)
 JobStates = dict[str, tuple[str, str]]  # job id -> (status, the worker that last admitted it)
@@ -217,9 +217,10 @@ def test_worker_killed_mid_batch_loses_no_job(settings: Settings, tmp_path: Path
                 worker.log.wait_for(f"worker.loaded version={SLOW_KEY}")
             wait_ready(client)
             job_ids = submit(client, 16)
-            # More jobs than one batch, so that at least one of them was not even started:
-            # its answer cannot have been on its way to Redis when the kill landed.
-            victim = catch_worker_holding(redis, job_ids, more_than=BATCH_ROWS // SLOW_ROWS)
+            # A worker holding a whole batch (two jobs) in progress. Reads are bounded by rows
+            # (issue 46): a worker takes about one batch of rows at a time, so it never holds
+            # jobs it has not started (before, it read 64 entries here: four batches).
+            victim = catch_worker_holding(redis, job_ids, more_than=BATCH_ROWS // SLOW_ROWS - 1)
             os.kill(victim.pid, signal.SIGKILL)
             wait_for_progress(
                 "every job to be done", lambda: progress(redis, job_ids), all_done, STALL_S

@@ -34,9 +34,13 @@ async def livez() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(state: StateDep) -> Response:
     """200 `ready` when the database and Redis answer and every aliased version has a live
-    worker. 200 `degraded` while the database is away but the registry cache still routes
-    (inference goes on from it, so a load balancer should keep this replica); 503 when it
-    cannot route at all (nothing cached), Redis is away, or a routed version has no worker."""
+    worker. `checks.interactive` says per version whether a live worker holding it can take
+    interactive work now (false when none holds it, or each one holding it has been inside
+    one step, e.g. a long batch, for over HANMO_INTERACTIVE_BLOCKED_S; a worker running a
+    long job in steps serves between them, so it stays true); it does not change the status.
+    200 `degraded` while the database is away but the registry cache still routes (inference
+    goes on from it, so a load balancer should keep this replica); 503 when it cannot route
+    at all (nothing cached), Redis is away, or a routed version has no worker."""
     checks: dict[str, Any] = {"database": await _database_ok(state)}
     checks["redis"], workers = await _live_workers(state)
     served: list[ServedVersion] | None
@@ -45,6 +49,7 @@ async def readyz(state: StateDep) -> Response:
     else:
         served = await state.registry.cached_versions()
     checks["versions_without_worker"] = [v.key for v in served or () if v.key not in workers]
+    checks["interactive"] = {v.key: workers.get(v.key, False) for v in served or ()}
     if served is not None and checks["redis"] and not checks["versions_without_worker"]:
         if checks["database"]:
             return json_response({"status": "ready", "checks": checks})
@@ -86,19 +91,25 @@ async def _database_ok(state: State) -> bool:
     return True
 
 
-async def _live_workers(state: State) -> tuple[bool, set[str]]:
-    """Whether Redis answers, and the version keys that some live worker has loaded."""
+async def _live_workers(state: State) -> tuple[bool, dict[str, bool]]:
+    """Whether Redis answers, and the version keys that some live worker has loaded, each
+    with whether one of those workers can take interactive work now."""
+    now = time.time()
+    blocked_s = state.settings.interactive_blocked_s
     try:
         ids = await state.redis.zrangebyscore(
-            keys.WORKERS, time.time() - state.settings.heartbeat_ttl_s, "+inf"
+            keys.WORKERS, now - state.settings.heartbeat_ttl_s, "+inf"
         )
-        loaded: set[str] = set()
+        loaded: dict[str, bool] = {}
         for worker_id in ids:
-            models = await state.redis.hget(keys.worker(as_text(worker_id)), "models")
-            if models:
-                loaded.update(json.loads(models))
+            models, busy = await state.redis.hmget(
+                keys.worker(as_text(worker_id)), "models", "busy_since_s"
+            )
+            free = not busy or now - float(busy) < blocked_s
+            for key in json.loads(models) if models else ():
+                loaded[key] = loaded.get(key, False) or free
     except REDIS_ERRORS:
-        return False, set()
+        return False, {}
     return True, loaded
 
 

@@ -55,7 +55,7 @@ async def _encode(
     deadline: int,
     idempotency_key: str | None = None,
 ) -> tuple[np.ndarray, float]:
-    job = st.job_meta(served, "encode", body)
+    job = st.job_meta(served, "encode", body, references=len(chars))
     out = await runner.step(served, st.encode_inputs(refs, chars), job, deadline, idempotency_key)
     return out["style"][0], confidence_of(float(out["confidence"][0]))
 

@@ -46,6 +46,7 @@ SPEC = KindSpec(
         ),
     ),
     render=render,
+    cost=lambda job: float(job.rows * job.fields["draws_total"]),  # rows x draws: all S run
     answers={"predict": TypeAdapter(PredictResponse).validate_python},
     routes=("POST /v1/models/{name}/predict", "POST /v1/models/{name}/feedback"),
     card_fields_read={

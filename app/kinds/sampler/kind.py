@@ -40,6 +40,7 @@ SPEC = KindSpec(
         ),
     ),
     render=render,
+    cost=lambda job: float(job.fields.get("n") or job.fields.get("steps") or 1),  # rows
     answers={
         "sample": SampleResponse.model_validate,
         "interpolate": InterpolateResponse.model_validate,

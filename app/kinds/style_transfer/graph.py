@@ -15,7 +15,9 @@ of three shapes, told apart by its inputs (so the worker's batches never mix the
 * generate: ``codepoint`` [T], ``style`` [T, D] → ``glyph`` [T, H, W] (rows of many requests
   batch together: each row carries its own style);
 * font: ``font_codepoints`` [1, N], ``font_style`` [1, D] → a TrueType font of those characters
-  (``ttf`` [1, bytes] uint8 and ``ttf_size`` [1]), built on the worker.
+  (``ttf`` [1, bytes] uint8 and ``ttf_size`` [1]), built on the worker in steps of a chunk of
+  glyphs each (``step_count``, ``run_step``, ``finish_steps``): the worker's long-job lane runs
+  other work between steps and keeps each step's contours, so a restarted job resumes.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ if TYPE_CHECKING:  # the card's own module imports this package's signature
     from app.registry.cards import Card
 
 ATLAS = "atlas.npz"
-CHUNK = 256
+FONT_CHUNK = 16  # glyphs a font job's step generates and traces (HANMO_LONG_JOB_CHUNK)
 
 
 class Atlas:
@@ -207,35 +209,70 @@ class StyleTransferKind(CheckedKind):
         )
         return {"style": style.astype(np.float32), "confidence": confidence.astype(np.float32)}
 
-    def _font(
-        self, signature: dict[str, Any], graphs: dict[str, Graph], inputs: Tensors
-    ) -> Tensors:
-        from app.fonts import build_ttf
+    # -- a font in steps: the worker's long-job lane runs one step at a time (app/worker/lanes.py)
 
+    def step_count(self, inputs: Tensors, chunk: int) -> int:
+        """How many steps a long job takes, `chunk` glyphs a step; 0 for a job of one step."""
+        if "font_codepoints" not in inputs:
+            return 0
+        rows, total = inputs["font_codepoints"].shape
+        return int(rows * max(1, -(-total // chunk)))
+
+    def run_step(
+        self,
+        signature: dict[str, Any],
+        graphs: dict[str, Graph],
+        inputs: Tensors,
+        index: int,
+        chunk: int,
+    ) -> bytes:
+        """Step `index`: generate and trace its glyphs; their contours, packed."""
+        from app.fonts import glyph_contours, pack_contours
+
+        row, start = _font_step(inputs, index, chunk)
+        part = inputs["font_codepoints"][row, start : start + chunk]
+        style = inputs["font_style"][row]
+        ink = self._generate(graphs, part, np.repeat(style[None], len(part), axis=0))
+        return pack_contours([glyph_contours(glyph) for glyph in ink])
+
+    def finish_steps(
+        self, signature: dict[str, Any], inputs: Tensors, states: list[bytes]
+    ) -> Tensors:
+        """The fonts built from every step's contours (the job's outputs)."""
+        from app.fonts import font_from_contours, unpack_contours
+
+        family = str(signature.get("font_family", "hanmo"))
+        per_row = len(states) // len(inputs["font_codepoints"])
         blobs = []
-        for codepoints, style in zip(inputs["font_codepoints"], inputs["font_style"], strict=True):
-            glyphs = []
-            total = len(codepoints)
-            for start in range(0, total, CHUNK):
-                part = codepoints[start : start + CHUNK]
-                glyphs.append(
-                    self._generate(graphs, part, np.repeat(style[None], len(part), axis=0))
-                )
-                progress.report(0.8 * min(start + CHUNK, total) / total)
-            family = str(signature.get("font_family", "hanmo"))
-            blobs.append(
-                build_ttf(
-                    np.concatenate(glyphs),
-                    codepoints,
-                    family,
-                    progress=lambda f: progress.report(0.8 + 0.2 * f),
-                )
-            )
+        for row, codepoints in enumerate(inputs["font_codepoints"]):
+            traced = [
+                g for s in states[row * per_row : (row + 1) * per_row] for g in unpack_contours(s)
+            ]
+            blobs.append(font_from_contours(traced, codepoints, family))
         width = max(len(b) for b in blobs)
         ttf = np.zeros((len(blobs), width), np.uint8)
         for i, blob in enumerate(blobs):
             ttf[i, : len(blob)] = np.frombuffer(blob, np.uint8)
         return {"ttf": ttf, "ttf_size": np.array([len(b) for b in blobs], np.int64)}
+
+    def _font(
+        self, signature: dict[str, Any], graphs: dict[str, Graph], inputs: Tensors
+    ) -> Tensors:
+        """A font job in one call (outside the worker's lane): every step, then the build."""
+        steps = self.step_count(inputs, FONT_CHUNK)
+        states = []
+        for index in range(steps):
+            states.append(self.run_step(signature, graphs, inputs, index, FONT_CHUNK))
+            progress.report(0.95 * (index + 1) / steps)
+        outputs = self.finish_steps(signature, inputs, states)
+        progress.report(1.0)
+        return outputs
+
+
+def _font_step(inputs: Tensors, index: int, chunk: int) -> tuple[int, int]:
+    """(row, first glyph) of a font job's step `index`."""
+    per_row = max(1, -(-inputs["font_codepoints"].shape[1] // chunk))
+    return index // per_row, (index % per_row) * chunk
 
 
 def _field_problems(signature: dict[str, Any]) -> list[str]:

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from hanmo_client.schemas import FontResult, StyleCode, StyleTransferResponse
 
-from app.kinds.spec import KindSpec, RoleSpec, TensorSpec
+from app.kinds.spec import JobMeta, KindSpec, RoleSpec, TensorSpec
 from app.kinds.style_transfer.graph import StyleTransferKind
 from app.kinds.style_transfer.response import render, render_rows
 from app.kinds.style_transfer.signature import StyleTransferSignature
+
+
+def glyphs_of(job: JobMeta) -> float:
+    """A style job's cost in glyph generations: an encode's K references are encoded and
+    redrawn (about 2K), a generate job's glyphs 1 each; a font job is long-lane work, priced 0
+    here so that it neither holds interactive requests out nor skews the measured rate."""
+    if job.op == "encode":
+        return 2.0 * float(job.fields.get("references", 1))
+    if job.op == "font":
+        return 0.0
+    return float(job.rows)
+
 
 SPEC = KindSpec(
     name="style_transfer",
@@ -61,4 +73,5 @@ SPEC = KindSpec(
         "metrics": "shown on the page's Models tab",
     },
     render_rows=render_rows,
+    cost=glyphs_of,
 )
