@@ -39,18 +39,25 @@ def verify_directory(directory: Path, card: Card) -> None:
 
 
 def refuse_links(directory: Path) -> None:
-    """InvalidInput naming the first symbolic link under a directory to register: its files
-    must be its own, not pointers that may lead out of the register root. Checked before
-    anything is copied (the directory itself was resolved into the root by the caller)."""
+    """InvalidInput naming the first symbolic or hard link under a directory to register: its
+    files must be its own, not pointers that may lead out of the register root (a hard link
+    to a file elsewhere on the same file system is one more name for that file: a file with
+    more than one name is refused). Checked before anything is copied (the directory itself
+    was resolved into the root by the caller)."""
     for parent, folders, files in os.walk(directory):
         for name in sorted([*folders, *files]):
             path = Path(parent) / name
             if path.is_symlink():
-                raise InvalidInput(
-                    f"{path.relative_to(directory)} is a symbolic link: a registered "
-                    "directory must hold its files itself",
-                    errors=[{"field": "uri", "file": str(path.relative_to(directory))}],
-                )
+                what = "a symbolic link"
+            elif name in files and path.stat().st_nlink > 1:
+                what = "a hard link (the file has other names)"
+            else:
+                continue
+            raise InvalidInput(
+                f"{path.relative_to(directory)} is {what}: a registered directory must hold "
+                "its files itself",
+                errors=[{"field": "uri", "file": str(path.relative_to(directory))}],
+            )
 
 
 def store(directory: Path, card: Card, root: str, version: int) -> str:

@@ -3,6 +3,7 @@ anything is stored (issue 46, "Edges"): symbolic links in the folder, chained UR
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -59,6 +60,19 @@ def test_a_folder_with_a_symlink_is_refused_before_any_copy(
     answers = refused_and_nothing_stored(settings, [f"file://{linked}", f"file://{inside}"])
     for _, response in answers:
         assert "model.onnx is a symbolic link" in response.json()["detail"]
+
+
+def test_a_folder_with_a_hard_link_is_refused_before_any_copy(
+    tiny: Settings, tiny_v2: Path, tmp_path: Path
+) -> None:
+    allowed = tmp_path / "allowed"
+    linked = shutil.copytree(tiny_v2, allowed / "linked")
+    (linked / "model.onnx").unlink()
+    os.link(tiny_v2 / "model.onnx", linked / "model.onnx")  # the outside file, by another name
+    settings = tiny.model_copy(update={"register_roots": [str(allowed)]})
+    answers = refused_and_nothing_stored(settings, [f"file://{linked}"])
+    for _, response in answers:
+        assert "model.onnx is a hard link" in response.json()["detail"]
 
 
 def test_a_chained_uri_is_refused(tiny: Settings, tiny_v2: Path, tmp_path: Path) -> None:
