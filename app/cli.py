@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="run the HTTP api (uvicorn)")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    _api_workers_arg(api)
     api.set_defaults(run=_api)
 
     worker = commands.add_parser("worker", help="run a pool of workers")
@@ -111,8 +112,27 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--models-dir", type=Path, default=None, help="default HANMO_MODELS_DIR (./models)"
     )
+    _api_workers_arg(up)
     up.set_defaults(run=_up)
     return parser
+
+
+def _api_workers_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="api processes on the one port (default HANMO_API_WORKERS; 0: half the cores, 1-4)",
+    )
+
+
+def api_processes(requested: int | None, settings: Settings) -> int:
+    """How many api processes to run: the flag, else HANMO_API_WORKERS; 0 sizes to the
+    machine, half its cores between 1 and 4 (the other half runs the worker's graphs)."""
+    count = settings.api_workers if requested is None else requested
+    if count > 0:
+        return count
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
 
 
 def _worker_args(parser: argparse.ArgumentParser) -> None:
@@ -133,12 +153,13 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run(
+    uvicorn.run(  # several processes: uvicorn's supervisor, each one its own reply listener
         "app.api.main:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
         loop=settings.api_loop,
+        workers=api_processes(args.workers, settings),
         log_level="warning",
         access_log=False,
     )
@@ -342,7 +363,14 @@ def _start_children(args: argparse.Namespace, settings: Settings) -> list[subpro
     ]
     if args.models:
         worker += ["--models", args.models]
-    api = [sys.executable, "-m", "app.cli", "api"]
+    api = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "api",
+        "--workers",
+        str(api_processes(args.workers, settings)),
+    ]
     return [subprocess.Popen(worker), subprocess.Popen(api)]
 
 

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # HTTP front end.
     host: str = "127.0.0.1"
     port: int = 8000
+    # api processes sharing the port (`hanmo api --workers`); 0 sizes to the machine: half its
+    # cores, between 1 and 4 (app/cli.py api_processes).
+    api_workers: int = Field(default=0, ge=0)
     # The api's event loop. asyncio, not uvloop: with 256 clients connecting at once to a busy
     # api, uvloop accepted some connections seconds late (p99 2.2-7.2 s; asyncio 0.7-1.5 s at
     # the same throughput: bench/README.md, "Connections accepted late").
@@ -78,6 +81,9 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=256, ge=2)
     redis_pool_timeout_s: float = Field(default=10.0, gt=0)
     result_ttl_s: int = Field(default=3600, ge=1)
+    # A synchronous request's job record and result are deleted once its answer is delivered
+    # (without an Idempotency-Key nobody can ask for it again); true keeps them result_ttl_s.
+    keep_sync_results: bool = False
     # What a predictive model predicted for each row is kept this long, for feedback.
     prediction_retention_s: int = Field(default=7 * 86_400, ge=1)
     idempotency_ttl_s: int = Field(default=86_400, ge=1)
@@ -109,6 +115,8 @@ class Settings(BaseSettings):
     # /readyz says a model takes no interactive work while every worker holding it has been
     # inside one step (a batch, a long job's chunk) for longer than this.
     interactive_blocked_s: float = Field(default=30.0, gt=0)
+    # Each worker slot serves Prometheus /metrics on this port + its slot index (0: none).
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
     def resolved_database_url(self) -> str:
         """The registry database; SQLite under `home` when none is given."""

@@ -6,6 +6,8 @@ processes), recorded in bench/README.md:
   with a clear error, and none may be lost. Replies are counted on the reply channels.
 * `flips`: 200 moves of `production` between two versions on one worker (each a load and an
   unload); the worker's resident memory after the last flip against after the first.
+* `font`: 16 clients sampling `vae-digits` for 60 s on one worker slot, alone and then while
+  the slot writes a 3,755-glyph font (bench/chaos_font.py): statuses and p50/p99.
 * `redis`: a steady stream of sample requests while Redis (a server this run owns) is
   stopped for 3 s and started again; what the requests got during the gap, and how long after
   Redis returned the first request was answered again (api and worker, neither restarted).
@@ -13,6 +15,7 @@ processes), recorded in bench/README.md:
     .venv/bin/python -m bench.chaos kill
     .venv/bin/python -m bench.chaos flips
     .venv/bin/python -m bench.chaos redis
+    .venv/bin/python -m bench.chaos font [--chars 1000]
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from app.redis_conn import sync_client
 from app.registry import apikeys
 from app.registry.db import make_engine, make_sessionmaker
 from app.services.registration import register_directory
+from bench.chaos_font import run_font
 from bench.serving import ROOT, export_model, private_hanmo, serving
 from training import tiny_sampler
 
@@ -287,16 +291,20 @@ def _rss_kb(pid: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.chaos", description=__doc__)
-    parser.add_argument("run", choices=["kill", "flips", "redis"])
+    parser.add_argument("run", choices=["kill", "flips", "redis", "font"])
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--every", type=float, default=5.0, help="seconds between kills")
     parser.add_argument("--flips", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=16, help="font: sampling clients")
+    parser.add_argument("--chars", type=int, default=None, help="font: characters (3,755)")
     args = parser.parse_args()
     if args.run == "kill":
         result = run_kill(args.jobs, args.seconds, args.every)
     elif args.run == "flips":
         result = run_flips(args.flips)
+    elif args.run == "font":
+        result = run_font(args.seconds, args.clients, args.chars)
     else:
         result = run_redis(3.0)
     OUT.mkdir(parents=True, exist_ok=True)

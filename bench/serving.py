@@ -330,7 +330,10 @@ def child_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANMO_")}
     env.update(
         {
-            f"HANMO_{name.upper()}": str(value)
+            # lists and dicts as JSON, the form pydantic-settings reads them in
+            f"HANMO_{name.upper()}": json.dumps(value)
+            if isinstance(value, list | dict)
+            else str(value)
             for name, value in settings.model_dump().items()
             if value is not None
         }

@@ -169,8 +169,10 @@ class JobRunner:
         *,
         idempotency_key: str | None = None,
         wait: bool = True,
+        then_cost: float = 0.0,
     ) -> tuple[str, dict[str, Any], Outcome | None]:
-        """(job id, stored meta, outcome: None when not waited for)."""
+        """(job id, stored meta, outcome: None when not waited for). `then_cost`: the cost of
+        the request's next step, which admission counts with this job's."""
         meta = job.wire(owner=self.owner) if self.owner else job.wire()
         if self.owner and idempotency_key:  # one key's Idempotency-Key never names another's job
             idempotency_key = f"{self.owner}:{idempotency_key}"
@@ -179,13 +181,55 @@ class JobRunner:
             stream = keys.stream(served.model, served.version)
             cost = KINDS[job.kind].cost(job)
             submitted = await self.state.queue.submit(
-                stream, inputs, meta, deadline, idempotency_key, will_wait=wait, cost=cost
+                stream,
+                inputs,
+                meta,
+                deadline,
+                idempotency_key,
+                will_wait=wait,
+                cost=cost,
+                then_cost=then_cost,
             )
             outcome = await self._wait(submitted, stream, deadline) if wait else None
         except HanmoError as error:
             self.state.metrics.failures.labels(served.model, error.slug).inc()
             raise
+        if outcome is not None and self._forgettable(job, idempotency_key):
+            await self.state.queue.forget(submitted.job_id)  # delivered: nobody asks again
         return submitted.job_id, meta, outcome
+
+    def _forgettable(self, job: JobMeta, idempotency_key: str | None) -> bool:
+        """Whether a delivered synchronous job is deleted: not when a retry may name it (an
+        Idempotency-Key), its kind keeps results (predictions, for feedback), or the settings
+        keep them (HANMO_KEEP_SYNC_RESULTS)."""
+        keep = self.state.settings.keep_sync_results or KINDS[job.kind].keeps_results
+        return idempotency_key is None and not keep
+
+    async def check(
+        self,
+        served: ServedVersion,
+        job: JobMeta,
+        deadline: int,
+        *,
+        idempotency_key: str | None = None,
+        then_cost: float = 0.0,
+    ) -> None:
+        """Raise now what `submit` would raise for this job (429, 503), before a route does the
+        costly part of reading its request: under a flood, refusals cost the api little."""
+        if self.owner and idempotency_key:
+            idempotency_key = f"{self.owner}:{idempotency_key}"
+        try:
+            check_time_left(deadline, job.op)
+            await self.state.queue.check(
+                keys.stream(served.model, served.version),
+                deadline,
+                idempotency_key,
+                cost=KINDS[job.kind].cost(job),
+                then_cost=then_cost,
+            )
+        except HanmoError as error:
+            self.state.metrics.failures.labels(served.model, error.slug).inc()
+            raise
 
     async def _wait(self, submitted: Submitted, stream: str, deadline: int) -> Outcome:
         """The job's outcome; if the client disconnects first, the job is cancelled (a worker
@@ -218,12 +262,16 @@ class JobRunner:
         job: JobMeta,
         deadline: int,
         idempotency_key: str | None = None,
+        then_cost: float = 0.0,
     ) -> Inputs:
         """One step of a multi-step request, run to its end by the request's deadline; its
         problem (from the worker, or 504 at the deadline) ends the request with that problem.
-        A step's Idempotency-Key is the request's, suffixed with the step's op."""
+        A step's Idempotency-Key is the request's, suffixed with the step's op. `then_cost`:
+        what the steps after it cost (admission counts them, app/queue/scripts.py)."""
         key = f"{idempotency_key}:{job.op}" if idempotency_key else None
-        _, _, outcome = await self.submit(served, inputs, job, deadline, idempotency_key=key)
+        _, _, outcome = await self.submit(
+            served, inputs, job, deadline, idempotency_key=key, then_cost=then_cost
+        )
         assert outcome is not None
         if not outcome.ok or outcome.tensors is None:
             raise RemoteProblem(outcome.problem or {"status": 500, "title": "Job failed"})

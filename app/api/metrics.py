@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.queue import keys
 from app.queue.results import Outcome
+from app.redis_conn import as_text
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -58,6 +61,21 @@ class Metrics:
             ("model", "version"),
             registry=r,
         )
+        # Per model, every version's stream together, so that a query on it (KEDA's trigger:
+        # deploy/kubernetes/base/worker-scaledobject.yaml) names no version and survives a
+        # promote. Read from Redis at each scrape; absent while Redis is away, never stale.
+        self.queue_backlog = Gauge(
+            "hanmo_queue_backlog",
+            "Jobs queued or running per model, all its versions' streams (XLEN summed)",
+            ("model",),
+            registry=r,
+        )
+        self.queue_pending = Gauge(
+            "hanmo_queue_pending",
+            "Jobs a worker has read and not yet finished per model, all its versions (XPENDING)",
+            ("model",),
+            registry=r,
+        )
         self.calibration_coverage = Gauge(
             "hanmo_calibration_coverage",
             "Observed interval coverage from feedback",
@@ -82,6 +100,15 @@ class Metrics:
         self.failures = Counter(
             "hanmo_failures", "Failed inference requests by reason", ("model", "reason"), registry=r
         )
+
+    def set_backlog(self, backlog: dict[str, tuple[int, int]] | None) -> None:
+        """Replace the per-model backlog gauges with (entries, pending) per model; None (Redis
+        away) leaves them empty, so a scaler sees no value rather than a stale one."""
+        self.queue_backlog.clear()
+        self.queue_pending.clear()
+        for model, (entries, pending) in (backlog or {}).items():
+            self.queue_backlog.labels(model).set(entries)
+            self.queue_pending.labels(model).set(pending)
 
     def observe_calibration(self, stats: dict[str, Any]) -> None:
         """Publish a version's running calibration as gauges."""
@@ -115,6 +142,28 @@ class Metrics:
             self.compute_seconds.labels(*labels).observe(info["compute_ms"] / 1000)
         if "batch_rows" in info:
             self.batch_rows.labels(*labels).observe(info["batch_rows"])
+
+
+async def queue_backlog(redis: Any, models: Iterable[str] = ()) -> dict[str, tuple[int, int]]:
+    """(entries, pending) per model over the streams of all its versions (keys.STREAMS lists
+    every stream a job was enqueued on), in one round trip; each of `models` (those served)
+    starts at (0, 0), so an idle model reads 0 rather than nothing."""
+    streams = sorted(as_text(s) for s in await redis.smembers(keys.STREAMS))
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xlen(stream)
+            pipe.xpending(stream, keys.GROUP)
+        replies = await pipe.execute(raise_on_error=False)
+    backlog = dict.fromkeys(models, (0, 0))
+    for stream, entries, pending in zip(streams, replies[::2], replies[1::2], strict=True):
+        model = keys.stream_version(stream)[0]
+        if isinstance(entries, Exception):
+            continue
+        # NOGROUP: no worker has read the stream yet, so nothing of it is pending
+        pending_count = 0 if isinstance(pending, Exception) else int(pending["pending"])
+        total = backlog.get(model, (0, 0))
+        backlog[model] = (total[0] + int(entries), total[1] + pending_count)
+    return backlog
 
 
 class RequestMetrics:

@@ -131,3 +131,6 @@ class KindSpec:
     # What a job costs a worker, in one unit per kind (its model's rate is measured in it):
     # admission compares a model's queued cost with the work it can finish by a deadline.
     cost: Callable[[JobMeta], float] = lambda job: float(job.rows)
+    # Results later requests read (a prediction's draws, scored by feedback): kept for
+    # HANMO_PREDICTION_RETENTION_S, and not deleted once a synchronous answer is delivered.
+    keeps_results: bool = False

@@ -78,14 +78,59 @@ class JobQueue:
         idempotency_key: str | None = None,
         will_wait: bool = True,
         cost: float = 1.0,
+        then_cost: float = 0.0,
     ) -> Submitted:
         """Admit and enqueue one job: 429 when the stream is at its depth limit, or when its
         backlog (with this job's `cost`) cannot finish by the deadline at the rate the workers
-        measured; a synchronous job (`will_wait`) gets 503 when no worker is alive. With
-        `will_wait`, the reply waiter is registered first, and `wait` must follow."""
+        measured (and, when `then_cost` > 0, its request's next step after it); a synchronous
+        job (`will_wait`) gets 503 when no worker is alive. With `will_wait`, the reply waiter
+        is registered first, and `wait` must follow."""
         job_id = new_job_id()
         if will_wait:
             self.listener.expect(job_id)
+        try:
+            verdict, value = await self._run_enqueue(
+                stream,
+                job_id,
+                codec.encode(inputs),
+                meta,
+                deadline_ms,
+                idempotency_key,
+                (will_wait, cost, then_cost, False),
+            )
+        except HanmoError:
+            self.listener.forget(job_id)
+            raise
+        return Submitted(value.decode(), verdict == b"dup", will_wait and verdict == b"ok")
+
+    async def check(
+        self,
+        stream: str,
+        deadline_ms: int,
+        idempotency_key: str | None = None,
+        will_wait: bool = True,
+        cost: float = 1.0,
+        then_cost: float = 0.0,
+    ) -> None:
+        """Raise what `submit` would raise for this job (429, 503), writing nothing: a route
+        calls it before the costly part of reading a request (decoding a style's references),
+        so that a refused request costs the api little."""
+        await self._run_enqueue(
+            stream, "", b"", {}, deadline_ms, idempotency_key, (will_wait, cost, then_cost, True)
+        )
+
+    async def _run_enqueue(
+        self,
+        stream: str,
+        job_id: str,
+        inputs: bytes,
+        meta: dict[str, Any],
+        deadline_ms: int,
+        idempotency_key: str | None,
+        how: tuple[bool, float, float, bool],
+    ) -> tuple[bytes, bytes]:
+        """The ENQUEUE script's verdict and value; its refusals raised as problems."""
+        will_wait, cost, then_cost, dry = how
         fields = {
             "meta": json.dumps(meta),
             "stream": stream,
@@ -96,7 +141,7 @@ class JobQueue:
         args: list[Any] = [
             self.max_depth,
             job_id,
-            codec.encode(inputs),
+            inputs,
             deadline_ms,
             self.listener.channel,
             self.result_ttl_s,
@@ -107,6 +152,8 @@ class JobQueue:
             "1" if self.admit_by_cost else "0",
             repr(time.time() - self.heartbeat_ttl_s),
             "1" if will_wait and self.need_live_worker else "0",
+            str(max(0, math.ceil(then_cost))),
+            "1" if dry else "0",
         ]
         for pair in fields.items():
             args.extend(pair)
@@ -125,9 +172,8 @@ class JobQueue:
                 args=args,
             )
         except REDIS_ERRORS as exc:
-            self.listener.forget(job_id)
             raise RedisUnavailable("the job queue cannot be reached; retry shortly") from exc
-        if verdict != b"ok":
+        if verdict == b"dup":
             self.listener.forget(job_id)
         if verdict == b"full":
             raise QueueFull(f"the queue holds {value.decode()} jobs, its limit", retry_after_s=1)
@@ -140,7 +186,7 @@ class JobQueue:
             )
         if verdict == b"noworker":
             raise NoWorker("no worker is running to answer this request", retry_after_s=5)
-        return Submitted(value.decode(), verdict == b"dup", will_wait and verdict == b"ok")
+        return verdict, value
 
     async def wait(self, submitted: Submitted, deadline_ms: int) -> Outcome:
         """The job's outcome, from the reply channel or (fallback) the result key."""
@@ -192,6 +238,15 @@ class JobQueue:
             raise missing(f"no job {job_id!r} (unknown or expired)")
         state = {k.decode(): v.decode() for k, v in fields.items()}
         return state, (unpack(blob) if blob is not None else None)
+
+    async def forget(self, job_id: str) -> None:
+        """Delete a delivered job's record and result (a synchronous request's, once answered):
+        Redis then holds the work in flight, not the last hour's answers. Best effort: what
+        is left expires with its TTL."""
+        try:
+            await self.redis.unlink(keys.job(job_id), keys.result(job_id))
+        except REDIS_ERRORS:
+            pass
 
     async def cancel(self, job_id: str, stream: str) -> None:
         """Cancel a job that no worker has started."""

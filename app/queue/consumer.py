@@ -27,6 +27,13 @@ log = logging.getLogger("hanmo.queue")
 DEAD_LETTER_MAXLEN = 10_000
 
 
+# A read takes no more of a stream's entries than the worker runs in this long (at the pace it
+# measured): a worker reading 128 style jobs at once ran them for 30 s while a one-row sample
+# on another stream waited (bench.overload flood: 163 of 301 small requests 504). A worker
+# reading one model's stream alone keeps reading by rows (batches of slow jobs stay whole).
+READ_SLICE_S = 0.5
+
+
 class StreamConsumer:
     """One consumer (a worker) in the workers' group on every job stream."""
 
@@ -50,6 +57,7 @@ class StreamConsumer:
         self._forget_stream = redis.register_script(scripts.FORGET_STREAM)
         self._drop = redis.register_script(scripts.DROP)
         self._rows_per_job: dict[str, float] = {}  # stream -> recent rows per job
+        self._seconds_per_job: dict[str, float] = {}  # stream -> recent busy seconds per job
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -68,9 +76,15 @@ class StreamConsumer:
         recent jobs' rows fit in `count` (one job of 1,024 rows is read alone, not with 255
         others), at least one; blocks up to `block_ms` when nothing is there."""
         by_count: dict[int, list[str]] = {}
+        streams = list(streams)
+        shared = len([s for s in streams if s != keys.CHECKS]) > 1  # others wait on this one
         for stream in streams:
             rows = self._rows_per_job.get(stream) or self._peek_rows(stream)
-            by_count.setdefault(max(1, min(count, int(count // rows))), []).append(stream)
+            fit = min(count, int(count // rows))
+            seconds = self._seconds_per_job.get(stream)
+            if seconds and shared:  # at most READ_SLICE_S of work: other streams wait no longer
+                fit = min(fit, int(READ_SLICE_S / seconds))
+            by_count.setdefault(max(1, fit), []).append(stream)
         if len(by_count) == 1:
             ((entries_count, names),) = by_count.items()
             return self._read(names, entries_count, block_ms)
@@ -100,6 +114,14 @@ class StreamConsumer:
             return 1.0
         self._rows_per_job[stream] = float(max(1, rows))
         return self._rows_per_job[stream]
+
+    def learn_time(self, stream: str, jobs: int, busy_s: float) -> None:
+        """How long the stream's jobs took (a batch of `jobs` in `busy_s`), smoothed: reads
+        take no more of a stream than READ_SLICE_S of work at this pace."""
+        if jobs <= 0 or busy_s <= 0:
+            return
+        seen = busy_s / jobs
+        self._seconds_per_job[stream] = 0.5 * self._seconds_per_job.get(stream, seen) + 0.5 * seen
 
     def _learn_rows(self, stream: str, jobs: list[Job]) -> None:
         """Rows per job on the stream, smoothed: what the next read's entry count follows."""

@@ -32,12 +32,16 @@ end
 # the stream's backlog, its rates, the workers' heartbeats (keys.WORKERS).
 # ARGV: max_depth, job_id, inputs, deadline_ms, reply, ttl_s, idem_ttl_s, alias, cost, now_ms,
 # admit by cost ("1"/"0"), the oldest live heartbeat (epoch s), need a live worker ("1"/"0"),
-# then field/value pairs for the job hash.
+# the cost of the request's steps still to come after this job ("0": none), dry run ("1": only
+# say whether it would be admitted, before the api decodes a costly body), then field/value
+# pairs for the job hash.
 # Admission by cost: the measured rates (cost per busy second) of the workers whose heartbeat
 # is live are summed; when the backlog with this job cannot finish by the job's deadline at
-# that rate, the answer is {'busy', seconds until it could}. Without a measured rate (no batch
-# run yet) only the depth limit applies. A synchronous job with no live worker at all is
-# {'noworker'}: nobody would answer it before its deadline.
+# that rate, the answer is {'busy', seconds until it could}. A job whose request has a step to
+# come (a style request's encode, then generate) is admitted only if both can finish: the next
+# step joins the back of the queue, behind about the same backlog again. Without a measured
+# rate (no batch run yet) only the depth limit applies. A synchronous job with no live worker
+# at all is {'noworker'}: nobody would answer it before its deadline.
 ENQUEUE = """
 if KEYS[3] ~= '' then
   local existing = redis.call('GET', KEYS[3])
@@ -45,7 +49,7 @@ if KEYS[3] ~= '' then
 end
 local depth = redis.call('XLEN', KEYS[1])
 if depth >= tonumber(ARGV[1]) then return {'full', tostring(depth)} end
-local cost, now = tonumber(ARGV[9]), tonumber(ARGV[10])
+local cost, now, after = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[14])
 local live_since = tonumber(ARGV[12])
 if ARGV[13] == '1' and redis.call('ZCOUNT', KEYS[7], live_since, '+inf') == 0 then
   return {'noworker', '0'}
@@ -63,12 +67,15 @@ if ARGV[11] == '1' then
   end
   if rate > 0 then
     local backlog = tonumber(redis.call('GET', KEYS[5]) or '0')
-    local late_s = (backlog + cost) / rate - (tonumber(ARGV[4]) - now) / 1000
+    local passes = 1
+    if after > 0 then passes = 2 end  -- the next step queues behind this backlog once more
+    local late_s = (passes * backlog + cost + after) / rate - (tonumber(ARGV[4]) - now) / 1000
     if late_s > 0 then return {'busy', tostring(math.ceil(late_s))} end
   end
 end
+if ARGV[15] == '1' then return {'ok', ''} end  -- a dry run: would be admitted, nothing written
 local fields = {}
-for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 16, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], 'status', 'queued', 'cost', ARGV[9], unpack(fields))
 local entry = redis.call('XADD', KEYS[1], '*', 'job', ARGV[2], 'inputs', ARGV[3],
                          'deadline_ms', ARGV[4], 'reply', ARGV[5], 'alias', ARGV[8],

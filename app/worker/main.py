@@ -17,6 +17,7 @@ from typing import Any
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.kinds.catalog import KINDS
 from app.queue import keys
 from app.queue.consumer import StreamConsumer
 from app.queue.entries import Entries
@@ -28,6 +29,7 @@ from app.runtime.models import LoadedModel, load_model
 from app.settings import Settings
 from app.worker.heartbeat import Heartbeat
 from app.worker.lanes import LongLane
+from app.worker.metrics import WorkerMetrics
 from app.worker.models import ModelSet
 from app.worker.moves import settle_moves
 from app.worker.runner import BatchRunner
@@ -66,6 +68,9 @@ class Worker:
         self.runner = BatchRunner(settings, self.consumer, self._record_error)
         self.lane = LongLane(settings, self.consumer, self._record_error)
         self.runner.take_long = self.lane.take
+        self.metrics = WorkerMetrics()  # served by the pool's slot (worker/metrics.py)
+        self.metrics.watch(self)
+        self.runner.observe_batch = self.metrics.observe_batch
         self.busy_since: float | None = None  # epoch s: when the step in hand began
         self._next_refresh = 0.0
         self._next_reclaim = 0.0
@@ -204,7 +209,7 @@ class Worker:
     def _result_ttl_s(self, stream: str) -> int:
         """Predictions are kept for feedback (the retention); other results for result_ttl_s."""
         model = self.models.get(stream)
-        if model is not None and model.served.kind == "predictive":
+        if model is not None and KINDS[model.served.kind].keeps_results:
             return self.settings.prediction_retention_s
         return self.settings.result_ttl_s
 

@@ -56,6 +56,7 @@ def run_slot(slot: Slot, only: list[str] | None = None, burst: bool = False) -> 
     from app.registry.db import make_engine, make_sessionmaker
     from app.settings import get_settings
     from app.worker.main import Worker
+    from app.worker.metrics import serve_slot
 
     settings = get_settings()
     logging.basicConfig(
@@ -73,6 +74,7 @@ def run_slot(slot: Slot, only: list[str] | None = None, burst: bool = False) -> 
         only=set(only) if only else None,
     )
     worker.install_signal_handlers()
+    serve_slot(worker, slot.index)  # GET /metrics on HANMO_WORKER_METRICS_PORT + slot index
     log.info("worker.start id=%s device=%s threads=%d", worker.id, slot.device, slot.threads)
     worker.run(burst=burst)
     log.info("worker.stop id=%s", worker.id)

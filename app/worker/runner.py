@@ -35,9 +35,11 @@ class BatchRunner:
         self.settings = settings
         self.consumer = consumer
         self.on_error = on_error  # the heartbeat's last_error
-        self.rates: dict[str, float] = {}  # stream -> cost per busy second, smoothed
+        self.rates: dict[str, tuple[float, float]] = {}  # stream -> (cost, busy s), smoothed
         # a job that runs in steps goes to the worker's long-job lane (worker/lanes.py)
         self.take_long: Callable[[str, LoadedModel, Job], bool] = lambda *_: False
+        # each batch run: its model, rows and compute seconds (the worker's metrics)
+        self.observe_batch: Callable[[LoadedModel, int, float], None] = lambda *_: None
 
     def handle(self, stream: str, model: LoadedModel, entries: Entries) -> None:
         """Start, run and answer the jobs of one stream's entries."""
@@ -94,8 +96,11 @@ class BatchRunner:
             return
         compute_ms = (time.perf_counter() - start) * 1000
         info = run_info(model, self.consumer.id, compute_ms, sum(rows))
+        self.observe_batch(model, sum(rows), compute_ms / 1000)
         self._reply(stream, jobs, split_rows(outputs, rows), info)
-        self._measure(stream, jobs, time.perf_counter() - start)
+        busy_s = time.perf_counter() - start
+        self.consumer.learn_time(stream, len(jobs), busy_s)
+        self._measure(stream, jobs, busy_s)
         log.debug(
             "worker.batch_done version=%s rows=%d compute_ms=%.2f",
             model.served.key,
@@ -109,10 +114,15 @@ class BatchRunner:
         cost = sum(job.cost for job in jobs)
         if busy_s <= 0 or cost <= 0:
             return
-        seen = cost / busy_s
-        rate = self.rates[stream] = RATE_WEIGHT * seen + (1 - RATE_WEIGHT) * self.rates.get(
-            stream, seen
+        # the smoothed cost over the smoothed time, not a mean of batches' rates: a stream
+        # mixing cheap fast jobs (a style's encode) with slow ones (its generate) had its rate
+        # overstated several times by the fast batches, and admitted 65 s of work for 30 s
+        old_cost, old_busy = self.rates.get(stream, (cost, busy_s))
+        smooth = self.rates[stream] = (
+            RATE_WEIGHT * cost + (1 - RATE_WEIGHT) * old_cost,
+            RATE_WEIGHT * busy_s + (1 - RATE_WEIGHT) * old_busy,
         )
+        rate = smooth[0] / smooth[1]
         try:
             self.consumer.redis.hset(keys.rate(stream), self.consumer.id, f"{rate:.6g}")
         except REDIS_ERRORS as exc:  # admission keeps the last rate it saw

@@ -136,7 +136,12 @@ def test_bootstrap_admin_key_once(settings: Settings) -> None:
 
 def test_required_keys_own_their_jobs_and_are_rate_limited(tiny: Settings) -> None:
     settings = tiny.model_copy(
-        update={"require_api_key": True, "rate_limit_per_s": 0.2, "rate_limit_burst": 4}
+        update={
+            "require_api_key": True,
+            "rate_limit_per_s": 0.2,
+            "rate_limit_burst": 4,
+            "keep_sync_results": True,  # the synchronous job is read back below
+        }
     )
     alice, bob, boss = (new_key(settings, s) for s in ("infer", "infer", "admin"))
     sample = "/v1/models/tiny-sampler/sample"

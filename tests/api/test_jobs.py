@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.queue import keys
+from app.redis_conn import sync_client
 from app.settings import Settings
 from tests.helpers import live_api, wait_until, worker_thread
 
@@ -45,11 +47,30 @@ def test_cancel_before_it_runs(tiny: Settings) -> None:
 
 
 def test_cancel_after_done_is_409(tiny: Settings) -> None:
-    with worker_thread(tiny), live_api(tiny) as client:
+    kept = tiny.model_copy(update={"keep_sync_results": True})
+    with worker_thread(kept), live_api(kept) as client:
         job_id = client.post(SAMPLE, json={"seed": 1}).headers["x-hanmo-job"]
         response = client.delete(f"/v1/jobs/{job_id}")
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_delivered_synchronous_answer_is_not_kept(tiny: Settings) -> None:
+    """Redis holds the work in flight, not the last hour's answers (issue 47): a synchronous
+    job is deleted once answered, unless a retry may name it (Idempotency-Key); async jobs
+    keep their result for HANMO_RESULT_TTL_S."""
+    redis = sync_client(tiny.redis_url)
+    with worker_thread(tiny), live_api(tiny) as client:
+        plain = client.post(SAMPLE, json={"seed": 1}).headers["x-hanmo-job"]
+        keyed = client.post(SAMPLE, json={"seed": 1}, headers={"Idempotency-Key": "k-1"})
+        queued = client.post(SAMPLE, json={"seed": 1}, headers=ASYNC).json()["job_id"]
+        wait_until(lambda: client.get(f"/v1/jobs/{queued}").json()["status"] == "done")
+        statuses = [client.get(f"/v1/jobs/{j}").status_code for j in (plain, queued)]
+        again = client.post(SAMPLE, json={"seed": 1}, headers={"Idempotency-Key": "k-1"})
+    assert statuses == [404, 200]
+    assert not redis.exists(keys.job(plain), keys.result(plain))
+    assert again.headers["x-hanmo-job"] == keyed.headers["x-hanmo-job"]
+    assert again.json() == keyed.json()  # the keyed answer is still there for its retry
 
 
 def test_idempotency_key_maps_to_one_job(tiny: Settings) -> None:

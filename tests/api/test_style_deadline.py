@@ -30,8 +30,9 @@ Job = dict[str, str]
 
 @pytest.fixture
 def served(settings: Settings) -> Settings:
+    """The style model served; delivered jobs' records kept, so the tests read every step's."""
     register_directory(settings, MODEL, "production")
-    return settings
+    return settings.model_copy(update={"keep_sync_results": True})
 
 
 def read_job(redis: Redis, job_id: str) -> Job:

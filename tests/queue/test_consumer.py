@@ -40,6 +40,8 @@ def enqueue(redis: Any, job_id: str, deadline_ms: int = 0) -> None:
         "0",  # no admission by cost
         0,  # live heartbeats since
         "0",  # no live worker needed
+        "0",  # no step after this one
+        "0",  # not a dry run
         "meta",
         json.dumps({"model": "m"}),
     ]

@@ -56,6 +56,7 @@ def test_sync_request_survives_its_worker_killed(settings: Settings, tmp_path: P
             name: DEFAULTS[name].default
             for name in ("visibility_timeout_ms", "heartbeat_s", "heartbeat_ttl_s")
         }
+        | {"keep_sync_results": True}  # the test reads each delivered job's stored result
     )
     register_directory(settings, slow_sampler(tmp_path / "slow", width=1024), "production")
     redis = sync_client(settings.redis_url)

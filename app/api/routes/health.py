@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from app.api.deps import StateDep
 from app.api.inference import json_response
+from app.api.metrics import queue_backlog
 from app.api.problems import problem_response
 from app.api.state import State
 from app.queue import keys
@@ -115,7 +116,9 @@ async def _live_workers(state: State) -> tuple[bool, dict[str, bool]]:
 
 @router.get("/metrics")
 async def metrics(state: StateDep) -> Response:
-    """Prometheus exposition: requests, queue wait, compute, batch sizes, depth, failures."""
+    """Prometheus exposition: requests, queue wait, compute, batch sizes, depth, per-model
+    backlog, failures."""
+    served: list[ServedVersion] = []
     try:
         served = await state.registry.call(service.served)
         for version in served:
@@ -123,4 +126,13 @@ async def metrics(state: StateDep) -> Response:
             state.metrics.queue_depth.labels(version.model, str(version.version)).set(depth)
     except Exception:  # metrics must render even while Redis or the database is away
         pass
+    state.metrics.set_backlog(await _backlog(state, {v.model for v in served}))
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _backlog(state: State, models: set[str]) -> dict[str, tuple[int, int]] | None:
+    """Per-model backlog, or None while Redis does not answer."""
+    try:
+        return await queue_backlog(state.redis, models)
+    except Exception:  # as above: the page renders, without the backlog
+        return None

@@ -54,9 +54,13 @@ async def _encode(
     body: InferenceOptions,
     deadline: int,
     idempotency_key: str | None = None,
+    then_glyphs: int = 0,
 ) -> tuple[np.ndarray, float]:
+    """The references' style code; `then_glyphs`: how many glyphs the request generates next
+    (admission counts that step too, app/queue/scripts.py ENQUEUE)."""
     job = st.job_meta(served, "encode", body, references=len(chars))
-    out = await runner.step(served, st.encode_inputs(refs, chars), job, deadline, idempotency_key)
+    inputs = st.encode_inputs(refs, chars)
+    out = await runner.step(served, inputs, job, deadline, idempotency_key, then_glyphs)
     return out["style"][0], confidence_of(float(out["confidence"][0]))
 
 
@@ -144,9 +148,13 @@ async def style_transfer(
             request, runner, served, body.style_id, body, waited
         )
     else:
-        refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
+        given = uploads or body.references or []
+        key = f"{idempotency_key}:encode" if idempotency_key else None
+        encode = st.job_meta(served, "encode", body, references=len(given))
+        await runner.check(served, encode, waited, idempotency_key=key, then_cost=len(write))
+        refs, chars = await off_loop(65, st.decode_references, given, served)
         style, confidence = await _encode(
-            runner, served, refs, chars, body, waited, idempotency_key
+            runner, served, refs, chars, body, waited, idempotency_key, len(write)
         )
         info = {"style_id": None, "references": len(chars), "chars": chars}
     job = st.job_meta(
@@ -191,9 +199,12 @@ async def create_style(request: Request, state: StateDep) -> Response:
             errors=[{"field": "references"}],
         )
     served = await resolve_kind(state, body.model, body, "style_transfer")
-    refs, chars = await off_loop(65, st.decode_references, uploads or body.references, served)
     deadline = deadline_ms(state, body.timeout_ms, False)
     runner = JobRunner(state, request)
+    given = uploads or body.references or []
+    encode = st.job_meta(served, "encode", body, references=len(given))
+    await runner.check(served, encode, deadline)  # a refusal costs no image decoding
+    refs, chars = await off_loop(65, st.decode_references, given, served)
     style, confidence = await _encode(runner, served, refs, chars, body, deadline)
     ttl = body.ttl_s or store.DEFAULT_TTL_S
     created = store.now_ms()

@@ -12,6 +12,7 @@ from app.kinds.spec import KindSpec, RoleSpec, TensorSpec
 
 SPEC = KindSpec(
     name="predictive",
+    keeps_results=True,  # feedback scores the draws a prediction got
     noun="predictive model",
     description=(
         "A Bayesian model (SGHMC samples, a deep ensemble, MC dropout, ...) exported as one graph "
