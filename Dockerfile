@@ -1,14 +1,16 @@
 # syntax=docker/dockerfile:1
 #
-# hanmo images. One Dockerfile, two final targets:
+# hanmo images. One Dockerfile, three final targets:
 #
-#   docker build --target api    -t hanmo-api .     # FastAPI front end: `server` extra only
-#   docker build --target worker -t hanmo-worker .  # GPU worker: `server` + `worker` extras
+#   docker build --target api        -t hanmo-api .         # FastAPI front end: `server` extra only
+#   docker build --target worker     -t hanmo-worker .      # GPU worker: `server` + `cuda` extras
+#   docker build --target worker-cpu -t hanmo-worker-cpu .  # CPU worker: `server` + `worker` extras
 #
-# docker-compose.yml builds both. BuildKit is required (RUN --mount, RUN <<heredoc); it is
+# docker-compose.yml builds all three (the CPU worker in its `cpu` profile); deploy/kubernetes
+# runs them. BuildKit is required (RUN --mount, RUN <<heredoc); it is
 # the default builder since Docker Engine 23.
 #
-# Layout inside both images:
+# Layout inside every image:
 #   /opt/venv      the virtualenv (on PATH), with hanmo and hanmo-client installed as wheels
 #                  (not editable): the registry's migrations travel inside the hanmo wheel
 #                  (app/registry/migrations), so `hanmo migrate` needs no source tree.
@@ -16,9 +18,9 @@
 #   /var/lib/hanmo           HANMO_HOME, owned by the non-root user `hanmo` (uid/gid 10001,
 #                  numeric in USER so that runAsNonRoot-style checks can verify it);
 #   /var/lib/hanmo/artifacts HANMO_ARTIFACT_ROOT in docker-compose (a shared volume). The same
-#                  uid in both images, so api, migrate and worker can share that volume.
+#                  uid in every image, so api, migrate and workers can share that volume.
 #
-# No torch in either image. TorchScript artifacts (card format "torchscript") need torch in
+# No torch in any image. TorchScript artifacts (card format "torchscript") need torch in
 # the worker that serves them, and only there (app/runtime/sessions.py imports it lazily).
 # To serve them, extend the worker image with the torch build for its CUDA version, e.g.
 #
@@ -61,8 +63,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /build
 COPY pyproject.toml constraints.txt ./
 COPY clients/python ./clients/python
-# requirements-api.txt    = hanmo's [project.dependencies], hanmo-client aside (built below)
-# requirements-worker.txt = the above + the `cuda` extra (onnxruntime-gpu)
+# requirements-api.txt        = hanmo's [project.dependencies], hanmo-client aside (built below)
+# requirements-worker.txt     = the above + the `cuda` extra (onnxruntime-gpu)
+# requirements-worker-cpu.txt = the above + the `worker` extra (onnxruntime, CPU only)
 RUN python - <<'EOF'
 import os
 import tomllib
@@ -71,8 +74,9 @@ project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
 api = [r for r in project["dependencies"] if not r.startswith("hanmo-client")]
 worker = api + extras["cuda"]
+worker_cpu = api + extras["worker"]
 os.makedirs("/wheels", exist_ok=True)
-for name, requirements in (("api", api), ("worker", worker)):
+for name, requirements in (("api", api), ("worker", worker), ("worker-cpu", worker_cpu)):
     with open(f"/wheels/requirements-{name}.txt", "w") as out:
         out.write("\n".join(requirements) + "\n")
 pins = open("constraints.txt").read().splitlines()
@@ -88,6 +92,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --only-binary=:all: --wheel-dir /wheels \
         --constraint /wheels/constraints.txt \
         --requirement /wheels/requirements-worker.txt \
+        --requirement /wheels/requirements-worker-cpu.txt \
         "setuptools>=77" wheel \
     && pip wheel --no-deps --no-index --find-links=/wheels --wheel-dir /wheels ./clients/python
 
@@ -129,6 +134,43 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/livez', timeout=4)"]
 # --host is explicit: HANMO_HOST defaults to 127.0.0.1, unreachable from outside a container.
 CMD ["hanmo", "api", "--host", "0.0.0.0", "--port", "8000"]
+
+# ---------------------------------------------------------------------------------------------
+# worker-cpu: python:3.11-slim with the `worker` extra (onnxruntime for CPU, no CUDA): the CPU
+# worker of docker-compose's `cpu` profile and of deploy/kubernetes (base and cpu overlay), and
+# the image of the Kubernetes migrate Job (registering checks each graph with ONNX Runtime on
+# CPU). The same layout and user as the api image; a fraction of the CUDA image's size.
+# ---------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS worker-cpu
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    HANMO_HOME=/var/lib/hanmo \
+    HANMO_DEVICE=cpu
+RUN groupadd --system --gid 10001 hanmo \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/hanmo --no-create-home \
+        --shell /usr/sbin/nologin hanmo \
+    && install -d -o hanmo -g hanmo /var/lib/hanmo /var/lib/hanmo/artifacts \
+    && python -m venv /opt/venv
+RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
+    pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt \
+        --requirement /wheels/requirements-worker-cpu.txt hanmo-client
+WORKDIR /opt/hanmo
+COPY . .
+RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
+    mkdir -p models \
+    && pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt ".[worker]" \
+    && rm -rf app build hanmo.egg-info \
+    && python -c "from app.registry.db import MIGRATIONS as m; assert (m / 'env.py').is_file(), m" \
+    && python -c "import onnxruntime as ort; assert 'CPUExecutionProvider' in ort.get_available_providers(), ort.get_available_providers()"
+USER 10001:10001
+# Prometheus metrics of the worker process (HANMO_WORKER_METRICS_PORT; 0, the default, is off).
+EXPOSE 9100
+CMD ["hanmo", "worker"]
 
 # ---------------------------------------------------------------------------------------------
 # deadsnakes: the apt source and signing key for the deadsnakes PPA, fetched here so that the

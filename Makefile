@@ -56,6 +56,7 @@ up: install
 # user gets one line saying which command to run.
 system-deps:
 	@[ -n "$$HANMO_CHROMIUM" ] || scripts/apt-ensure.sh "the browser tests (tests/web)" chromium
+	@command -v kubectl >/dev/null || scripts/apt-ensure.sh "the manifest tests (tests/deploy)" kubectl
 	@training/data/fetch_fonts.sh --minimal
 
 test: install-dev fuzz-tools system-deps
@@ -116,6 +117,8 @@ chaos: install-dev
 	$(BIN)/python -m bench.chaos kill
 	$(BIN)/python -m bench.chaos flips
 	$(BIN)/python -m bench.chaos redis
+	$(BIN)/python -m bench.overload flood
+	$(BIN)/python -m bench.overload killsync
 
 # The serving smoke model that `make up` ships (seeded, untrained); byte-reproducible.
 train-tiny: install-dev
