@@ -74,13 +74,12 @@ def two_free_ports() -> int:
 
 
 def test_each_slot_of_a_worker_pool_serves_metrics_on_its_own_port(
-    tiny: Settings, monkeypatch: pytest.MonkeyPatch
+    tiny: Settings,
 ) -> None:
     """`hanmo worker --replicas 2` with HANMO_WORKER_METRICS_PORT=p: slot 0 on p, slot 1 on
     p + 1, each its own process with the model loaded."""
     port = two_free_ports()
-    monkeypatch.setenv(PORT_ENV, str(port))
-    worker = WorkerProcess(tiny, "--replicas", "2")
+    worker = WorkerProcess(tiny.model_copy(update={"worker_metrics_port": port}), "--replicas", "2")
     try:
         worker.log.wait_for("worker.metrics port=", count=2)
         pages = {}
