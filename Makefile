@@ -119,6 +119,8 @@ chaos: install-dev
 	$(BIN)/python -m bench.chaos redis
 	$(BIN)/python -m bench.overload flood
 	$(BIN)/python -m bench.overload killsync
+	$(BIN)/python -m bench.chaos font
+	$(BIN)/python -m bench.redteam
 
 # The serving smoke model that `make up` ships (seeded, untrained); byte-reproducible.
 train-tiny: install-dev
