@@ -161,6 +161,28 @@ class WorkerProcess:
         stop_session(self.popen, grace_s)
 
 
+class ApiProcess:
+    """`hanmo api --workers N`: uvicorn's supervisor and its N processes, in a session of
+    their own (stopped as one, like WorkerProcess)."""
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        env = {**settings_env(settings), "PYTHONUNBUFFERED": "1"}
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "api", "--workers", str(workers)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _sessions.add(self.popen.pid)
+        assert self.popen.stdout is not None
+        self.log = ProcessLog(self.popen.stdout, f"api {self.popen.pid}")
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        stop_session(self.popen, grace_s)
+
+
 @contextmanager
 def worker_processes(settings: Settings, count: int = 1) -> Iterator[list[WorkerProcess]]:
     """`count` worker pools; each is stopped, with its whole session, when the block ends,
