@@ -9,6 +9,7 @@ delivered `max_deliveries` times is failed to the client and dead-lettered."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ DEAD_LETTER_MAXLEN = 10_000
 # on another stream waited (bench.overload flood: 163 of 301 small requests 504). A worker
 # reading one model's stream alone keeps reading by rows (batches of slow jobs stay whole).
 READ_SLICE_S = 0.5
+PEEK_AGAIN_S = 1.0
 
 
 class StreamConsumer:
@@ -58,6 +60,7 @@ class StreamConsumer:
         self._drop = redis.register_script(scripts.DROP)
         self._rows_per_job: dict[str, float] = {}  # stream -> recent rows per job
         self._seconds_per_job: dict[str, float] = {}  # stream -> recent busy seconds per job
+        self._peeked: dict[str, float] = {}  # stream -> when an empty one may be peeked again
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -104,15 +107,20 @@ class StreamConsumer:
     def _peek_rows(self, stream: str) -> float:
         """Rows per job on a stream this consumer has not read yet: those of its oldest entry
         (one XRANGE, once), or 1 while the stream is empty (a blocking read wakes on the
-        first entry added, so it does not take a backlog of big jobs at once)."""
+        first entry added, so it does not take a backlog of big jobs at once). An empty stream
+        is looked at again only after PEEK_AGAIN_S (reads between a font's steps poll often)."""
+        now = time.monotonic()
+        if stream == keys.CHECKS or now < self._peeked.get(stream, 0.0):
+            return 1.0  # the checks stream holds no jobs; an empty stream was just looked at
         oldest = self.redis.xrange(stream, count=1)
-        if not oldest:
-            return 1.0
         try:
-            rows = parse_entry(*oldest[0]).rows
+            rows = parse_entry(*oldest[0]).rows if oldest else 0
         except (KeyError, ValueError, codec.CodecError):
+            rows = 0
+        if rows <= 0:
+            self._peeked[stream] = now + PEEK_AGAIN_S
             return 1.0
-        self._rows_per_job[stream] = float(max(1, rows))
+        self._rows_per_job[stream] = float(rows)
         return self._rows_per_job[stream]
 
     def learn_time(self, stream: str, jobs: int, busy_s: float) -> None:
