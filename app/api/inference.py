@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import anyio
@@ -174,9 +175,8 @@ class JobRunner:
         """(job id, stored meta, outcome: None when not waited for). `then_cost`: the cost of
         the request's next step, which admission counts with this job's."""
         meta = job.wire(owner=self.owner) if self.owner else job.wire()
-        if self.owner and idempotency_key:  # one key's Idempotency-Key never names another's job
-            idempotency_key = f"{self.owner}:{idempotency_key}"
-        try:
+        idempotency_key = self._owned(idempotency_key)
+        with self._counted(served):
             check_time_left(deadline, job.op)
             stream = keys.stream(served.model, served.version)
             cost = KINDS[job.kind].cost(job)
@@ -191,9 +191,6 @@ class JobRunner:
                 then_cost=then_cost,
             )
             outcome = await self._wait(submitted, stream, deadline) if wait else None
-        except HanmoError as error:
-            self.state.metrics.failures.labels(served.model, error.slug).inc()
-            raise
         if outcome is not None and self._forgettable(job, idempotency_key):
             await self.state.queue.forget(submitted.job_id)  # delivered: nobody asks again
         return submitted.job_id, meta, outcome
@@ -216,17 +213,27 @@ class JobRunner:
     ) -> None:
         """Raise now what `submit` would raise for this job (429, 503), before a route does the
         costly part of reading its request: under a flood, refusals cost the api little."""
-        if self.owner and idempotency_key:
-            idempotency_key = f"{self.owner}:{idempotency_key}"
-        try:
+        with self._counted(served):
             check_time_left(deadline, job.op)
             await self.state.queue.check(
                 keys.stream(served.model, served.version),
                 deadline,
-                idempotency_key,
+                self._owned(idempotency_key),
                 cost=KINDS[job.kind].cost(job),
                 then_cost=then_cost,
             )
+
+    def _owned(self, idempotency_key: str | None) -> str | None:
+        """The key as stored: one API key's Idempotency-Key never names another's job."""
+        return (
+            f"{self.owner}:{idempotency_key}" if self.owner and idempotency_key else idempotency_key
+        )
+
+    @contextmanager
+    def _counted(self, served: ServedVersion) -> Iterator[None]:
+        """Count a refusal or failure of this model's job in the failure metrics."""
+        try:
+            yield
         except HanmoError as error:
             self.state.metrics.failures.labels(served.model, error.slug).inc()
             raise
@@ -268,7 +275,7 @@ class JobRunner:
         problem (from the worker, or 504 at the deadline) ends the request with that problem.
         A step's Idempotency-Key is the request's, suffixed with the step's op. `then_cost`:
         what the steps after it cost (admission counts them, app/queue/scripts.py)."""
-        key = f"{idempotency_key}:{job.op}" if idempotency_key else None
+        key = step_key(idempotency_key, job.op)
         _, _, outcome = await self.submit(
             served, inputs, job, deadline, idempotency_key=key, then_cost=then_cost
         )
@@ -303,6 +310,11 @@ class JobRunner:
                 headers={"Location": href},
             )
         return await render_off_loop(self.state, self.path, meta, job_id, outcome, accept)
+
+
+def step_key(idempotency_key: str | None, op: str) -> str | None:
+    """A step's Idempotency-Key: the request's, suffixed with the step's op."""
+    return f"{idempotency_key}:{op}" if idempotency_key else None
 
 
 def render_outcome(

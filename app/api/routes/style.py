@@ -29,6 +29,7 @@ from app.api.inference import (
     deadline_ms,
     off_loop,
     resolve_kind,
+    step_key,
     wants_async,
 )
 from app.api.json_body import JsonLimitedRoute
@@ -149,8 +150,8 @@ async def style_transfer(
         )
     else:
         given = uploads or body.references or []
-        key = f"{idempotency_key}:encode" if idempotency_key else None
         encode = st.job_meta(served, "encode", body, references=len(given))
+        key = step_key(idempotency_key, encode.op)
         await runner.check(served, encode, waited, idempotency_key=key, then_cost=len(write))
         refs, chars = await off_loop(65, st.decode_references, given, served)
         style, confidence = await _encode(
