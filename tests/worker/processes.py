@@ -138,15 +138,14 @@ class ProcessLog:
         )
 
 
-class WorkerProcess:
-    """`hanmo worker`: a pool process that spawns a process per slot and restarts one that
-    dies. Started as the leader of a new session, so that stopping it reaches the slots too,
-    even those its death orphaned."""
+class SessionProcess:
+    """`python -m app.cli ARGS` with `settings`, started as the leader of a new session, so
+    that stopping it reaches every process it spawned, even those its death orphaned."""
 
-    def __init__(self, settings: Settings, *extra: str) -> None:
+    def __init__(self, settings: Settings, args: list[str], label: str) -> None:
         env = {**settings_env(settings), "HANMO_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--device", "cpu", *extra],
+            [sys.executable, "-m", "app.cli", *args],
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -155,32 +154,25 @@ class WorkerProcess:
         )
         _sessions.add(self.popen.pid)
         assert self.popen.stdout is not None
-        self.log = ProcessLog(self.popen.stdout, f"worker pool {self.popen.pid}")
+        self.log = ProcessLog(self.popen.stdout, f"{label} {self.popen.pid}")
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         stop_session(self.popen, grace_s)
 
 
-class ApiProcess:
-    """`hanmo api --workers N`: uvicorn's supervisor and its N processes, in a session of
-    their own (stopped as one, like WorkerProcess)."""
+class WorkerProcess(SessionProcess):
+    """`hanmo worker`: a pool process that spawns a process per slot and restarts one that
+    dies."""
+
+    def __init__(self, settings: Settings, *extra: str) -> None:
+        super().__init__(settings, ["worker", "--device", "cpu", *extra], "worker pool")
+
+
+class ApiProcess(SessionProcess):
+    """`hanmo api --workers N`: uvicorn's supervisor and its N processes."""
 
     def __init__(self, settings: Settings, workers: int) -> None:
-        env = {**settings_env(settings), "PYTHONUNBUFFERED": "1"}
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "api", "--workers", str(workers)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _sessions.add(self.popen.pid)
-        assert self.popen.stdout is not None
-        self.log = ProcessLog(self.popen.stdout, f"api {self.popen.pid}")
-
-    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        stop_session(self.popen, grace_s)
+        super().__init__(settings, ["api", "--workers", str(workers)], "api")
 
 
 @contextmanager
