@@ -153,6 +153,8 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
+    if not _redis_url_parses(settings):
+        return 2
     uvicorn.run(  # several processes: uvicorn's supervisor, each one its own reply listener
         "app.api.main:create_app",
         factory=True,
@@ -179,9 +181,32 @@ def _worker(args: argparse.Namespace) -> int:
     from app.worker.pool import run_pool
 
     settings = get_settings()
+    if not _redis_url_parses(settings):
+        return 2
     devices = (args.device or settings.device).split(",")
     run_pool(settings, devices, args.replicas, args.models.split(",") if args.models else None)
     return 0
+
+
+def _redis_url_parses(settings: Settings) -> bool:
+    """A HANMO_REDIS_URL that no client can be made from (an unknown scheme, a sentinel URL
+    without a service) stops `hanmo api` and `hanmo worker` here, said once, rather than in
+    each api process's start-up or in each worker slot, which the pool would restart forever.
+    Parsing only: nothing is connected to, so a Redis that is down does not stop a start."""
+    from redis.connection import parse_url
+
+    from app.redis_sentinel import SENTINEL_SCHEME, parse_sentinel_url
+
+    url = settings.resolved_redis_url()
+    try:
+        if url.startswith(f"{SENTINEL_SCHEME}://"):
+            parse_sentinel_url(url)
+        elif not url.startswith("redis+cluster://"):  # a cluster URL is its client's to check
+            parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        print(f"error: HANMO_REDIS_URL: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _migrate(_: argparse.Namespace) -> int:

@@ -11,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.errors import HanmoError
+from app.errors import HanmoError, RedisUnavailable
+from app.queue.errors import REDIS_ERRORS
 
 log = logging.getLogger("hanmo.api")
 PROBLEM_JSON = "application/problem+json"
@@ -75,6 +76,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(problem, request.url.path, dict(exc.headers or {}))
 
 
+async def _redis_away(request: Request, exc: Exception) -> Response:
+    """A Redis failure a route did not turn into a problem itself (e.g. during a Sentinel
+    failover, before the new master is known): 503, never 500."""
+    log.warning("api.redis_away path=%s error=%r", request.url.path, exc)
+    away = RedisUnavailable("Redis cannot be reached (restarting or failing over); retry shortly")
+    return problem_response(away.problem(), request.url.path)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("api.unhandled path=%s", request.url.path, exc_info=exc)
     problem = {
@@ -99,4 +108,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HanmoError, _hanmo_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for away in REDIS_ERRORS:
+        if away is not OSError:  # Redis's own errors; a bare OSError stays a 500
+            app.add_exception_handler(away, _redis_away)
     app.add_exception_handler(Exception, _unexpected)
