@@ -2,9 +2,12 @@
 #
 # hanmo images. One Dockerfile, three final targets:
 #
-#   docker build --target api        -t hanmo-api .         # FastAPI front end: `server` extra only
-#   docker build --target worker     -t hanmo-worker .      # GPU worker: `server` + `cuda` extras
-#   docker build --target worker-cpu -t hanmo-worker-cpu .  # CPU worker: `server` + `worker` extras
+#   docker build --target api        -t hanmo-api .         # FastAPI front end: `s3` extra only
+#   docker build --target worker     -t hanmo-worker .      # GPU worker: `cuda` + `s3` extras
+#   docker build --target worker-cpu -t hanmo-worker-cpu .  # CPU worker: `worker` + `s3` extras
+#
+# Every image carries the `s3` extra (s3fs), so HANMO_ARTIFACT_ROOT and HANMO_REGISTER_ROOTS
+# may be s3://bucket/prefix URLs (HANMO_S3_* settings or botocore's AWS_* variables).
 #
 # docker-compose.yml builds all three (the CPU worker in its `cpu` profile); deploy/kubernetes
 # runs them. BuildKit is required (RUN --mount, RUN <<heredoc); it is
@@ -63,7 +66,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /build
 COPY pyproject.toml constraints.txt ./
 COPY clients/python ./clients/python
-# requirements-api.txt        = hanmo's [project.dependencies], hanmo-client aside (built below)
+# requirements-api.txt        = hanmo's [project.dependencies], hanmo-client aside (built
+#                               below), + the `s3` extra (s3fs: artifacts in S3)
 # requirements-worker.txt     = the above + the `cuda` extra (onnxruntime-gpu)
 # requirements-worker-cpu.txt = the above + the `worker` extra (onnxruntime, CPU only)
 RUN python - <<'EOF'
@@ -72,7 +76,7 @@ import tomllib
 
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
-api = [r for r in project["dependencies"] if not r.startswith("hanmo-client")]
+api = [r for r in project["dependencies"] if not r.startswith("hanmo-client")] + extras["s3"]
 worker = api + extras["cuda"]
 worker_cpu = api + extras["worker"]
 os.makedirs("/wheels", exist_ok=True)
@@ -97,7 +101,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && pip wheel --no-deps --no-index --find-links=/wheels --wheel-dir /wheels ./clients/python
 
 # ---------------------------------------------------------------------------------------------
-# api: python:3.11-slim, `server` extra only (no onnxruntime, no torch).
+# api: python:3.11-slim, the `s3` extra only (no onnxruntime, no torch).
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS api
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -124,9 +128,10 @@ WORKDIR /opt/hanmo
 COPY . .
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     mkdir -p models \
-    && pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt . \
+    && pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt ".[s3]" \
     && rm -rf app build hanmo.egg-info \
-    && python -c "from app.registry.db import MIGRATIONS as m; assert (m / 'env.py').is_file(), m"
+    && python -c "from app.registry.db import MIGRATIONS as m; assert (m / 'env.py').is_file(), m" \
+    && python -c "import s3fs"
 USER 10001:10001
 EXPOSE 8000
 # curl is not in the slim image; urlopen raises (exit 1) on a refused connection or non-2xx.
@@ -136,10 +141,10 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 CMD ["hanmo", "api", "--host", "0.0.0.0", "--port", "8000"]
 
 # ---------------------------------------------------------------------------------------------
-# worker-cpu: python:3.11-slim with the `worker` extra (onnxruntime for CPU, no CUDA): the CPU
-# worker of docker-compose's `cpu` profile and of deploy/kubernetes (base and cpu overlay), and
-# the image of the Kubernetes migrate Job (registering checks each graph with ONNX Runtime on
-# CPU). The same layout and user as the api image; a fraction of the CUDA image's size.
+# worker-cpu: python:3.11-slim with the `worker` and `s3` extras (onnxruntime for CPU, no CUDA):
+# the CPU worker of docker-compose's `cpu` profile and of deploy/kubernetes (base and cpu
+# overlay), and the image of the Kubernetes migrate Job (registering checks each graph with ONNX
+# Runtime on CPU). The same layout and user as the api image; a fraction of the CUDA image's size.
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS worker-cpu
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -163,9 +168,10 @@ WORKDIR /opt/hanmo
 COPY . .
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     mkdir -p models \
-    && pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt ".[worker]" \
+    && pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt ".[worker,s3]" \
     && rm -rf app build hanmo.egg-info \
     && python -c "from app.registry.db import MIGRATIONS as m; assert (m / 'env.py').is_file(), m" \
+    && python -c "import s3fs" \
     && python -c "import onnxruntime as ort; assert 'CPUExecutionProvider' in ort.get_available_providers(), ort.get_available_providers()"
 USER 10001:10001
 # Prometheus metrics of the worker process (HANMO_WORKER_METRICS_PORT; 0, the default, is off).
@@ -200,8 +206,8 @@ RUN apt-get update \
         > /out/etc/apt/sources.list.d/deadsnakes.list
 
 # ---------------------------------------------------------------------------------------------
-# worker: CUDA runtime + cuDNN (Ubuntu 22.04), CPython 3.11 from deadsnakes, `server` and
-# `worker` extras (onnxruntime-gpu). `hanmo worker --device cuda:0` selects the CUDA execution
+# worker: CUDA runtime + cuDNN (Ubuntu 22.04), CPython 3.11 from deadsnakes, the `cuda` and
+# `s3` extras (onnxruntime-gpu, s3fs). `hanmo worker --device cuda:0` selects the CUDA execution
 # provider; without a GPU the same image runs on CPU (`--device cpu`, or HANMO_DEVICE=cpu with
 # the command `hanmo worker`).
 # ---------------------------------------------------------------------------------------------
@@ -235,9 +241,10 @@ WORKDIR /opt/hanmo
 COPY . .
 RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     mkdir -p models \
-    && pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt ".[cuda]" \
+    && pip install --no-index --find-links=/wheels --constraint /wheels/constraints.txt ".[cuda,s3]" \
     && rm -rf app build hanmo.egg-info \
     && python -c "from app.registry.db import MIGRATIONS as m; assert (m / 'env.py').is_file(), m" \
+    && python -c "import s3fs" \
     && python -c "import onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers(), ort.get_available_providers()"
 USER 10001:10001
 # HANMO_DEVICE (cuda:0 above) applies when the command is plain `hanmo worker`; the --device

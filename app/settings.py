@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,8 +21,19 @@ class Settings(BaseSettings):
     home: Path = Path(".hanmo")
     database_url: str = ""
     redis_url: str = ""
+    # An fsspec URL or a local path. The registry stores each version's files relative to it
+    # (`name/version`), so a registry moves between hosts with different roots; a row written
+    # with an absolute URL (by an earlier release) keeps it (app/registry/artifacts.py).
     artifact_root: str = ""
     cache_dir: Path | None = None
+    # S3-compatible storage for s3:// URLs (the artifact root, register roots). Each one unset
+    # leaves botocore to its own configuration: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    # AWS_SESSION_TOKEN, AWS_REGION / AWS_DEFAULT_REGION, AWS_ENDPOINT_URL(_S3), AWS_PROFILE,
+    # ~/.aws/config, instance and pod roles. The secret is never logged or shown.
+    s3_endpoint_url: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    s3_region: str = ""
     # The model repository `hanmo up` registers (models/<name>/<version>/card.json). Relative
     # paths are taken from the working directory: a checkout's `models/` by default; point it
     # elsewhere when hanmo is installed from a wheel.

@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 import uvicorn
 from onnx import TensorProto, helper, numpy_helper
+from pydantic import SecretStr
 
 from app.api.main import create_app
 from app.queue import keys
@@ -175,6 +176,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process the same settings."""
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):  # str() of a secret is its mask
+            value = value.get_secret_value()
         if value is not None:
             env[f"HANMO_{name.upper()}"] = str(value)
     env["PYTHONPATH"] = str(ROOT)

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
-import fsspec
 from pydantic import ValidationError
 
 from app.errors import InvalidInput, PayloadTooLarge
 from app.registry import artifacts
 from app.registry.cards import Card, parse_card
+from app.settings import Settings
 
 CHUNK = 1 << 20
 MAX_CARD_BYTES = 1 << 20
@@ -99,19 +99,19 @@ def _local_inside(scheme: str, host: str, raw_path: str, roots: list[str]) -> st
     return None
 
 
-def remote_card(uri: str) -> Card:
+def remote_card(uri: str, settings: Settings) -> Card:
     """The card.json of the artifact directory at `uri` (422 when there is none to read)."""
     try:
-        fs, path = fsspec.core.url_to_fs(uri)
+        fs, path = artifacts.open_fs(uri, settings)
         raw = fs.cat_file(f"{path.rstrip('/')}/card.json")
     except Exception as exc:  # not there, not readable
         raise InvalidInput(f"no readable card.json under {uri!r}") from exc
     return card_from_bytes(raw)
 
 
-def remote(uri: str) -> Opener:
+def remote(uri: str, settings: Settings) -> Opener:
     """The files of an artifact directory named by URI; one that cannot be read is a 422."""
-    fs, path = fsspec.core.url_to_fs(uri)
+    fs, path = artifacts.open_fs(uri, settings)
 
     def open_source(name: str) -> AbstractContextManager[IO[bytes]]:
         try:
@@ -122,11 +122,11 @@ def remote(uri: str) -> Opener:
     return open_source
 
 
-def store_checked(uri: str, card: Card, open_source: Opener) -> None:
+def store_checked(uri: str, card: Card, open_source: Opener, settings: Settings) -> None:
     """Stream every file the card names from `open_source` into the artifact store at `uri`
-    (`copy_checked`), then write the card. Uploads and registrations by URI both store
-    through here."""
-    fs, path = fsspec.core.url_to_fs(uri)
+    (stored form: relative to the root, or absolute) (`copy_checked`), then write the card.
+    Uploads and registrations by URI both store through here."""
+    fs, path = artifacts.open_fs(artifacts.located(uri, settings), settings)
     fs.makedirs(path, exist_ok=True)
     copy_checked(card, open_source, lambda name: fs.open(f"{path}/{name}", "wb"))
     with fs.open(f"{path}/card.json", "wb") as out:

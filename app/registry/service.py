@@ -21,6 +21,7 @@ from app.errors import (
 from app.registry import aliases, artifacts, repository
 from app.registry.cards import Card, parse_card, read_card
 from app.registry.tables import ModelVersion, RegisteredModel, VersionStatus
+from app.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ class ServedVersion:
     kind: str
     format: str
     sha256: str
-    artifact_uri: str
+    artifact_uri: str  # as the registry stores it: relative to the artifact root, or absolute
     card: dict[str, Any]
 
     @property
@@ -58,13 +59,14 @@ def snapshot(model: RegisteredModel, version: ModelVersion) -> ServedVersion:
 def register_directory(
     sessions: sessionmaker[Session],
     directory: Path,
-    artifact_root: str,
+    settings: Settings,
     check: Callable[[Path, Card], None],
     alias: str | None = None,
     actor: str = "cli",
 ) -> ServedVersion:
-    """Verify checksums and the kind's contract, store the artifact, add a READY version and
-    optionally point an alias at it. Registering the same bytes again reuses their version."""
+    """Verify checksums and the kind's contract, store the artifact under `settings`' artifact
+    root (recorded relative to it), add a READY version and optionally point an alias at it.
+    Registering the same bytes again reuses their version."""
     card = read_card(directory)
     artifacts.verify_directory(directory, card)
     check(directory, card)
@@ -78,7 +80,7 @@ def register_directory(
         version = repository.find_version_by_sha(session, model.id, digest)
         if version is None:
             number = repository.next_version_number(session, model.id)
-            uri = artifacts.store(directory, card, artifact_root, number)
+            uri = artifacts.store(directory, card, settings, number)
             version = repository.add_card_version(
                 session, model.id, number, card, uri, VersionStatus.READY
             )

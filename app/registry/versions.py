@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, ModelNotFound, ModelVersionNotFound
-from app.registry import repository
+from app.registry import artifacts, repository
 from app.registry.audit import audit
 from app.registry.cards import Card
 from app.registry.tables import ModelVersion, RegisteredModel, VersionStatus, utcnow
@@ -133,11 +133,12 @@ def delete_model(session: Session, key_id: str, name: str) -> list[str]:
 # -- versions ----------------------------------------------------------------------------------
 
 
-def add_version(session: Session, key_id: str, card: Card, artifact_root: str) -> dict[str, Any]:
-    """A PENDING version of the card's model, numbered next, its artifact to be stored under
-    `artifact_root` (a worker then loads and checks it, and marks it READY or FAILED). The
-    row's unique (model, version) claims the number and the directory, so two concurrent
-    uploads never write into the same place."""
+def add_version(session: Session, key_id: str, card: Card) -> dict[str, Any]:
+    """A PENDING version of the card's model, numbered next, its artifact to be stored at
+    `name/number` under the artifact root (recorded relative to it: each process resolves it
+    against its own root, app.registry.artifacts.located); a worker then loads and checks it,
+    and marks it READY or FAILED. The row's unique (model, version) claims the number and the
+    directory, so two concurrent uploads never write into the same place."""
     model = _model_of(session, card)
     number = repository.next_version_number(session, model.id)
     row = repository.add_card_version(
@@ -145,7 +146,7 @@ def add_version(session: Session, key_id: str, card: Card, artifact_root: str) -
         model.id,
         number,
         card,
-        f"{artifact_root.rstrip('/')}/{card.name}/{number}",
+        artifacts.relative_uri(card, number),
         VersionStatus.PENDING,
         "waiting for a worker to load and check the graph",
     )

@@ -16,6 +16,7 @@ from app.registry.cards import Card
 from app.registry.service import ServedVersion
 from app.runtime.checks import checked_graphs
 from app.runtime.sessions import runtime_version
+from app.settings import Settings
 
 
 @dataclass
@@ -60,12 +61,14 @@ def check_artifact(directory: Path, card: Card) -> None:
 
 
 def load_model(
-    served: ServedVersion, device: str, cache_dir: Path, threads: int, verify_files: bool = False
+    served: ServedVersion, settings: Settings, device: str, threads: int, verify_files: bool = False
 ) -> LoadedModel:
-    """Fetch (if remote), load, check and warm up one served version (`verify_files`: check
-    every file's sha256 too, as the upload check does)."""
+    """Fetch (if remote: into `settings`' cache directory, with its storage options), load,
+    check and warm up one served version, its URI resolved against `settings`' artifact root
+    (`verify_files`: check every file's sha256 too, as the upload check does)."""
     card = served.parsed_card()
-    directory = artifacts.local_path(served.artifact_uri, card, cache_dir)
+    cache_dir = settings.resolved_cache_dir()
+    directory = artifacts.local_path(served.artifact_uri, card, settings, cache_dir)
     graphs = checked_graphs(directory, card, device, threads, verify_files)
     kind = get_kind(card.kind).graph
     signature = card.signature.as_dict()

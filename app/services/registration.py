@@ -29,7 +29,7 @@ def register_directory(
         return service.register_directory(
             make_sessionmaker(engine),
             directory,
-            settings.resolved_artifact_root(),
+            settings,
             check_artifact,
             alias=alias,
         )

@@ -62,7 +62,8 @@ async def from_uri(settings: Settings, uri: str, sha256: str | None) -> Source:
 
     def resolve() -> Source:
         allowed = ingest.allowed_uri(uri, settings.resolved_register_roots())
-        return Source(ingest.remote_card(allowed), sha256, ingest.remote(allowed))
+        card = ingest.remote_card(allowed, settings)
+        return Source(card, sha256, ingest.remote(allowed, settings))
 
     return await anyio.to_thread.run_sync(resolve)
 
@@ -80,16 +81,17 @@ async def add(backends: Backends, key_id: str, name: str, source: Source, wait_s
         )
     reused = await _reuse(backends, key_id, source)
     if reused is not None:
-        return Added(Outcome.REUSED, reused)
+        return Added(Outcome.REUSED, shown(backends.settings, reused))
     view = await _store(backends, key_id, source)
     number = view["version"]
     try:
         await queue_check(backends.redis, name, number, view["artifact_uri"])
     except REDIS_ERRORS:
         view["status_message"] = "queueing its check failed (Redis away): POST …/check"
-        return Added(Outcome.PENDING, view)
+        return Added(Outcome.PENDING, shown(backends.settings, view))
     view = await poll(backends.sessions, wait_s, lambda v: v["status"] != "PENDING", view,
                       versions.get_version, name, number)  # fmt: skip
+    view = shown(backends.settings, view)
     if view["status"] == "FAILED":
         raise ContractViolation(
             f"{name} v{number} failed its check: {view['status_message']}", version=view
@@ -112,13 +114,15 @@ async def _reuse(backends: Backends, key_id: str, source: Source) -> dict[str, A
 async def _store(backends: Backends, key_id: str, source: Source) -> dict[str, Any]:
     """The PENDING row first (it claims the version number and the artifact's directory),
     then the files; a failed copy removes both."""
-    root = backends.settings.resolved_artifact_root()
-    view = await transact(backends.sessions, versions.add_version, key_id, source.card, root)
+    settings = backends.settings
+    view = await transact(backends.sessions, versions.add_version, key_id, source.card)
     uri = view["artifact_uri"]
     try:
-        await anyio.to_thread.run_sync(ingest.store_checked, uri, source.card, source.open)
+        await anyio.to_thread.run_sync(
+            ingest.store_checked, uri, source.card, source.open, settings
+        )
     except BaseException as exc:
-        await anyio.to_thread.run_sync(artifacts.remove, uri, root)
+        await anyio.to_thread.run_sync(artifacts.remove, uri, settings)
         await transact(
             backends.sessions, versions.discard_version, key_id, source.card.name,
             view["version"], str(exc)[:500],
@@ -128,7 +132,8 @@ async def _store(backends: Backends, key_id: str, source: Source) -> dict[str, A
 
 
 async def queue_check(redis: Redis, name: str, version: int, uri: str) -> None:
-    """Ask the workers to load and check a PENDING version (the `hanmo:checks` stream)."""
+    """Ask the workers to load and check a PENDING version (the `hanmo:checks` stream). The
+    URI is the stored one: each worker resolves it against its own artifact root."""
     fields = {"model": name, "version": version, "uri": uri}
     await redis.xadd(keys.CHECKS, fields, maxlen=CHECKS_MAXLEN)  # type: ignore[arg-type]
 
@@ -139,13 +144,29 @@ async def recheck(backends: Backends, name: str, number: int) -> dict[str, Any]:
     if view["status"] != "PENDING":
         raise Conflict(f"{name} v{number} is {view['status']}, not PENDING")
     await queue_check(backends.redis, name, number, view["artifact_uri"])
-    return view
+    return shown(backends.settings, view)
 
 
 async def archive(backends: Backends, key_id: str, name: str, number: int) -> dict[str, Any]:
     view = await transact(backends.sessions, versions.archive_version, key_id, name, number)
     await announce_change(backends.redis)
-    return view
+    return shown(backends.settings, view)
+
+
+async def get_version(backends: Backends, name: str, number: int) -> dict[str, Any]:
+    view = await transact(backends.sessions, versions.get_version, name, number)
+    return shown(backends.settings, view)
+
+
+async def list_versions(backends: Backends, name: str) -> list[dict[str, Any]]:
+    views = await transact(backends.sessions, versions.list_versions, name)
+    return [shown(backends.settings, view) for view in views]
+
+
+def shown(settings: Settings, view: dict[str, Any]) -> dict[str, Any]:
+    """A version as the admin API shows it: `artifact_uri` where its files are for this api
+    (the registry records it relative to the artifact root; app.registry.artifacts.located)."""
+    return {**view, "artifact_uri": artifacts.located(view["artifact_uri"], settings)}
 
 
 async def delete(backends: Backends, key_id: str, name: str, number: int) -> None:
@@ -163,9 +184,8 @@ async def delete_model(backends: Backends, key_id: str, name: str) -> None:
 
 
 async def _remove_artifacts(backends: Backends, uris: list[str]) -> None:
-    root = backends.settings.resolved_artifact_root()
     for uri in uris:
-        await anyio.to_thread.run_sync(artifacts.remove, uri, root)
+        await anyio.to_thread.run_sync(artifacts.remove, uri, backends.settings)
 
 
 def describe_model(session: Session, name: str) -> dict[str, Any]:

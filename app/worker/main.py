@@ -198,7 +198,7 @@ class Worker:
 
     def _load_model(self, served: ServedVersion) -> LoadedModel:
         try:
-            return load_model(served, self.device, self.settings.resolved_cache_dir(), self.threads)
+            return load_model(served, self.settings, self.device, self.threads)
         except Exception as exc:
             self._record_error(f"load {served.key}: {exc}")
             raise
@@ -253,7 +253,7 @@ class Worker:
                 continue
             log.info("worker.checked version=%s:%s ok=%s %s", model, version, ok, message)
             if not ok:  # a FAILED version keeps its row (and reason), not its files
-                artifacts.remove(uri, self.settings.resolved_artifact_root())
+                artifacts.remove(uri, self.settings)
             self.redis.xack(keys.CHECKS, keys.GROUP, entry_id)
             self.redis.xdel(keys.CHECKS, entry_id)
             self.redis.incr(keys.REGISTRY_GENERATION)

@@ -16,7 +16,7 @@ import pytest
 from hanmo_client import ApiError, Hanmo
 from sqlalchemy import func, select
 
-from app.registry import apikeys
+from app.registry import apikeys, artifacts
 from app.registry.db import make_engine, make_sessionmaker
 from app.registry.local import bootstrap_admin_key
 from app.registry.tables import AuditEvent, ModelVersion, RegisteredModel
@@ -424,7 +424,7 @@ def test_jobs_queued_on_the_old_version_finish_on_it(tiny: Settings, tiny_v2: Pa
 
 def test_a_version_that_fails_to_load_leaves_the_alias(tiny: Settings, tiny_v2: Path) -> None:
     second = register_directory(tiny, tiny_v2, None)
-    (Path(second.artifact_uri) / "model.onnx").write_bytes(b"broken after its check")
+    (Path(artifacts.located(second.artifact_uri, tiny)) / "model.onnx").write_bytes(b"broken")
     key = new_key(tiny, "admin")
     with worker_thread(tiny), live_api(tiny) as http:
         hanmo = client_for(http, key)

@@ -14,6 +14,7 @@ import httpx
 
 from app.queue import keys
 from app.redis_conn import sync_client
+from app.registry import artifacts
 from app.services.registration import register_directory
 from app.settings import Settings
 from tests.api.test_admin import new_key
@@ -81,7 +82,7 @@ def test_a_pinned_version_that_cannot_load_answers_503_at_once(
     tiny: Settings, tmp_path: Path
 ) -> None:
     v2 = register_directory(tiny, tiny_sampler.build(tmp_path / "v2", seed=1), None)
-    stored = Path(v2.artifact_uri.removeprefix("file://"))
+    stored = Path(artifacts.located(v2.artifact_uri, tiny))
     for graph in stored.glob("*.onnx"):  # READY in the registry, but its files are gone
         graph.unlink()
     with worker_thread(tiny), live_api(tiny) as http:

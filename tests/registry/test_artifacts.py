@@ -21,7 +21,10 @@ def test_remote_artifact_is_cached_on_the_worker_and_served(
 ) -> None:
     remote = settings.model_copy(update={"artifact_root": "memory://hanmo-artifacts"})
     served = register_directory(remote, tiny_dir, "production")
-    assert served.artifact_uri == "memory://hanmo-artifacts/tiny-sampler/1"
+    assert served.artifact_uri == "tiny-sampler/1"  # recorded relative to the root
+    assert (
+        artifacts.located(served.artifact_uri, remote) == "memory://hanmo-artifacts/tiny-sampler/1"
+    )
     with worker_thread(remote), live_api(remote) as client:
         response = client.post("/v1/models/tiny-sampler/sample", json={"seed": 1})
     cached = remote.resolved_cache_dir() / served.parsed_card().digest()
@@ -35,10 +38,12 @@ def test_corrupted_remote_artifact_is_refused_by_the_cache(
 ) -> None:
     remote = settings.model_copy(update={"artifact_root": "memory://hanmo-corrupt"})
     served = register_directory(remote, tiny_dir, None)
-    with fsspec.open(f"{served.artifact_uri}/model.onnx", "wb") as fh:
+    with fsspec.open(f"{artifacts.located(served.artifact_uri, remote)}/model.onnx", "wb") as fh:
         fh.write(b"tampered")
     with pytest.raises(ArtifactCorrupt):
-        artifacts.local_path(served.artifact_uri, served.parsed_card(), remote.resolved_cache_dir())
+        artifacts.local_path(
+            served.artifact_uri, served.parsed_card(), remote, remote.resolved_cache_dir()
+        )
     assert not (remote.resolved_cache_dir() / served.parsed_card().digest()).exists()
 
 

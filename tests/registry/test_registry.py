@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.errors import ArtifactCorrupt, Conflict, ContractViolation
+from app.registry import artifacts
 from app.registry.db import make_engine, make_sessionmaker
 from app.registry.tables import AliasEvent, ModelVersion
 from app.services.registration import register_directory
@@ -42,7 +43,8 @@ def test_register_is_idempotent_and_versions_new_bytes(
     second = register_directory(settings, other, "staging")
     assert (first.version, again.version, second.version) == (1, 1, 2)
     assert first.sha256 == again.sha256 != second.sha256
-    stored = Path(first.artifact_uri) / "model.onnx"
+    assert first.artifact_uri == "tiny-sampler/1"  # relative to the artifact root
+    stored = Path(artifacts.located(first.artifact_uri, settings)) / "model.onnx"
     assert stored.is_file()
     assert str(stored).startswith(str(settings.resolved_artifact_root()))
     assert rows(settings, ModelVersion) == 2

@@ -208,14 +208,14 @@ async def _uploaded(request: Request) -> version_service.Source:
 
 @router.get("/models/{name}/versions", response_model=list[VersionInfo])
 async def list_versions(state: StateDep, who: AdminDep, name: str = ModelName) -> Any:
-    return await db(state, versions.list_versions, name)
+    return await version_service.list_versions(state, name)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=VersionInfo)
 async def get_version(
     state: StateDep, who: AdminDep, name: str = ModelName, version: int = VersionNumber
 ) -> Any:
-    return await db(state, versions.get_version, name, version)
+    return await version_service.get_version(state, name, version)
 
 
 @router.post("/models/{name}/versions/{version}/check", status_code=202, response_model=VersionInfo)
