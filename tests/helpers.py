@@ -114,8 +114,11 @@ def live_api(settings: Settings) -> Iterator[httpx.Client]:
 
 
 @contextmanager
-def worker_thread(settings: Settings, worker_id: str = "test-worker") -> Iterator[Worker]:
-    """A real Worker (real Redis, real ONNX Runtime) running in a thread of this process."""
+def worker_thread(
+    settings: Settings, worker_id: str = "test-worker", *, serving: bool = True
+) -> Iterator[Worker]:
+    """A real Worker (real Redis, real ONNX Runtime) running in a thread of this process; with
+    `serving`, yielded once it has loaded a model, else once it beats (an empty registry)."""
     engine = make_engine(settings.resolved_database_url())
     worker = Worker(
         settings, worker_id, "cpu", 1, make_sessionmaker(engine), sync_client(settings.redis_url)
@@ -124,7 +127,10 @@ def worker_thread(settings: Settings, worker_id: str = "test-worker") -> Iterato
     thread.start()
     try:
         wait_until(
-            lambda: _heartbeat_lists_models(worker) or not thread.is_alive(),
+            lambda: (
+                (_heartbeat_lists_models(worker) if serving else _beats(worker))
+                or not thread.is_alive()
+            ),
             timeout_s=120,
             awaiting=f"worker thread {worker_id} to load a model and beat",
         )
@@ -136,6 +142,10 @@ def worker_thread(settings: Settings, worker_id: str = "test-worker") -> Iterato
         engine.dispose()
     # one left running would read the next test's jobs from the same streams
     assert not thread.is_alive(), f"worker thread {worker_id} still runs 120s after its stop"
+
+
+def _beats(worker: Worker) -> bool:
+    return bool(worker.redis.exists(keys.worker(worker.id)))
 
 
 def _heartbeat_lists_models(worker: Worker) -> bool:

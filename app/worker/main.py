@@ -138,12 +138,12 @@ class Worker:
         if self.lane.due():  # a long job's next step; other jobs are read between steps
             self._busy(self.lane.run_step)
             return True
-        if not self.models:
+        streams = list(self.models)
+        if self._checks_ready:  # a worker serving nothing yet checks the first upload
+            streams.append(keys.CHECKS)
+        if not streams:
             self.stopping.wait(min(1.0, self.settings.block_ms / 1000))
             return worked
-        streams = list(self.models)
-        if self._checks_ready:
-            streams.append(keys.CHECKS)
         block_ms = None if self.lane.busy else self.settings.block_ms
         read = self.consumer.read(streams, self.settings.max_batch_rows, block_ms)
         if self.lane.busy:

@@ -249,6 +249,21 @@ def test_upload_check_promote_and_serve(tiny: Settings, tiny_v2: Path) -> None:
     assert {(q.model, q.version) for q in queues.queues} >= {("tiny-sampler", 2)}
 
 
+def test_the_first_upload_into_an_empty_registry_is_checked(
+    settings: Settings, tiny_dir: Path
+) -> None:
+    # A worker serving nothing used to read no stream at all, the checks stream included: the
+    # first version ever uploaded stayed PENDING for ever.
+    key = new_key(settings, "admin")
+    with worker_thread(settings, serving=False), live_api(settings) as http:
+        hanmo = client_for(http, key)
+        hanmo.admin.create_model("tiny-sampler", "sampler")
+        pending = hanmo.admin.upload_version("tiny-sampler", tiny_dir, wait_s=0)
+        assert (pending.version, pending.status) == (1, "PENDING")
+        ready = hanmo.admin.wait_ready("tiny-sampler", 1)
+    assert ready.status == "READY", ready.status_message
+
+
 def upload(
     http: httpx.Client, key: str, directory: Path, wait_s: float = 30.0, **extra: str
 ) -> httpx.Response:
