@@ -6,21 +6,18 @@ import argparse
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hanmo_client.schemas import DEFAULT_ALIAS
 
-from app.registry.local import bootstrap_admin_key, in_transaction
+from app.registry.local import in_transaction
 from app.services.registration import register_directory, register_shipped
 from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from app.redis_conn import EmbeddedRedis
+    pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,15 +123,6 @@ def _api_workers_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def api_processes(requested: int | None, settings: Settings) -> int:
-    """How many api processes to run: the flag, else HANMO_API_WORKERS; 0 sizes to the
-    machine, half its cores between 1 and 4 (the other half runs the worker's graphs)."""
-    count = settings.api_workers if requested is None else requested
-    if count > 0:
-        return count
-    return max(1, min(4, (os.cpu_count() or 1) // 2))
-
-
 def _worker_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
@@ -151,6 +139,8 @@ def _worker_args(parser: argparse.ArgumentParser) -> None:
 
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from app.up import api_processes
 
     settings = get_settings()
     if not _redis_url_parses(settings):
@@ -189,20 +179,13 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _redis_url_parses(settings: Settings) -> bool:
-    """A HANMO_REDIS_URL that no client can be made from (an unknown scheme, a sentinel URL
-    without a service) stops `hanmo api` and `hanmo worker` here, said once, rather than in
-    each api process's start-up or in each worker slot, which the pool would restart forever.
-    Parsing only: nothing is connected to, so a Redis that is down does not stop a start."""
-    from redis.connection import parse_url
+    """A HANMO_REDIS_URL no client can be made from stops `hanmo api` and `hanmo worker` here,
+    said once, not in each api process or worker slot (which the pool would restart forever).
+    Parsing only: a Redis that is down does not stop a start."""
+    from app.redis_conn import check_url
 
-    from app.redis_sentinel import SENTINEL_SCHEME, parse_sentinel_url
-
-    url = settings.resolved_redis_url()
     try:
-        if url.startswith(f"{SENTINEL_SCHEME}://"):
-            parse_sentinel_url(url)
-        elif not url.startswith("redis+cluster://"):  # a cluster URL is its client's to check
-            parse_url(url)  # type: ignore[no-untyped-call]
+        check_url(settings.resolved_redis_url())
     except ValueError as exc:
         print(f"error: HANMO_REDIS_URL: {exc}", file=sys.stderr)
         return False
@@ -335,89 +318,17 @@ def _keys_list(_: argparse.Namespace) -> int:
 
 
 def _register_shipped(args: argparse.Namespace) -> int:
+    from app.up import say
+
     settings = get_settings()
-    register_shipped(settings, args.models_dir or settings.models_dir, _say)
+    register_shipped(settings, args.models_dir or settings.models_dir, say)
     return 0
-
-
-def _say(line: str) -> None:
-    print(line, flush=True)
 
 
 def _up(args: argparse.Namespace) -> int:
-    """Embedded Redis (unless HANMO_REDIS_URL), migrate, register shipped models, run all."""
-    from app.redis_conn import EmbeddedRedis
+    from app.up import up
 
-    settings = get_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    embedded = None
-    if not settings.redis_url:  # api and workers default to this server's socket
-        embedded = EmbeddedRedis(settings.embedded_redis_dir())
-        embedded.start()
-    _migrate(args)
-    register_shipped(settings, args.models_dir or settings.models_dir, _say)
-    admin_key = bootstrap_admin_key(settings)
-    if admin_key:
-        print(
-            f"\nadmin API key (shown once, stored hashed; keep it): {admin_key}\n"
-            f"  e.g. curl -H 'Authorization: Bearer {admin_key}' "
-            f"http://{settings.host}:{settings.port}/admin/models"
-        )
-    children = _start_children(args, settings)
-    base = f"http://{settings.host}:{settings.port}"
-    print(
-        f"\nhanmo is up\n  page     {base}/\n  api      {base}\n  docs     {base}/docs\n"
-        f"  metrics  {base}/metrics\n"
-        f"  registry {settings.resolved_database_url()}\n"
-        f"  redis    {settings.resolved_redis_url()}\nCtrl-C stops everything.",
-        flush=True,
-    )
-    return _supervise(children, embedded)
-
-
-def _start_children(args: argparse.Namespace, settings: Settings) -> list[subprocess.Popen[bytes]]:
-    worker = [
-        sys.executable,
-        "-m",
-        "app.cli",
-        "worker",
-        "--replicas",
-        str(args.replicas),
-        "--device",
-        args.device or settings.device,
-    ]
-    if args.models:
-        worker += ["--models", args.models]
-    api = [
-        sys.executable,
-        "-m",
-        "app.cli",
-        "api",
-        "--workers",
-        str(api_processes(args.workers, settings)),
-    ]
-    return [subprocess.Popen(worker), subprocess.Popen(api)]
-
-
-def _supervise(children: list[subprocess.Popen[bytes]], embedded: EmbeddedRedis | None) -> int:
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while not stopping and all(child.poll() is None for child in children):
-        time.sleep(0.5)
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        child.wait(timeout=30)
-    if embedded is not None:
-        embedded.stop()
-    return 0
+    return up(args)
 
 
 if __name__ == "__main__":

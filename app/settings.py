@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     # api processes sharing the port (`hanmo api --workers`); 0 sizes to the machine: half its
-    # cores, between 1 and 4 (app/cli.py api_processes).
+    # cores, between 1 and 4 (app/up.py api_processes).
     api_workers: int = Field(default=0, ge=0)
     # The api's event loop. asyncio, not uvloop: with 256 clients connecting at once to a busy
     # api, uvloop accepted some connections seconds late (p99 2.2-7.2 s; asyncio 0.7-1.5 s at
@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     # redis_pool_timeout_s for a free connection (then 503) instead of failing at once.
     redis_max_connections: int = Field(default=256, ge=2)
     redis_pool_timeout_s: float = Field(default=10.0, gt=0)
+    # Durability of accepted jobs across a failover (Redis replicates asynchronously): with n > 0
+    # the api answers 202 for an async job only once n replicas hold it (WAIT n, on the
+    # enqueue's connection, up to redis_replica_ack_timeout_ms; fewer: 503, and a retry with the
+    # same Idempotency-Key finds the job). 1 is the recommendation behind Sentinel; 0 skips WAIT.
+    redis_min_replica_acks: int = Field(default=0, ge=0)
+    redis_replica_ack_timeout_ms: int = Field(default=1000, ge=1)
     result_ttl_s: int = Field(default=3600, ge=1)
     # A synchronous request's job record and result are deleted once its answer is delivered
     # (without an Idempotency-Key nobody can ask for it again); true keeps them result_ttl_s.

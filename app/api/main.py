@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             observe=metrics.observe_outcome,
             admit_by_cost=settings.admit_by_cost,
             heartbeat_ttl_s=settings.heartbeat_ttl_s,
+            min_replica_acks=settings.redis_min_replica_acks,
+            replica_ack_timeout_ms=settings.redis_replica_ack_timeout_ms,
         )
         queue.listener.start()
         app.state.hanmo = State(

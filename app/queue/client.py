@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,12 +28,10 @@ from app.queue.clock import now_ms
 from app.queue.errors import REDIS_ERRORS
 from app.queue.listener import ReplyListener
 from app.queue.results import Outcome, pack_failed, unpack
+from app.redis_conn import as_text
 
 FALLBACK_POLL_S = 0.5
-
-
-def new_job_id() -> str:
-    return secrets.token_hex(12)
+LIVE_WORKERS_S = 0.5  # how long the api reuses its read of the live workers (admission)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +54,8 @@ class JobQueue:
         admit_by_cost: bool = True,
         heartbeat_ttl_s: float = 10.0,
         need_live_worker: bool = True,
+        min_replica_acks: int = 0,
+        replica_ack_timeout_ms: int = 1000,
     ) -> None:
         self.redis = redis
         self.listener = ReplyListener(redis, keys.reply_channel(instance_id), observe)
@@ -66,8 +65,10 @@ class JobQueue:
         self.admit_by_cost = admit_by_cost
         self.heartbeat_ttl_s = heartbeat_ttl_s
         self.need_live_worker = need_live_worker  # for synchronous jobs (503 without one)
+        self.replica_acks = (min_replica_acks, replica_ack_timeout_ms)  # WAIT n ms
         self._enqueue = redis.register_script(scripts.ENQUEUE)
         self._cancel = redis.register_script(scripts.CANCEL)
+        self._live: tuple[float, str] = (-math.inf, "")  # (read at, comma-joined live ids)
 
     async def submit(
         self,
@@ -85,7 +86,7 @@ class JobQueue:
         measured (and, when `then_cost` > 0, its request's next step after it); a synchronous
         job (`will_wait`) gets 503 when no worker is alive. With `will_wait`, the reply waiter
         is registered first, and `wait` must follow."""
-        job_id = new_job_id()
+        job_id = keys.new_job_id(stream)
         if will_wait:
             self.listener.expect(job_id)
         try:
@@ -115,8 +116,15 @@ class JobQueue:
         """Raise what `submit` would raise for this job (429, 503), writing nothing: a route
         calls it before the costly part of reading a request (decoding a style's references),
         so that a refused request costs the api little."""
+        job_id = keys.stream_tag(stream)  # names no job; only its slot matters (a dry run)
         await self._run_enqueue(
-            stream, "", b"", {}, deadline_ms, idempotency_key, (will_wait, cost, then_cost, True)
+            stream,
+            job_id,
+            b"",
+            {},
+            deadline_ms,
+            idempotency_key,
+            (will_wait, cost, then_cost, True),
         )
 
     async def _run_enqueue(
@@ -150,27 +158,27 @@ class JobQueue:
             str(max(0, math.ceil(cost))),  # whole units (app/queue/scripts.py)
             now_ms(),
             "1" if self.admit_by_cost else "0",
-            repr(time.time() - self.heartbeat_ttl_s),
+            "",  # the live workers, filled in below
             "1" if will_wait and self.need_live_worker else "0",
             str(max(0, math.ceil(then_cost))),
             "1" if dry else "0",
+            "1" if idempotency_key else "0",
         ]
         for pair in fields.items():
             args.extend(pair)
-        idem = keys.idempotency(idempotency_key) if idempotency_key else ""
+        idem = keys.idempotency(stream, idempotency_key or "")
         try:
-            verdict, value = await self._enqueue(
-                keys=[
-                    stream,
-                    keys.job(job_id),
-                    idem,
-                    keys.STREAMS,
-                    keys.backlog(stream),
-                    keys.rate(stream),
-                    keys.WORKERS,
-                ],
+            args[11] = await self._live_workers()
+            verdict, value = await self._enqueue_replicated(
+                not (will_wait or dry),  # answered 202: WAIT for replicas first
+                idem,
+                keys=[stream, keys.job(job_id), idem, keys.backlog(stream), keys.rate(stream)],
                 args=args,
             )
+            if verdict == b"ok" and not dry:
+                # listed for the stale sweep after the entry exists (app/worker/stale.py);
+                # outside the script because the set is in another slot of a cluster
+                await self.redis.sadd(keys.STREAMS, stream)
         except REDIS_ERRORS as exc:
             raise RedisUnavailable("the job queue cannot be reached; retry shortly") from exc
         if verdict == b"dup":
@@ -187,6 +195,43 @@ class JobQueue:
         if verdict == b"noworker":
             raise NoWorker("no worker is running to answer this request", retry_after_s=5)
         return verdict, value
+
+    async def _enqueue_replicated(
+        self, durable: bool, idem: str, keys: list[str], args: list[Any]
+    ) -> tuple[bytes, bytes]:
+        """ENQUEUE; for a `durable` job with min_replica_acks n, then WAIT n on the script's
+        own connection (WAIT counts that connection's writes), so a 202 means n replicas hold
+        the job and a failover keeps it. A duplicate (its Idempotency-Key named a job already,
+        perhaps one whose WAIT failed) is waited for too, after a no-op write of its key (SET
+        XX KEEPTTL of the same value) takes the connection past the job's writes. Fewer acks
+        in time: 503; the job stays, and a retry with the same Idempotency-Key finds it."""
+        acks, timeout_ms = self.replica_acks
+        if not durable or acks == 0:
+            return await self._enqueue(keys=keys, args=args)  # type: ignore[no-any-return]
+        async with self.redis.client() as one:
+            verdict, value = await self._enqueue(keys=keys, args=args, client=one)
+            if verdict == b"dup":
+                await one.set(idem, value, xx=True, keepttl=True)
+            if verdict in (b"ok", b"dup") and await one.wait(acks, timeout_ms) < acks:
+                raise RedisUnavailable(
+                    f"the job was queued but fewer than {acks} Redis replicas confirmed it within "
+                    f"{timeout_ms} ms; retry with the same Idempotency-Key",
+                    retry_after_s=1,
+                )
+        return verdict, value
+
+    async def _live_workers(self) -> str:
+        """The ids of the workers whose heartbeat is live, comma-joined, read at most every
+        LIVE_WORKERS_S (none live: read again at once, a worker may just have started)."""
+        read_at, live = self._live
+        now = time.monotonic()
+        if now - read_at > LIVE_WORKERS_S or not live:
+            found = await self.redis.zrangebyscore(
+                keys.WORKERS, time.time() - self.heartbeat_ttl_s, "+inf"
+            )
+            live = ",".join(as_text(worker) for worker in found)
+            self._live = (now, live)
+        return live
 
     async def wait(self, submitted: Submitted, deadline_ms: int) -> Outcome:
         """The job's outcome, from the reply channel or (fallback) the result key."""

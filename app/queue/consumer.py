@@ -15,6 +15,7 @@ from typing import Any
 
 from redis import Redis
 from redis import exceptions as redis_errors
+from redis.cluster import RedisCluster
 
 from app.errors import DeadlineExceeded, HanmoError, JobFailed
 from app.queue import codec, keys, scripts
@@ -23,6 +24,7 @@ from app.queue.consumers import Claimed, ConsumerGroup
 from app.queue.entries import Entries, Job, parse_entry
 from app.queue.results import pack_failed
 from app.queue.status import JobStatus
+from app.redis_conn import as_text
 
 log = logging.getLogger("hanmo.queue")
 DEAD_LETTER_MAXLEN = 10_000
@@ -34,6 +36,11 @@ DEAD_LETTER_MAXLEN = 10_000
 # reading one model's stream alone keeps reading by rows (batches of slow jobs stay whole).
 READ_SLICE_S = 0.5
 PEEK_AGAIN_S = 1.0
+# A Redis Cluster serves each stream from its own slot, and one XREADGROUP may name streams of
+# one slot only: a worker reading several streams there polls each without blocking, waiting
+# between empty rounds from CLUSTER_POLL_S up to CLUSTER_IDLE_S while nothing comes.
+CLUSTER_POLL_S = 0.005
+CLUSTER_IDLE_S = 0.05
 
 
 class StreamConsumer:
@@ -56,8 +63,9 @@ class StreamConsumer:
         self.group = ConsumerGroup(redis)
         self._start = redis.register_script(scripts.START)
         self._finish = redis.register_script(scripts.FINISH)
-        self._forget_stream = redis.register_script(scripts.FORGET_STREAM)
         self._drop = redis.register_script(scripts.DROP)
+        self.cluster = isinstance(redis, RedisCluster)
+        self._idle_s = CLUSTER_POLL_S  # the wait between empty rounds of a cluster's reads
         self._rows_per_job: dict[str, float] = {}  # stream -> recent rows per job
         self._seconds_per_job: dict[str, float] = {}  # stream -> recent busy seconds per job
         self._peeked: dict[str, float] = {}  # stream -> when an empty one may be peeked again
@@ -99,10 +107,32 @@ class StreamConsumer:
     def _read(
         self, streams: list[str], count: int, block_ms: int | None
     ) -> list[tuple[str, Entries]]:
+        if self.cluster and len(streams) > 1:
+            return self._poll(streams, count, block_ms)
         reply = self.redis.xreadgroup(
             keys.GROUP, self.id, dict.fromkeys(streams, ">"), count=count, block=block_ms
         )
-        return [(stream.decode(), entries) for stream, entries in reply or []]
+        return [(as_text(stream), entries) for stream, entries in reply or []]
+
+    def _poll(
+        self, streams: list[str], count: int, block_ms: int | None
+    ) -> list[tuple[str, Entries]]:
+        """A cluster's read of several streams: one non-blocking XREADGROUP each, in rounds
+        until something comes or `block_ms` passes (the wait between rounds grows from
+        CLUSTER_POLL_S to CLUSTER_IDLE_S while the streams stay empty)."""
+        until = time.monotonic() + (block_ms or 0) / 1000
+        while True:
+            found: list[tuple[str, Entries]] = []
+            for stream in streams:
+                reply = self.redis.xreadgroup(keys.GROUP, self.id, {stream: ">"}, count=count)
+                found += [(as_text(name), entries) for name, entries in reply or [] if entries]
+            if found:
+                self._idle_s = CLUSTER_POLL_S
+                return found
+            if time.monotonic() >= until:
+                return []
+            time.sleep(min(self._idle_s, max(0.0, until - time.monotonic())))
+            self._idle_s = min(CLUSTER_IDLE_S, self._idle_s * 2)
 
     def _peek_rows(self, stream: str) -> float:
         """Rows per job on a stream this consumer has not read yet: those of its oldest entry
@@ -207,8 +237,13 @@ class StreamConsumer:
             self.redis.sadd(keys.STREAMS, *found)
 
     def forget_stream(self, stream: str) -> None:
-        """Drop an empty stream from the list the stale sweep reads (scripts.FORGET_STREAM)."""
-        self._forget_stream(keys=[keys.STREAMS, stream])
+        """Drop an empty stream from the list the stale sweep reads. The api lists a stream
+        after each entry it adds (app/queue/client.py), so an entry added while this runs is
+        either seen by the XLEN after the SREM (and the stream listed again) or listed by its
+        own SADD after the SREM: none is left in an unlisted stream."""
+        self.redis.srem(keys.STREAMS, stream)
+        if self.redis.xlen(stream) > 0:
+            self.redis.sadd(keys.STREAMS, stream)
 
     # -- recovery ----------------------------------------------------------------------------
 

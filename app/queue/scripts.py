@@ -28,45 +28,41 @@ local function remove_entry(stream, backlog, entry)
 end
 """
 
-# KEYS: stream, job hash, idempotency key ("" for none), the set of streams (keys.STREAMS),
-# the stream's backlog, its rates, the workers' heartbeats (keys.WORKERS).
+# KEYS: stream, job hash, idempotency key, the stream's backlog, its rates: one version's keys,
+# one slot of a cluster (app/queue/keys.py).
 # ARGV: max_depth, job_id, inputs, deadline_ms, reply, ttl_s, idem_ttl_s, alias, cost, now_ms,
-# admit by cost ("1"/"0"), the oldest live heartbeat (epoch s), need a live worker ("1"/"0"),
-# the cost of the request's steps still to come after this job ("0": none), dry run ("1": only
-# say whether it would be admitted, before the api decodes a costly body), then field/value
-# pairs for the job hash.
-# Admission by cost: the measured rates (cost per busy second) of the workers whose heartbeat
-# is live are summed; when the backlog with this job cannot finish by the job's deadline at
-# that rate, the answer is {'busy', seconds until it could}. A job whose request has a step to
-# come (a style request's encode, then generate) is admitted only if both can finish: the next
-# step joins the back of the queue, behind about the same backlog again. Without a measured
-# rate (no batch run yet) only the depth limit applies. A synchronous job with no live worker
-# at all is {'noworker'}: nobody would answer it before its deadline.
+# admit by cost ("1"/"0"), the live workers' ids (comma-joined, as the api last read the
+# heartbeats), need a live worker ("1"/"0"), the cost of the request's steps still to come
+# after this job ("0": none), dry run ("1": only say whether it would be admitted, before the
+# api decodes a costly body), use the idempotency key ("1"/"0"), then field/value pairs for
+# the job hash.
+# Admission by cost: the measured rates (cost per busy second) of the live workers are summed;
+# when the backlog with this job cannot finish by the job's deadline at that rate, the answer
+# is {'busy', seconds until it could}. A job whose request has a step to come (a style
+# request's encode, then generate) is admitted only if both can finish: the next step joins
+# the back of the queue, behind about the same backlog again. Without a measured rate (no
+# batch run yet) only the depth limit applies. A synchronous job with no live worker at all is
+# {'noworker'}: nobody would answer it before its deadline. The caller lists the stream in
+# keys.STREAMS after an 'ok' (that set lives in another slot).
 ENQUEUE = """
-if KEYS[3] ~= '' then
+if ARGV[16] == '1' then
   local existing = redis.call('GET', KEYS[3])
   if existing then return {'dup', existing} end
 end
 local depth = redis.call('XLEN', KEYS[1])
 if depth >= tonumber(ARGV[1]) then return {'full', tostring(depth)} end
 local cost, now, after = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[14])
-local live_since = tonumber(ARGV[12])
-if ARGV[13] == '1' and redis.call('ZCOUNT', KEYS[7], live_since, '+inf') == 0 then
-  return {'noworker', '0'}
-end
+local live = {}
+for id in string.gmatch(ARGV[12], '[^,]+') do live[id] = true end
+if ARGV[13] == '1' and next(live) == nil then return {'noworker', '0'} end
 if ARGV[11] == '1' then
   local rate = 0
-  local rates = redis.call('HGETALL', KEYS[6])
+  local rates = redis.call('HGETALL', KEYS[5])
   for i = 1, #rates, 2 do
-    local beat = tonumber(redis.call('ZSCORE', KEYS[7], rates[i]) or '0')
-    if beat >= live_since then
-      rate = rate + (tonumber(rates[i + 1]) or 0)
-    elseif beat == 0 then
-      redis.call('HDEL', KEYS[6], rates[i])  -- its worker has left the fleet
-    end
+    if live[rates[i]] then rate = rate + (tonumber(rates[i + 1]) or 0) end
   end
   if rate > 0 then
-    local backlog = tonumber(redis.call('GET', KEYS[5]) or '0')
+    local backlog = tonumber(redis.call('GET', KEYS[4]) or '0')
     local passes = 1
     if after > 0 then passes = 2 end  -- the next step queues behind this backlog once more
     local late_s = (passes * backlog + cost + after) / rate - (tonumber(ARGV[4]) - now) / 1000
@@ -75,16 +71,15 @@ if ARGV[11] == '1' then
 end
 if ARGV[15] == '1' then return {'ok', ''} end  -- a dry run: would be admitted, nothing written
 local fields = {}
-for i = 16, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 17, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], 'status', 'queued', 'cost', ARGV[9], unpack(fields))
 local entry = redis.call('XADD', KEYS[1], '*', 'job', ARGV[2], 'inputs', ARGV[3],
                          'deadline_ms', ARGV[4], 'reply', ARGV[5], 'alias', ARGV[8],
                          'cost', ARGV[9])
-redis.call('INCRBY', KEYS[5], cost)
+redis.call('INCRBY', KEYS[4], cost)
 redis.call('HSET', KEYS[2], 'entry', entry)
-redis.call('SADD', KEYS[4], KEYS[1])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', tonumber(ARGV[7])) end
+if ARGV[16] == '1' then redis.call('SET', KEYS[3], ARGV[2], 'EX', tonumber(ARGV[7])) end
 return {'ok', ARGV[2]}
 """
 
@@ -188,14 +183,6 @@ for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
   end
 end
 return 0
-"""
-
-# KEYS: the set of streams (keys.STREAMS), a stream.
-# Removes the stream from the set only while it is empty (ENQUEUE adds an entry and the stream
-# to the set in one step, so no entry is ever left in a stream the set does not list).
-FORGET_STREAM = """
-if redis.call('XLEN', KEYS[2]) > 0 then return 0 end
-return redis.call('SREM', KEYS[1], KEYS[2])
 """
 
 # KEYS: stream, its backlog. ARGV: group, entry id.

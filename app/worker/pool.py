@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from app.settings import Settings
+from app.signals import stop_on_signals
 
 log = logging.getLogger("hanmo.worker")
 POLL_S = 0.1  # how often the pool looks at its slots
@@ -98,18 +99,11 @@ def run_pool(
     context = mp.get_context("spawn")
     slots = plan_slots(devices, replicas, settings.intra_op_threads)
     tended = {s: Tended(_spawn(context, s, only), time.monotonic()) for s in slots}
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while not stopping:
+    stopping = stop_on_signals()
+    while not stopping.is_set():
         time.sleep(POLL_S)
         for slot, state in tended.items():
-            if not stopping:
+            if not stopping.is_set():
                 _tend(context, slot, state, settings, only)
     processes = [s.process for s in tended.values() if s.process is not None]
     for process in processes:

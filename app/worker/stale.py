@@ -8,6 +8,7 @@ so is a stream some live worker still holds loaded: that worker drains it."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from app.errors import VersionNotServed
 from app.queue import keys
@@ -27,6 +28,7 @@ def sweep_stale(
     wanted) and that no live worker holds; returns how many entries were failed."""
     redis = consumer.redis
     streams = [as_text(s) for s in redis.smembers(keys.STREAMS)]
+    forget_departed_rates(redis, streams)
     unserved = [s for s in streams if _version_key(s) not in served | loaded]
     if not unserved:
         return 0
@@ -36,6 +38,24 @@ def sweep_stale(
         if _version_key(stream) not in held:
             failed += _fail_stale(consumer, stream, now_ms() - int(settings.drain_s * 1000))
     return failed
+
+
+def forget_departed_rates(redis: Any, streams: list[str]) -> None:
+    """Remove from each stream's rates the workers that left the fleet (gone from the
+    heartbeat set, 10 heartbeat TTLs after their last beat): admission sums live workers'
+    rates only, and a worker's id is new at each start."""
+    for stream in streams:
+        rate_key = keys.rate(stream)
+        measured = [as_text(w) for w in redis.hkeys(rate_key)]
+        if not measured:
+            continue
+        with redis.pipeline(transaction=False) as pipe:
+            for worker in measured:
+                pipe.zscore(keys.WORKERS, worker)
+            beats = pipe.execute()
+        gone = [w for w, beat in zip(measured, beats, strict=True) if beat is None]
+        if gone:
+            redis.hdel(rate_key, *gone)
 
 
 def _fail_stale(consumer: StreamConsumer, stream: str, before_ms: int) -> int:

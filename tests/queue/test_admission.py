@@ -20,6 +20,7 @@ from app.queue.consumer import READ_SLICE_S, StreamConsumer
 from app.queue.status import JobStatus
 from app.redis_conn import async_client, sync_client
 from app.settings import Settings
+from app.worker.stale import forget_departed_rates
 
 STREAM = keys.stream("m", 1)
 INPUTS = {"z": np.zeros((1, 2), np.float32)}
@@ -120,7 +121,9 @@ def test_only_live_workers_rates_count(settings: Settings) -> None:
     redis.hset(keys.rate(STREAM), "gone", "1000")  # a worker no longer in the fleet
     (refused,) = submit_all(settings, [{"cost": 100, "deadline_s": 30}])
     assert isinstance(refused, Overloaded)  # 100 s at 1/s: w1 alone counts
+    forget_departed_rates(redis, [STREAM])  # the stale sweep's part
     assert redis.hget(keys.rate(STREAM), "gone") is None
+    assert redis.hget(keys.rate(STREAM), "w1") is not None
     redis.hset(keys.rate(STREAM), "w2", "9")
     live_worker(redis, "w2", rate=None)
     (accepted,) = submit_all(settings, [{"cost": 100, "deadline_s": 30}])

@@ -49,7 +49,7 @@ class ReplyCounter:
     def __init__(self, redis_url: str) -> None:
         # A plain client: no socket timeout and no health-check PING, so a quiet spell while a
         # killed worker is replaced (CI once saw 10 s) cannot kill this listener mid-test.
-        self.redis = Redis.from_url(redis_url)
+        self.redis = sync_client(redis_url, quiet_ok=True)
         self.pubsub = self.redis.pubsub()
         self.seen = Counter[str]()
         self._stop = threading.Event()
