@@ -1,6 +1,7 @@
-"""`hanmo api --workers 2` (issue 47, item 1): two api processes on one port, each with its own
-reply listener; answers reach whichever process waits, and one Idempotency-Key is one job
-whichever process takes each request."""
+"""`hanmo api --workers 2` (issue 47, item 1) with two worker processes: two api processes on
+one port, each with its own reply listener; answers reach whichever process waits, from
+whichever worker ran the job, and one Idempotency-Key is one job whichever process takes each
+request."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ def test_two_api_processes_answer_and_share_idempotency(tiny: Settings) -> None:
     redis = sync_client(settings.redis_url)
     api = ApiProcess(settings, workers=2)
     try:
-        with worker_processes(settings) as (worker,):
-            worker.log.wait_for("worker.loaded version=tiny-sampler:1")
+        with worker_processes(settings, 2) as workers:
+            for worker in workers:
+                worker.log.wait_for("worker.loaded version=tiny-sampler:1")
             wait_until(lambda: _ready(base), timeout_s=120, awaiting="the api to be ready")
             wait_until(  # each process subscribes to its own reply channel as it starts
                 lambda: len(redis.pubsub_channels(keys.reply_channel("*"))) >= 2,
