@@ -9,6 +9,7 @@ delivered `max_deliveries` times is failed to the client and dead-lettered."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from redis import Redis
 from redis import exceptions as redis_errors
 from redis.cluster import RedisCluster
 
-from app.errors import DeadlineExceeded, HanmoError, JobFailed
+from app.errors import DeadlineExceeded, HanmoError, JobFailed, Overloaded
 from app.queue import codec, keys, scripts
 from app.queue.clock import now_ms
 from app.queue.consumers import Claimed, ConsumerGroup
@@ -186,7 +187,35 @@ class StreamConsumer:
                 self.fail(stream, job, DeadlineExceeded("the job's deadline passed in the queue"))
             else:
                 runnable.append(job)
-        return runnable
+        return self._shed_late(stream, runnable, start_ms)
+
+    def _shed_late(self, stream: str, runnable: list[Job], start_ms: int) -> list[Job]:
+        """Answer at once, 429 with Retry-After, the jobs this batch cannot finish by their
+        deadline at the pace this worker measured on the stream (learn_time): their clients
+        would get a 504 at the deadline after the work was done for nothing (the flood of
+        bench/overload.py, admitted at a rate measured on a quieter machine). The batch's
+        first job always runs, so a pace measured in a bad moment is measured again rather
+        than shedding every job after it."""
+        seconds = self._seconds_per_job.get(stream)
+        if not seconds or len(runnable) < 2:
+            return runnable
+        done_ms = start_ms + seconds * len(runnable) * 1000
+        kept = runnable[:1]
+        for job in runnable[1:]:
+            if job.deadline_ms < done_ms:
+                late_s = max(1, math.ceil((done_ms - job.deadline_ms) / 1000))
+                self.fail(
+                    stream,
+                    job,
+                    Overloaded(
+                        "the work ahead of this job cannot finish by its deadline at the pace "
+                        f"its worker runs (about {late_s} s too late): retry later",
+                        retry_after_s=late_s,
+                    ),
+                )
+            else:
+                kept.append(job)
+        return kept
 
     def _parse(self, stream: str, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[Job]:
         """The entries as jobs; a malformed one is logged and dropped."""

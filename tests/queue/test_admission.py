@@ -17,6 +17,7 @@ from app.queue import keys
 from app.queue.client import JobQueue
 from app.queue.clock import now_ms
 from app.queue.consumer import READ_SLICE_S, StreamConsumer
+from app.queue.results import unpack
 from app.queue.status import JobStatus
 from app.redis_conn import async_client, sync_client
 from app.settings import Settings
@@ -227,3 +228,34 @@ def test_a_step_with_another_to_come_is_admitted_only_if_both_can_finish(
     assert isinstance(refused, Overloaded)
     assert refused.problem()["retry_after_s"] in (4, 5)  # 14 s of work, 10 s less a few ms left
     assert backlog(redis) == 50  # nothing written for the refused one
+
+
+def test_a_worker_sheds_the_jobs_its_batch_cannot_finish_in_time(settings: Settings) -> None:
+    """Admitted on a rate measured when it was quieter: at the pace the worker now measures
+    (2 s a job), a batch of four ends 8 s after it starts; the jobs due in 5 s (waited for or
+    not) are answered 429 at once, except the batch's first (it runs, and the pace is
+    measured again); the one due in 30 s runs."""
+    redis = sync_client(settings.redis_url)
+    live_worker(redis, "w1", rate=None)
+    jobs = [
+        {"cost": 1, "wait": True, "deadline_s": 5},
+        {"cost": 1, "wait": True, "deadline_s": 5},
+        {"cost": 1, "deadline_s": 5},
+        {"cost": 1, "wait": True, "deadline_s": 30},
+    ]
+    submitted = submit_all(settings, jobs)
+    consumer = StreamConsumer(redis, "w1", max_deliveries=3, result_ttl_s=lambda _: 60)
+    consumer.ensure_group(STREAM)
+    consumer.learn_time(STREAM, jobs=1, busy_s=2.0)
+    ((stream, entries),) = consumer.read([STREAM], count=10)
+    running = consumer.admit(stream, entries)
+    ids = [s.job_id for s in submitted]
+    assert [job.job_id for job in running] == [ids[0], ids[3]]
+    for job_id in (ids[1], ids[2]):
+        shed = unpack(redis.get(keys.result(job_id)) or b"").problem
+        assert shed is not None
+        assert (shed["status"], shed["type"]) == (429, "https://hanmo.dev/problems/overloaded")
+        assert shed["retry_after_s"] >= 1
+        assert redis.hget(keys.job(job_id), "status") == JobStatus.FAILED.encode()
+    assert redis.xlen(STREAM) == 2  # the shed jobs' entries are gone, their cost off the backlog
+    assert backlog(redis) == 2
