@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -194,20 +194,25 @@ def _call_times(graph: OnnxGraph, batch: int) -> list[float]:
 
 
 @contextmanager
-def private_hanmo(tmp: Path, model_dir: Path) -> Iterator[Bench]:
-    """An embedded Redis (AOF on, unix socket) and a migrated SQLite registry with the model
-    registered and aliased `production`."""
-    redis = EmbeddedRedis(tmp / "redis")
-    redis.start()
+def private_hanmo(tmp: Path, model_dir: Path, redis_url: str = "") -> Iterator[Bench]:
+    """An embedded Redis (AOF on, unix socket), or the running Redis at `redis_url`, and a
+    migrated SQLite registry with the model registered and aliased `production`."""
+    redis = None if redis_url else EmbeddedRedis(tmp / "redis")
+    if redis is not None:
+        redis.start()
+        redis_url = redis.url
     try:
         settings = DefaultSettings(
-            home=tmp / "home", redis_url=redis.url, database_url=f"sqlite:///{tmp / 'registry.db'}"
+            home=tmp / "home",
+            redis_url=redis_url,
+            database_url=f"sqlite:///{tmp / 'registry.db'}",
         )
         upgrade(settings.database_url)
         served = register_directory(settings, model_dir, "production")
         yield Bench(settings, served, tmp)
     finally:
-        redis.stop()
+        if redis is not None:
+            redis.stop()
 
 
 def flush(settings: Settings) -> None:
@@ -342,14 +347,21 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def serving(settings: Settings, logs: Path, replicas: int = 1) -> Iterator[str]:
+def serving(
+    settings: Settings,
+    logs: Path,
+    replicas: int = 1,
+    wrappers: Mapping[str, Sequence[str]] | None = None,
+) -> Iterator[str]:
     """Start `hanmo api` and `hanmo worker --device cpu [--replicas N]`; yield the base URL
-    once /readyz says 200; stop both."""
+    once /readyz says 200; stop both. `wrappers` puts a command before either one's python,
+    by name ("api", "worker"): e.g. `ip netns exec NS taskset -c 1`."""
     logs.mkdir(parents=True, exist_ok=True)
     env = child_env(settings)
     worker = ["worker", "--device", "cpu", "--replicas", str(replicas)]
+    wrappers = wrappers or {}
     children = {
-        name: _spawn(args, env, logs / f"{name}.log")
+        name: _spawn(args, env, logs / f"{name}.log", wrappers.get(name, ()))
         for name, args in (("api", ["api"]), ("worker", worker))
     }
     try:
@@ -361,10 +373,12 @@ def serving(settings: Settings, logs: Path, replicas: int = 1) -> Iterator[str]:
             _stop(child)
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    args: list[str], env: dict[str, str], log: Path, wrapper: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args],
+            [*wrapper, sys.executable, "-m", "app.cli", *args],
             cwd=ROOT,
             env=env,
             stdout=out,
