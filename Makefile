@@ -47,6 +47,7 @@ $(PEER_VENV)/bin/python:
 	$(PEER_VENV)/bin/pip install -q --upgrade pip
 	$(PEER_VENV)/bin/pip install -q "litserve==0.2.19" onnxruntime numpy pillow
 peer-tools: $(PEER_VENV)/bin/python
+	@command -v hey >/dev/null || scripts/apt-ensure.sh "the benchmarks (bench/hey.py)" hey
 
 up: install
 	$(BIN)/hanmo up
@@ -57,6 +58,8 @@ up: install
 system-deps:
 	@[ -n "$$HANMO_CHROMIUM" ] || scripts/apt-ensure.sh "the browser tests (tests/web)" chromium
 	@command -v kubectl >/dev/null || scripts/apt-ensure.sh "the manifest tests (tests/deploy)" kubectl
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || \
+		scripts/apt-ensure.sh "the Redis Cluster and Sentinel tests" redis-server redis-tools
 	@training/data/fetch_fonts.sh --minimal
 
 test: install-dev fuzz-tools system-deps
@@ -103,7 +106,7 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy app clients/python/hanmo_client
 
-bench: install-dev
+bench: install-dev peer-tools
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.predictive
 	$(BIN)/python -m bench.style

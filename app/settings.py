@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -134,6 +134,14 @@ class Settings(BaseSettings):
     interactive_blocked_s: float = Field(default=30.0, gt=0)
     # Each worker slot serves Prometheus /metrics on this port + its slot index (0: none).
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _replica_acks_need_one_master(self) -> Settings:
+        """WAIT counts the replicas of the one master that took the write: on a cluster each
+        job's master differs, and hanmo does not route WAIT there (docs/decisions.md)."""
+        if self.redis_min_replica_acks and self.redis_url.startswith("redis+cluster://"):
+            raise ValueError("HANMO_REDIS_MIN_REPLICA_ACKS is not supported on a Redis Cluster")
+        return self
 
     def resolved_database_url(self) -> str:
         """The registry database; SQLite under `home` when none is given."""

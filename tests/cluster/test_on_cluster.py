@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
 from redis.cluster import RedisCluster
 
 from app.queue import keys
@@ -90,3 +92,8 @@ def test_replies_reach_the_api_by_pub_sub_on_the_cluster(settings: Settings) -> 
     heard = asyncio.run(scenario())
     assert len(heard) == 3
     assert all(o.problem is not None and o.problem["status"] == 409 for o in heard)
+
+
+def test_replica_acks_are_refused_on_a_cluster(settings: Settings) -> None:
+    with pytest.raises(ValidationError, match="not supported on a Redis Cluster"):
+        Settings(redis_url=settings.redis_url, redis_min_replica_acks=1)
