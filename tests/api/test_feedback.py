@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.kinds.predictive.summaries import mixture_cdf
+from app.kinds.predictive.mixture import mixture_cdf
 from app.queue import keys
 from app.redis_conn import sync_client
 from app.services.registration import register_directory

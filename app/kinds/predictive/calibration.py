@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from app.kinds.predictive.summaries import mixture_cdf, softmax
+from app.kinds.predictive.mixture import mixture_cdf
+from app.kinds.predictive.summaries import softmax
 
 COVERAGE_LEVELS = (0.5, 0.8, 0.9, 0.95)
 PIT_BINS = 10

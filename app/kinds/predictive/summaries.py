@@ -2,10 +2,11 @@
 
 Regression draws are Gaussians N(mean_s, var_s); the predictive is their equal-weight mixture.
 Its variance splits into an epistemic part (the spread of the draw means) and an aleatoric part
-(the mean of the draw variances); its intervals are the mixture's quantiles, found by
-bisection on its CDF for all rows and levels at once. Classification draws are logits; the
-predictive is the mean of their softmaxes, and its entropy splits into the expected entropy
-(aleatoric) and the mutual information between the label and the draw (epistemic)."""
+(the mean of the draw variances); its intervals are the mixture's quantiles (mixture.py, the
+same code as the training job's card metrics), for all rows and levels at once. Classification
+draws are logits; the predictive is the mean of their softmaxes, and its entropy splits into the
+expected entropy (aleatoric) and the mutual information between the label and the draw
+(epistemic)."""
 
 from __future__ import annotations
 
@@ -13,57 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_SQRT2 = np.sqrt(2.0)
-_NR_ERFC = (
-    -1.26551223,
-    1.00002368,
-    0.37409196,
-    0.09678418,
-    -0.18628806,
-    0.27886807,
-    -1.13520398,
-    1.48851587,
-    -0.82215223,
-    0.17087277,
-)
-BISECTION_STEPS = 60
-
-
-def erfc(x: np.ndarray) -> np.ndarray:
-    """Complementary error function (Numerical Recipes' Chebyshev fit, |error| < 1.2e-7)."""
-    z = np.abs(x)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = np.zeros_like(t)
-    for coefficient in reversed(_NR_ERFC[1:]):
-        poly = (poly + coefficient) * t
-    result: np.ndarray = t * np.exp(-z * z + _NR_ERFC[0] + poly)
-    return np.where(x >= 0, result, 2.0 - result)
-
-
-def normal_cdf(x: np.ndarray) -> np.ndarray:
-    cdf: np.ndarray = 0.5 * erfc(-x / _SQRT2)
-    return cdf
-
-
-def mixture_cdf(y: np.ndarray, means: np.ndarray, stds: np.ndarray) -> np.ndarray:
-    """CDF at y [...] of equal-weight Gaussian mixtures with components on the last axis."""
-    cdf: np.ndarray = normal_cdf((y[..., None] - means) / stds).mean(axis=-1)
-    return cdf
-
-
-def mixture_quantiles(means: np.ndarray, stds: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Quantiles [L, ...] at probabilities `probs` [L] of mixtures [..., S], by bisection."""
-    shape = (len(probs), *means.shape[:-1])
-    lo = np.broadcast_to((means - 9.0 * stds).min(axis=-1), shape).copy()
-    hi = np.broadcast_to((means + 9.0 * stds).max(axis=-1), shape).copy()
-    target = np.asarray(probs, dtype=np.float64).reshape(-1, *([1] * (means.ndim - 1)))
-    for _ in range(BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
-        below = mixture_cdf(mid, means[None], stds[None]) < target
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    quantiles: np.ndarray = 0.5 * (lo + hi)
-    return quantiles
+from app.kinds.predictive.mixture import mixture_quantiles
 
 
 @dataclass(frozen=True)
