@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     restart_backoff_max_s: float = Field(default=60.0, gt=0)
     restart_reset_s: float = Field(default=60.0, gt=0)
     intra_op_threads: int = Field(default=0, ge=0)
+    # ONNX Runtime's idle intra-op threads spin between calls (true) or sleep (false). Spinning
+    # cost the default CPU worker 2.1 ms of CPU per tiny request against 0.5 ms sleeping, and
+    # the api on the same 2 cores lost that time (bench/README.md, "ONNX Runtime's spinning");
+    # a big graph's batch runs 1-2% slower without it, a one-row style glyph ~19%.
+    ort_spin: bool = False
     registry_poll_s: float = Field(default=5.0, gt=0)
     # Long jobs (a font) run in steps of long_job_chunk glyphs; after a step of t seconds the
     # worker serves other jobs for up to t * (1 - share) / share seconds (or until none are

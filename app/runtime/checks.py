@@ -19,7 +19,7 @@ from app.runtime.sessions import load_graph
 
 
 def load_each(
-    directory: Path, card: Card, device: str, threads: int
+    directory: Path, card: Card, device: str, threads: int, spin: bool = False
 ) -> tuple[dict[str, Graph], list[str]]:
     """Load every graph (and side file) the card names; the problems of those that fail."""
     kind = KINDS[card.kind].graph
@@ -32,7 +32,13 @@ def load_each(
     for role, spec in card.graphs.items():
         try:
             graphs[role] = load_graph(
-                directory / spec.file, card.format, device, spec.inputs, spec.outputs, threads
+                directory / spec.file,
+                card.format,
+                device,
+                spec.inputs,
+                spec.outputs,
+                threads,
+                spin,
             )
         except Exception as exc:  # corrupt or foreign files: a clear contract problem
             problems.append(f"graph {role!r} ({spec.file}) does not load: {exc}")
@@ -46,11 +52,16 @@ def load_each(
 
 
 def checked_graphs(
-    directory: Path, card: Card, device: str, threads: int, verify_files: bool = False
+    directory: Path,
+    card: Card,
+    device: str,
+    threads: int,
+    verify_files: bool = False,
+    spin: bool = False,
 ) -> dict[str, Graph]:
     """The card's graphs loaded and checked; ContractViolation listing every problem."""
     problems = file_problems(directory, card) if verify_files else []
-    graphs, load_problems = load_each(directory, card, device, threads)
+    graphs, load_problems = load_each(directory, card, device, threads, spin)
     problems += load_problems
     problems += KINDS[card.kind].graph.problems(card.signature.as_dict(), graphs, card.data)
     raise_problems(problems)

@@ -69,7 +69,7 @@ def load_model(
     card = served.parsed_card()
     cache_dir = settings.resolved_cache_dir()
     directory = artifacts.local_path(served.artifact_uri, card, settings, cache_dir)
-    graphs = checked_graphs(directory, card, device, threads, verify_files)
+    graphs = checked_graphs(directory, card, device, threads, verify_files, settings.ort_spin)
     kind = get_kind(card.kind).graph
     signature = card.signature.as_dict()
     model = LoadedModel(served, kind, graphs, signature, runtime_version(card.format))

@@ -38,12 +38,16 @@ def providers_for(device: str) -> list[Any]:
 class OnnxGraph:
     """An ONNX Runtime InferenceSession with its I/O described."""
 
-    def __init__(self, path: Path, device: str, intra_op_threads: int = 0) -> None:
+    def __init__(
+        self, path: Path, device: str, intra_op_threads: int = 0, spin: bool = False
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
+        if not spin:  # idle intra-op threads sleep instead of spinning between calls
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self._session = ort.InferenceSession(
             str(path), sess_options=options, providers=providers_for(device)
@@ -107,11 +111,13 @@ def load_graph(
     inputs: list[str],
     outputs: list[str],
     intra_op_threads: int = 0,
+    spin: bool = False,
 ) -> Graph:
-    """Load one graph file in the given format for the given device."""
+    """Load one graph file in the given format for the given device (`spin`: ONNX Runtime's
+    idle intra-op threads spin between calls instead of sleeping)."""
     if fmt == "torchscript":
         return TorchScriptGraph(path, device, inputs, outputs, intra_op_threads)
-    return OnnxGraph(path, device, intra_op_threads)
+    return OnnxGraph(path, device, intra_op_threads, spin)
 
 
 def runtime_version(fmt: str) -> str:
