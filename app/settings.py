@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     default_timeout_ms: int = Field(default=30_000, ge=1)
     max_timeout_ms: int = Field(default=300_000, ge=1)
+    # Server-Sent Event streams of jobs (GET /v1/jobs/{id}/events) open at once per api
+    # process; each polls its job 4 times a second. Past it: 503, poll the job instead.
+    max_event_streams: int = Field(default=256, ge=1)
     registry_cache_ttl_s: float = Field(default=2.0, ge=0)
     max_sample_rows: int = Field(default=1024, ge=1)
     # Renders of job outcomes too big for the event loop (style sheets, large sample grids) run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from app.api.routes import (
     admin,
     feedback,
     health,
+    job_events,
     jobs,
     kinds,
     models,
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             replica_ack_timeout_ms=settings.redis_replica_ack_timeout_ms,
         )
         queue.listener.start()
+        app.state.event_streams = asyncio.Semaphore(settings.max_event_streams)
         app.state.hanmo = State(
             settings,
             engine,
@@ -99,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         style.router,
         feedback.router,
         jobs.router,
+        job_events.router,
     ):
         app.include_router(router, dependencies=guarded)
     app.include_router(admin.router)
