@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from app.errors import (
     DeadlineExceeded,
@@ -69,6 +70,7 @@ class JobQueue:
         self._enqueue = redis.register_script(scripts.ENQUEUE)
         self._cancel = redis.register_script(scripts.CANCEL)
         self._live: tuple[float, str] = (-math.inf, "")  # (read at, comma-joined live ids)
+        self.cluster = isinstance(redis, AsyncRedisCluster)
 
     async def submit(
         self,
@@ -167,17 +169,20 @@ class JobQueue:
         for pair in fields.items():
             args.extend(pair)
         idem = keys.idempotency(stream, idempotency_key or "")
+        script_keys = [stream, keys.job(job_id), idem, keys.backlog(stream), keys.rate(stream)]
+        if not self.cluster:  # one server: the script lists the stream itself
+            script_keys.append(keys.STREAMS)
         try:
             args[11] = await self._live_workers()
             verdict, value = await self._enqueue_replicated(
                 not (will_wait or dry),  # answered 202: WAIT for replicas first
                 idem,
-                keys=[stream, keys.job(job_id), idem, keys.backlog(stream), keys.rate(stream)],
+                keys=script_keys,
                 args=args,
             )
-            if verdict == b"ok" and not dry:
+            if verdict == b"ok" and not dry and self.cluster:
                 # listed for the stale sweep after the entry exists (app/worker/stale.py);
-                # outside the script because the set is in another slot of a cluster
+                # on a cluster the set is in another slot than the script's keys
                 await self.redis.sadd(keys.STREAMS, stream)
         except REDIS_ERRORS as exc:
             raise RedisUnavailable("the job queue cannot be reached; retry shortly") from exc

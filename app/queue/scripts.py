@@ -29,7 +29,8 @@ end
 """
 
 # KEYS: stream, job hash, idempotency key, the stream's backlog, its rates: one version's keys,
-# one slot of a cluster (app/queue/keys.py).
+# one slot of a cluster (app/queue/keys.py); on a single server also the set of streams
+# (keys.STREAMS), which the script adds the stream to.
 # ARGV: max_depth, job_id, inputs, deadline_ms, reply, ttl_s, idem_ttl_s, alias, cost, now_ms,
 # admit by cost ("1"/"0"), the live workers' ids (comma-joined, as the api last read the
 # heartbeats), need a live worker ("1"/"0"), the cost of the request's steps still to come
@@ -42,8 +43,8 @@ end
 # request's encode, then generate) is admitted only if both can finish: the next step joins
 # the back of the queue, behind about the same backlog again. Without a measured rate (no
 # batch run yet) only the depth limit applies. A synchronous job with no live worker at all is
-# {'noworker'}: nobody would answer it before its deadline. The caller lists the stream in
-# keys.STREAMS after an 'ok' (that set lives in another slot).
+# {'noworker'}: nobody would answer it before its deadline. On a cluster the caller lists the
+# stream in keys.STREAMS after an 'ok' (that set lives in another slot).
 ENQUEUE = """
 if ARGV[16] == '1' then
   local existing = redis.call('GET', KEYS[3])
@@ -80,6 +81,7 @@ redis.call('INCRBY', KEYS[4], cost)
 redis.call('HSET', KEYS[2], 'entry', entry)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
 if ARGV[16] == '1' then redis.call('SET', KEYS[3], ARGV[2], 'EX', tonumber(ARGV[7])) end
+if KEYS[6] then redis.call('SADD', KEYS[6], KEYS[1]) end
 return {'ok', ARGV[2]}
 """
 
