@@ -40,13 +40,21 @@ $(FUZZ_VENV)/bin/st:
 	$(FUZZ_VENV)/bin/pip install -q "$(SCHEMATHESIS)"
 fuzz-tools: $(FUZZ_VENV)/bin/st
 
-# LitServe, the peer of bench/peer.py, in a venv of its own (benchmarks only, never tests).
+# The peers of bench/peer.py, each in a venv of its own (benchmarks only, never tests): LitServe
+# and Ray Serve. Both import hanmo's session wrapper and NumPy post-processing (app.glyphs needs
+# contourpy and pillow).
 PEER_VENV ?= .venv-peer
 $(PEER_VENV)/bin/python:
 	$(PYTHON) -m venv $(PEER_VENV)
 	$(PEER_VENV)/bin/pip install -q --upgrade pip
-	$(PEER_VENV)/bin/pip install -q "litserve==0.2.19" onnxruntime numpy pillow
-peer-tools: $(PEER_VENV)/bin/python
+	$(PEER_VENV)/bin/pip install -q "litserve==0.2.19" onnxruntime numpy pillow contourpy
+RAY_VENV ?= .venv-ray
+RAY_SERVE ?= ray[serve]==2.60.0
+$(RAY_VENV)/bin/python:
+	$(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/pip install -q --upgrade pip
+	$(RAY_VENV)/bin/pip install -q "$(RAY_SERVE)" onnxruntime numpy pillow contourpy
+peer-tools: $(PEER_VENV)/bin/python $(RAY_VENV)/bin/python
 	@command -v hey >/dev/null || scripts/apt-ensure.sh "the benchmarks (bench/hey.py)" hey
 
 up: install
@@ -111,8 +119,9 @@ bench: install-dev peer-tools
 	$(BIN)/python -m bench.predictive
 	$(BIN)/python -m bench.style
 
-# hanmo against LitServe under hey (bench/peer.py: the tiny sampler; bench/peer_models.py:
-# cvae-digits, concrete-sghmc, glyph-style), and the fault runs (bench/chaos.py).
+# hanmo against LitServe and Ray Serve under hey (bench/peer.py: the tiny sampler, with a bare
+# orjson endpoint as the ceiling; bench/peer_models.py: cvae-digits, concrete-sghmc,
+# glyph-style), and the fault runs (bench/chaos.py).
 bench-peer: install-dev peer-tools
 	$(BIN)/python -m bench.peer
 	$(BIN)/python -m bench.peer_models

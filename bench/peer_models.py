@@ -1,12 +1,13 @@
-"""hanmo side by side with LitServe on the shipped models beyond the tiny sampler (bench/peer.py
-does that one): `cvae-digits` sampling, `concrete-sghmc` posterior-predictive regression, and
-`glyph-style` writing 16 characters from 4 reference glyphs.
+"""hanmo side by side with LitServe and Ray Serve on the shipped models beyond the tiny sampler
+(bench/peer.py does that one): `cvae-digits` sampling, `concrete-sghmc` posterior-predictive
+regression, and `glyph-style` writing 16 characters from 4 reference glyphs.
 
 The same conditions as bench/peer.py: the same model directory, one ONNX Runtime thread, one
 HTTP and one inference process each, no pinning, `hey` for PEER_SECONDS (8) s per level, the
-same request body for both. The peer (bench/litserve_app.py) runs the graphs through hanmo's
-session wrapper and hanmo's own NumPy post-processing (noise, posterior-predictive summaries,
-glyph PNGs), and its answers are checked equal to hanmo's before timing. Configurations: no
+same request body for all. The peers (bench/litserve_app.py; bench/ray_app.py, which serves the
+same API classes) run the graphs through hanmo's session wrapper and hanmo's own NumPy
+post-processing (noise, posterior-predictive summaries, glyph PNGs), and their answers are
+checked equal to hanmo's before timing. Configurations: no
 batching; batch 16 / 5 ms; each system's defaults. Writes bench/out/peer-models.json and
 docs/bench/peer-models.png.
 
@@ -29,7 +30,7 @@ import httpx
 import numpy as np
 
 from bench.hey import INSTALL_HINT, find_hey
-from bench.peer import CONFIGS, PEER_PYTHON, SECONDS, compare, panel
+from bench.peer import CONFIGS, PEERS, SECONDS, compare, panel
 from bench.serving import ROOT
 
 OUT_JSON = ROOT / "bench" / "out" / "peer-models.json"
@@ -146,8 +147,9 @@ def main(names: list[str]) -> None:
     hey = find_hey()
     if hey is None:
         sys.exit(INSTALL_HINT)
-    if not PEER_PYTHON.exists():
-        sys.exit(f"{PEER_PYTHON} missing: run `make peer-tools`")
+    for system in PEERS:
+        if not system.python.exists():
+            sys.exit(f"{system.python} missing: run `make peer-tools`")
     unknown = set(names) - set(CASES)
     if unknown:
         sys.exit(f"unknown models {sorted(unknown)}; choose from {', '.join(CASES)}")
