@@ -55,7 +55,6 @@ async def job_events(
     streams: asyncio.Semaphore = request.app.state.event_streams
     if streams.locked():
         raise ServiceUnavailable("too many event streams are open; poll the job", retry_after_s=5)
-    await streams.acquire()
     until = int(fields.get("deadline_ms", now_ms())) / 1000 + GRACE_S
     return StreamingResponse(
         _released(streams, _events(state, job_id, after, until)),
@@ -73,11 +72,11 @@ def _last_seen(header: str | None) -> int:
 
 
 async def _released(streams: asyncio.Semaphore, events: AsyncIterator[str]) -> AsyncIterator[str]:
-    try:
+    """The events, holding a place among the open streams while they flow (taken when the
+    body starts, so a response that never starts holds none)."""
+    async with streams:
         async for event in events:
             yield event
-    finally:
-        streams.release()
 
 
 async def _events(state: State, job_id: str, after: int, until_s: float) -> AsyncIterator[str]:
