@@ -148,32 +148,31 @@ class JobQueue:
             "deadline_ms": deadline_ms,
             "reply": self.listener.channel,
         }
-        args: list[Any] = [
-            self.max_depth,
-            job_id,
-            inputs,
-            deadline_ms,
-            self.listener.channel,
-            self.result_ttl_s,
-            self.idempotency_ttl_s,
-            meta.get("alias") or "",
-            str(max(0, math.ceil(cost))),  # whole units (app/queue/scripts.py)
-            now_ms(),
-            "1" if self.admit_by_cost else "0",
-            "",  # the live workers, filled in below
-            "1" if will_wait and self.need_live_worker else "0",
-            str(max(0, math.ceil(then_cost))),
-            "1" if dry else "0",
-            "1" if idempotency_key else "0",
-        ]
-        for pair in fields.items():
-            args.extend(pair)
         idem = keys.idempotency(stream, idempotency_key or "")
         script_keys = [stream, keys.job(job_id), idem, keys.backlog(stream), keys.rate(stream)]
         if not self.cluster:  # one server: the script lists the stream itself
             script_keys.append(keys.STREAMS)
         try:
-            args[11] = await self._live_workers()
+            args: list[Any] = [
+                self.max_depth,
+                job_id,
+                inputs,
+                deadline_ms,
+                self.listener.channel,
+                self.result_ttl_s,
+                self.idempotency_ttl_s,
+                meta.get("alias") or "",
+                str(max(0, math.ceil(cost))),  # whole units (app/queue/scripts.py)
+                now_ms(),
+                "1" if self.admit_by_cost else "0",
+                await self._live_workers(),
+                "1" if will_wait and self.need_live_worker else "0",
+                str(max(0, math.ceil(then_cost))),
+                "1" if dry else "0",
+                "1" if idempotency_key else "0",
+            ]
+            for pair in fields.items():
+                args.extend(pair)
             verdict, value = await self._enqueue_replicated(
                 not (will_wait or dry),  # answered 202: WAIT for replicas first
                 idem,

@@ -20,9 +20,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from starlette.responses import StreamingResponse
 
-from app.api.auth import may_see
 from app.api.deps import StateDep
-from app.api.routes.jobs import JobId
+from app.api.routes.jobs import JobId, visible_job
 from app.api.state import State
 from app.errors import InvalidInput, JobNotFound, RedisUnavailable, ServiceUnavailable
 from app.queue.clock import now_ms
@@ -49,9 +48,7 @@ async def job_events(
 ) -> StreamingResponse:
     """The job's progress, then `done` or `failed`, as Server-Sent Events."""
     after = _last_seen(last_event_id)
-    fields, _ = await state.queue.status(job_id)
-    if not may_see(request, state, json.loads(fields["meta"]).get("owner")):
-        raise JobNotFound(f"no job {job_id!r} (unknown or expired)")
+    fields, _, _ = await visible_job(request, state, job_id)
     streams: asyncio.Semaphore = request.app.state.event_streams
     if streams.locked():
         raise ServiceUnavailable("too many event streams are open; poll the job", retry_after_s=5)
