@@ -10,14 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import numpy as np
 import pytest
 from pydantic import ValidationError
 from redis.cluster import RedisCluster
 
 from app.queue import keys
-from app.queue.client import JobQueue
-from app.queue.clock import now_ms
 from app.queue.listener import ReplyListener
 from app.queue.results import Outcome, pack_failed
 from app.redis_conn import async_client, sync_client
@@ -31,6 +28,7 @@ from tests.api.test_sampling import (
     test_sample_batched_with_concurrent_requests_is_identical,
     test_sample_same_seed_is_byte_identical,
 )
+from tests.queue.test_consumer import STREAM, enqueue
 from tests.worker.test_recovery import (
     test_job_delivered_too_often_is_dead_lettered,
     test_worker_killed_mid_batch_loses_no_job,
@@ -105,20 +103,7 @@ def test_replica_acks_are_refused_on_a_cluster(settings: Settings) -> None:
 def test_an_enqueue_lists_its_stream_on_the_cluster(settings: Settings) -> None:
     """The set of streams lives in another slot than the script's keys: the api lists the
     stream after the script (on one server the script does it)."""
-    stream = keys.stream("m", 1)
-
-    async def submit() -> str:
-        redis = async_client(settings.redis_url)
-        queue = JobQueue(redis, "t", max_depth=10, result_ttl_s=60, idempotency_ttl_s=60)
-        try:
-            inputs = {"z": np.zeros((1, 2), np.float32)}
-            deadline = now_ms() + 30_000
-            done = await queue.submit(stream, inputs, {}, deadline, will_wait=False)
-        finally:
-            await redis.aclose()
-        return done.job_id
-
-    job_id = asyncio.run(submit())
+    job_id = enqueue(settings)  # tests/queue/test_consumer.py's, as the api enqueues
     client: Any = sync_client(settings.redis_url)
-    assert client.sismember(keys.STREAMS, stream)
+    assert client.sismember(keys.STREAMS, STREAM)
     assert client.hget(keys.job(job_id), "status") == b"queued"
