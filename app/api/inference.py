@@ -189,16 +189,16 @@ class JobRunner:
                 will_wait=wait,
                 cost=cost,
                 then_cost=then_cost,
+                forget=wait and self._forgettable(job, idempotency_key),
             )
             outcome = await self._wait(submitted, stream, deadline) if wait else None
-        if outcome is not None and self._forgettable(job, idempotency_key):
-            await self.state.queue.forget(submitted.job_id)  # delivered: nobody asks again
         return submitted.job_id, meta, outcome
 
     def _forgettable(self, job: JobMeta, idempotency_key: str | None) -> bool:
-        """Whether a delivered synchronous job is deleted: not when a retry may name it (an
-        Idempotency-Key), its kind keeps results (predictions, for feedback), or the settings
-        keep them (HANMO_KEEP_SYNC_RESULTS)."""
+        """Whether a synchronous job expires soon after it finishes (its waiter has it; the
+        queue's FORGET_AFTER_S): not when a retry may name it (an Idempotency-Key), its kind
+        keeps results (predictions, for feedback), or the settings keep them
+        (HANMO_KEEP_SYNC_RESULTS)."""
         keep = self.state.settings.keep_sync_results or KINDS[job.kind].keeps_results
         return idempotency_key is None and not keep
 

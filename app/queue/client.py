@@ -32,6 +32,10 @@ from app.queue.results import Outcome, pack_failed, unpack
 from app.redis_conn import as_text
 
 FALLBACK_POLL_S = 0.5
+# How long the record and result of a delivered synchronous job stay (FINISH sets it): long
+# enough for a waiter that missed the pub/sub message to read the result by polling (every
+# FALLBACK_POLL_S), short enough that Redis holds the work in flight, not the last answers.
+FORGET_AFTER_S = 5
 LIVE_WORKERS_S = 0.5  # how long the api reuses its read of the live workers (admission)
 
 
@@ -82,12 +86,15 @@ class JobQueue:
         will_wait: bool = True,
         cost: float = 1.0,
         then_cost: float = 0.0,
+        forget: bool = False,
     ) -> Submitted:
         """Admit and enqueue one job: 429 when the stream is at its depth limit, or when its
         backlog (with this job's `cost`) cannot finish by the deadline at the rate the workers
         measured (and, when `then_cost` > 0, its request's next step after it); a synchronous
         job (`will_wait`) gets 503 when no worker is alive. With `will_wait`, the reply waiter
-        is registered first, and `wait` must follow."""
+        is registered first, and `wait` must follow. `forget`: nobody asks for the job once
+        its waiter has it, so its record and result expire FORGET_AFTER_S after it finishes
+        (set by FINISH: no delete from the api, one round trip less a request)."""
         job_id = keys.new_job_id(stream)
         if will_wait:
             self.listener.expect(job_id)
@@ -100,6 +107,7 @@ class JobQueue:
                 deadline_ms,
                 idempotency_key,
                 (will_wait, cost, then_cost, False),
+                forget,
             )
         except HanmoError:
             self.listener.forget(job_id)
@@ -138,16 +146,19 @@ class JobQueue:
         deadline_ms: int,
         idempotency_key: str | None,
         how: tuple[bool, float, float, bool],
+        forget: bool = False,
     ) -> tuple[bytes, bytes]:
         """The ENQUEUE script's verdict and value; its refusals raised as problems."""
         will_wait, cost, then_cost, dry = how
-        fields = {
+        fields: dict[str, Any] = {
             "meta": json.dumps(meta),
             "stream": stream,
             "created_ms": now_ms(),
             "deadline_ms": deadline_ms,
             "reply": self.listener.channel,
         }
+        if forget:
+            fields["forget_s"] = FORGET_AFTER_S  # read by FINISH (app/queue/scripts.py)
         idem = keys.idempotency(stream, idempotency_key or "")
         script_keys = [stream, keys.job(job_id), idem, keys.backlog(stream), keys.rate(stream)]
         if not self.cluster:  # one server: the script lists the stream itself
@@ -287,15 +298,6 @@ class JobQueue:
             raise missing(f"no job {job_id!r} (unknown or expired)")
         state = {k.decode(): v.decode() for k, v in fields.items()}
         return state, (unpack(blob) if blob is not None else None)
-
-    async def forget(self, job_id: str) -> None:
-        """Delete a delivered job's record and result (a synchronous request's, once answered):
-        Redis then holds the work in flight, not the last hour's answers. Best effort: what
-        is left expires with its TTL."""
-        try:
-            await self.redis.unlink(keys.job(job_id), keys.result(job_id))
-        except REDIS_ERRORS:
-            pass
 
     async def cancel(self, job_id: str, stream: str) -> None:
         """Cancel a job that no worker has started."""

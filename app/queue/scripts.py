@@ -106,7 +106,9 @@ return verdicts
 # KEYS: stream, its backlog, then per job: job hash, result key.
 # ARGV: group, ttl_s, finished_ms, then per job: status, blob, entry id, reply channel, job id.
 # Per job: ack and delete the entry, then store the result once and publish it; both in one
-# atomic script, so an entry is never acked without its reply stored. Returns, per job, 1 when
+# atomic script, so an entry is never acked without its reply stored. A job whose hash has a
+# `forget_s` field (a synchronous job nobody asks for again, app/queue/client.py) keeps its
+# record and result that many seconds, not ttl_s. Returns, per job, 1 when
 # this call answered it, 0 when it was answered (or cancelled) already.
 FINISH = (
     REMOVE_ENTRY
@@ -120,11 +122,13 @@ for i = 1, (#KEYS - 2) / 2 do
   redis.call('XACK', KEYS[1], ARGV[1], entry)
   remove_entry(KEYS[1], KEYS[2], entry)
   answered[i] = 0
-  if redis.call('EXISTS', result) == 0 and redis.call('HGET', job, 'status') ~= 'cancelled' then
-    redis.call('SET', result, blob, 'EX', tonumber(ARGV[2]))
-    if redis.call('EXISTS', job) == 1 then  -- never recreate an expired hash without a TTL
+  local was = redis.call('HMGET', job, 'status', 'forget_s')
+  if redis.call('EXISTS', result) == 0 and was[1] ~= 'cancelled' then
+    local ttl = tonumber(was[2]) or tonumber(ARGV[2])  -- forget_s: a delivered sync job's
+    redis.call('SET', result, blob, 'EX', ttl)
+    if was[1] then  -- never recreate an expired hash without a TTL
       redis.call('HSET', job, 'status', status, 'finished_ms', ARGV[3])
-      redis.call('EXPIRE', job, tonumber(ARGV[2]))  -- the job lives as long as its result
+      redis.call('EXPIRE', job, ttl)  -- the job lives as long as its result
     end
     if reply ~= '' then redis.call('PUBLISH', reply, job_id .. '\\n' .. blob) end
     answered[i] = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.queue import keys
+from app.queue.client import FORGET_AFTER_S
 from app.redis_conn import sync_client
 from app.settings import Settings
 from tests.helpers import live_api, wait_until, worker_thread
@@ -57,19 +58,22 @@ def test_cancel_after_done_is_409(tiny: Settings) -> None:
 
 def test_a_delivered_synchronous_answer_is_not_kept(tiny: Settings) -> None:
     """Redis holds the work in flight, not the last hour's answers (issue 47): a synchronous
-    job is deleted once answered, unless a retry may name it (Idempotency-Key); async jobs
-    keep their result for HANMO_RESULT_TTL_S."""
+    job expires FORGET_AFTER_S after it finished (FINISH sets it; the api deletes nothing),
+    unless a retry may name it (Idempotency-Key); async jobs keep their result for
+    HANMO_RESULT_TTL_S."""
     redis = sync_client(tiny.redis_url)
     with worker_thread(tiny), live_api(tiny) as client:
         plain = client.post(SAMPLE, json={"seed": 1}).headers["x-hanmo-job"]
         keyed = client.post(SAMPLE, json={"seed": 1}, headers={"Idempotency-Key": "k-1"})
         queued = client.post(SAMPLE, json={"seed": 1}, headers=ASYNC).json()["job_id"]
         wait_until(lambda: client.get(f"/v1/jobs/{queued}").json()["status"] == "done")
-        statuses = [client.get(f"/v1/jobs/{j}").status_code for j in (plain, queued)]
         again = client.post(SAMPLE, json={"seed": 1}, headers={"Idempotency-Key": "k-1"})
-    assert statuses == [404, 200]
-    assert not redis.exists(keys.job(plain), keys.result(plain))
-    assert again.headers["x-hanmo-job"] == keyed.headers["x-hanmo-job"]
+    kept = keyed.headers["x-hanmo-job"]
+    for key in (keys.job(plain), keys.result(plain)):
+        assert 0 < redis.ttl(key) <= FORGET_AFTER_S
+    for key in (keys.job(queued), keys.result(queued), keys.job(kept), keys.result(kept)):
+        assert redis.ttl(key) > FORGET_AFTER_S
+    assert again.headers["x-hanmo-job"] == kept
     assert again.json() == keyed.json()  # the keyed answer is still there for its retry
 
 
