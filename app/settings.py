@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     # api processes sharing the port (`hanmo api --workers`); 0 sizes to the machine: half its
-    # cores, between 1 and 4 (app/up.py api_processes).
+    # cores, at least 2 where there are 2, at most 4 (app/up.py default_api_processes).
     api_workers: int = Field(default=0, ge=0)
     # The api's event loop. asyncio, not uvloop: with 256 clients connecting at once to a busy
     # api, uvloop accepted some connections seconds late (p99 2.2-7.2 s; asyncio 0.7-1.5 s at

@@ -16,6 +16,7 @@ from app.registry import aliases, versions
 from app.registry.local import in_transaction
 from app.services.registration import register_shipped
 from app.settings import Settings
+from app.up import default_api_processes
 from tests.helpers import ROOT, settings_env
 from training import tiny_sampler
 
@@ -109,3 +110,9 @@ def test_register_lists_every_file_whose_sha256_differs_at_once(
     assert all("sha256 is" in line and "card says" in line for line in problems)
     listed = in_transaction(settings, lambda session: versions.list_models(session, 10, 0))
     assert listed["total"] == 0
+
+
+def test_default_api_processes_use_both_cores_of_a_small_machine() -> None:
+    """The api is the ceiling for small models: a 2-core machine runs 2 api processes."""
+    cores = (1, 2, 3, 4, 6, 8, 16, 64)
+    assert [default_api_processes(c) for c in cores] == [1, 2, 2, 2, 3, 4, 4, 4]
