@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev system-deps fuzz-tools peer-tools up test test-lowest wheel constraints fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny train-generative train-bayesian train-style clean
+.PHONY: install install-dev system-deps fuzz-tools peer-tools up test test-lowest wheel constraints fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny train-generative train-bayesian train-hmc train-style clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -146,6 +146,12 @@ train-generative: install-dev
 # (20 splits) on CPU; a background run. Rewrites models/ and docs/models.
 train-bayesian: install-dev
 	$(BIN)/python -m training.bayesian --out models --docs docs/models
+
+# concrete-hmc, and the `distance_to_hmc` section of concrete-sghmc's and diabetes-sghmc's cards
+# (nothing else in them changes): full-batch HMC over the same 20 splits (issue 51, item 1), one
+# thread, about 25 min on a 2-core machine. Reads the shipped SGHMC graphs: run after train-bayesian.
+train-hmc: install-dev
+	OMP_NUM_THREADS=1 $(BIN)/python -m training.bayesian.hmc_job --out models --docs docs/models
 
 # Fonts for the style-transfer job: Debian packages (apt-get) and npm @fontsource families.
 fonts:

@@ -453,26 +453,10 @@ def write(
         kind="predictive",
         fmt="onnx",
         graphs={"predict": ("model.onnx", ["x"], outputs)},
-        signature={
-            "task": "regression",
-            "input_dim": len(ds.features),
-            "features": ds.features,
-            "targets": [ds.target],
-            "target_units": ds.units,
-            "draws": draws,
-            "method": method,
-        },
+        signature=card_signature(ds, draws, method),
         description=description(ds, method, draws),
         seed=SEED,
-        data={
-            "source": ds.source,
-            "rows": len(split0.y_train) + len(split0.y_test),
-            "features": ds.features,
-            "target": ds.target,
-            "feature_summary": data.feature_summary(
-                np.concatenate([split0.x_train, split0.x_test]), ds.features
-            ),
-        },
+        data=card_data(ds, split0),
         metrics=card_metrics,
         command=report.COMMAND,
     )
@@ -481,6 +465,32 @@ def write(
         (f"{LABELS[m]} rmse / ll", f"{fmt(t['rmse'])} / {fmt(t['ll'])}") for m, t in table.items()
     ]
     return report.Result(name, directory, card_metrics, model, seconds[method], summary=rows)
+
+
+def card_signature(ds: Dataset, draws: int, method: str) -> dict[str, Any]:
+    """The predictive signature of a regression card."""
+    return {
+        "task": "regression",
+        "input_dim": len(ds.features),
+        "features": ds.features,
+        "targets": [ds.target],
+        "target_units": ds.units,
+        "draws": draws,
+        "method": method,
+    }
+
+
+def card_data(ds: Dataset, split0: Split) -> dict[str, Any]:
+    """The card's `data`: source, rows, names and each feature's range over all rows."""
+    return {
+        "source": ds.source,
+        "rows": len(split0.y_train) + len(split0.y_test),
+        "features": ds.features,
+        "target": ds.target,
+        "feature_summary": data.feature_summary(
+            np.concatenate([split0.x_train, split0.x_test]), ds.features
+        ),
+    }
 
 
 def anchors(ds: Dataset) -> dict[str, Any]:
