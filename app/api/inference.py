@@ -113,6 +113,19 @@ async def resolve_kind(
     return served
 
 
+async def prepare_job(
+    state: State, name: str, body: InferenceOptions, kind: str, prepare: Prepare, rows: int
+) -> tuple[ServedVersion, Inputs, JobMeta]:
+    """Resolve the version (by pin, or by alias and routing key: the seed when no key is
+    given), check its kind, and turn the request into job inputs (off the event loop when
+    large): the first half of `infer`, which the Open Inference Protocol's route shares."""
+    seed = getattr(body, "seed", None)
+    key = body.routing_key or (None if seed is None else f"seed:{seed}")
+    served = await resolve_kind(state, name, body, kind, key)
+    inputs, job = await off_loop(rows, prepare, served)
+    return served, inputs, job
+
+
 async def infer(
     state: State,
     request: Request,
@@ -128,10 +141,7 @@ async def infer(
 ) -> Response:
     """What every one-step inference route does: resolve the version (by alias or pin), check
     its kind, turn the request into job inputs (off the event loop when large), run the job."""
-    seed = getattr(body, "seed", None)
-    key = body.routing_key or (None if seed is None else f"seed:{seed}")
-    served = await resolve_kind(state, name, body, kind, key)
-    inputs, job = await off_loop(rows, prepare, served)
+    served, inputs, job = await prepare_job(state, name, body, kind, prepare, rows)
     runner = JobRunner(state, request)
     deadline = deadline_ms(state, body.timeout_ms, wants_async(prefer))
     return await runner.answer(

@@ -25,6 +25,7 @@ from app.api.routes import (
     jobs,
     kinds,
     models,
+    oip,
     predict,
     sampling,
     style,
@@ -103,10 +104,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feedback.router,
         jobs.router,
         job_events.router,
+        oip.router,
     ):
         app.include_router(router, dependencies=guarded)
     app.include_router(admin.router)
     app.include_router(health.router)
+    app.include_router(oip.health_router)
     app.include_router(web.router)
     app.mount("/ui", web.files(), name="ui")
     app.mount("/docs-assets", web.docs_assets(), name="docs-assets")
@@ -120,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             components.update(style_body.openapi_schemas())
             components.update(admin.openapi_schemas())
             components.update(kinds.openapi_schemas())
+            components.update(oip.openapi_schemas())
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.api.oip_wire import is_oip, oip_error
 from app.errors import HanmoError, RedisUnavailable
 from app.queue.errors import REDIS_ERRORS
 
@@ -21,11 +22,15 @@ PROBLEM_JSON = "application/problem+json"
 def problem_response(
     problem: dict[str, Any], instance: str, headers: dict[str, str] | None = None
 ) -> Response:
-    body = {"instance": instance, **problem}
+    """The problem as `application/problem+json`; under /v2 (the Open Inference Protocol) as
+    that protocol's `{"error": detail}`, with 400 for invalid input (app/api/oip_wire.py)."""
     headers = dict(headers or {})
     retry_after = problem.get("retry_after_s")
     if retry_after is not None:
         headers["Retry-After"] = str(int(retry_after))
+    if is_oip(instance):
+        return oip_error(problem, headers)
+    body = {"instance": instance, **problem}
     return Response(
         orjson.dumps(body),
         status_code=int(problem["status"]),

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from hanmo_client.schemas import DEFAULT_ALIAS
 from pydantic import BaseModel
 
 from app.kinds.base import Kind
+
+if TYPE_CHECKING:
+    from app.kinds.oip import OipKind
 
 Inputs = dict[str, np.ndarray]
 Raw = tuple[bytes, str]  # a rendered body and its media type
@@ -134,3 +137,5 @@ class KindSpec:
     # Results later requests read (a prediction's draws, scored by feedback): kept for
     # HANMO_PREDICTION_RETENTION_S, and not deleted once a synchronous answer is delivered.
     keeps_results: bool = False
+    # How the kind is served over the Open Inference Protocol (/v2); None: it is not.
+    oip: OipKind | None = None

@@ -6,6 +6,7 @@ from hanmo_client.schemas import PredictResponse
 from pydantic import TypeAdapter
 
 from app.kinds.predictive.graph import PredictiveKind
+from app.kinds.predictive.oip import OIP
 from app.kinds.predictive.response import render
 from app.kinds.predictive.signature import PredictiveSignature
 from app.kinds.spec import KindSpec, RoleSpec, TensorSpec
@@ -47,6 +48,7 @@ SPEC = KindSpec(
         ),
     ),
     render=render,
+    oip=OIP,
     cost=lambda job: float(job.rows * job.fields["draws_total"]),  # rows x draws: all S run
     answers={"predict": TypeAdapter(PredictResponse).validate_python},
     routes=("POST /v1/models/{name}/predict", "POST /v1/models/{name}/feedback"),

@@ -16,9 +16,7 @@ def render(
     meta: dict[str, Any], job_id: str, outcome: Finished, accept: str | None
 ) -> dict[str, Any]:
     """Per-row predictive summaries; rows are answered by (job_id, row index)."""
-    assert outcome.tensors is not None
-    draws = int(meta["draws"])
-    tensors = {name: value[:, :draws] for name, value in outcome.tensors.items()}
+    tensors = drawn(meta, outcome)
     if meta["task"] == "regression":
         rows = regression_rows(tensors["mean"], tensors["var"], meta["levels"])
     else:
@@ -46,6 +44,13 @@ def render(
         "provider": outcome.info.get("provider", ""),
         "predictions": rows,
     }
+
+
+def drawn(meta: dict[str, Any], outcome: Finished) -> dict[str, np.ndarray]:
+    """Each output of the draws a request asked for (the first `draws` of S), [N, draws, ...]."""
+    assert outcome.tensors is not None
+    draws = int(meta["draws"])
+    return {name: value[:, :draws] for name, value in outcome.tensors.items()}
 
 
 def _scalar_or_list(values: np.ndarray) -> float | list[float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hanmo_client.schemas import InterpolateResponse, LogProbResponse, SampleResponse
 
 from app.kinds.sampler.graph import SamplerKind
+from app.kinds.sampler.oip import OIP
 from app.kinds.sampler.response import render
 from app.kinds.sampler.signature import SamplerSignature
 from app.kinds.spec import KindSpec, RoleSpec, TensorSpec
@@ -40,6 +41,7 @@ SPEC = KindSpec(
         ),
     ),
     render=render,
+    oip=OIP,
     cost=lambda job: float(job.fields.get("n") or job.fields.get("steps") or 1),  # rows
     answers={
         "sample": SampleResponse.model_validate,

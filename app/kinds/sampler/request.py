@@ -47,14 +47,39 @@ def _check_image_format(served: Served, fmt: str) -> None:
 def prepare(served: Served, request: SampleRequest, max_rows: int) -> tuple[Inputs, JobMeta]:
     """Validate against the model's signature, make the noise; return inputs and job meta."""
     signature = _signature(served)
-    if request.n > max_rows:
-        raise InvalidInput(f"n must be at most {max_rows}", errors=[{"field": "n"}])
-    _check_image_format(served, request.format)
-    labels = _labels(signature, request.labels, request.n)
+    labels = _checked_sample(served, request, max_rows)
     seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
     z = standard_normal_rows(seed, request.n, int(signature["z_dim"]))
     if request.temperature != 1.0:
         z *= np.float32(request.temperature)
+    return _sample_job(served, request, z, labels, seed=seed)
+
+
+def prepare_noise(
+    served: Served, request: SampleRequest, z: np.ndarray, max_rows: int
+) -> tuple[Inputs, JobMeta]:
+    """A sample job on noise the caller gives (`z` [n, z_dim], used as is: no seed, no
+    temperature), checked like `prepare`'s; the Open Inference Protocol's explicit `z`."""
+    labels = _checked_sample(served, request, max_rows)
+    z_dim = int(_signature(served)["z_dim"])
+    if z.ndim != 2 or z.shape != (request.n, z_dim):
+        raise InvalidInput(f"z must be [n, {z_dim}], is {list(z.shape)}", errors=[{"field": "z"}])
+    if not np.isfinite(z).all():
+        raise InvalidInput("z must be finite", errors=[{"field": "z"}])
+    return _sample_job(served, request, z.astype(np.float32, copy=False), labels)
+
+
+def _checked_sample(served: Served, request: SampleRequest, max_rows: int) -> list[int] | None:
+    """A sample request's rows and format checked against the model; its labels, one per row."""
+    if request.n > max_rows:
+        raise InvalidInput(f"n must be at most {max_rows}", errors=[{"field": "n"}])
+    _check_image_format(served, request.format)
+    return _labels(_signature(served), request.labels, request.n)
+
+
+def _sample_job(
+    served: Served, request: SampleRequest, z: np.ndarray, labels: list[int] | None, **seed: int
+) -> tuple[Inputs, JobMeta]:
     inputs = {"z": z}
     if labels is not None:
         inputs["label"] = np.asarray(labels, dtype=np.int64)
@@ -62,12 +87,12 @@ def prepare(served: Served, request: SampleRequest, max_rows: int) -> tuple[Inpu
         served,
         "sample",
         request,
-        seed=seed,
+        **seed,
         n=request.n,
         temperature=request.temperature,
         labels=labels,
         format=request.format,
-        **_shown(signature),
+        **_shown(_signature(served)),
     )
     return inputs, meta
 
