@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from training.export import write_card
-from training.generative import data, evaluate, report, vae
+from training.generative import data, evaluate, quality, report, vae
 
 NAME = "cvae-digits"
 NUM_LABELS = 10
@@ -70,35 +70,10 @@ def sample_metrics(
         "frechet_distance_floor_train_vs_test": report.rounded(
             evaluate.frechet_distance(classifier.features(x_train), test_features)
         ),
-        "frechet_distance_matched_size": matched_size(
+        "frechet_distance_matched_size": quality.matched_size(
             classifier.features(draws), classifier.features(x_train), test_features, seed
         ),
     }
-
-
-def matched_size(
-    generated_features: np.ndarray,
-    train_features: np.ndarray,
-    test_features: np.ndarray,
-    seed: int,
-    subsets: int = 10,
-) -> dict[str, Any]:
-    """The Fréchet distance's small-sample bias in 64 dimensions is large: both sides scored
-    again on random subsets as large as the test set (297), mean and sd over `subsets`."""
-    rng = np.random.default_rng(seed)
-    n = len(test_features)
-    out: dict[str, Any] = {"rows": n, "subsets": subsets}
-    for name, features in (("generated", generated_features), ("real_train", train_features)):
-        size = min(n, len(features))
-        values = [
-            evaluate.frechet_distance(
-                features[rng.permutation(len(features))[:size]], test_features
-            )
-            for _ in range(subsets)
-        ]
-        out[f"{name}_mean"] = report.rounded(float(np.mean(values)), 3)
-        out[f"{name}_sd"] = report.rounded(float(np.std(values)), 3)
-    return out
 
 
 def run(out: Path, docs: Path | None, smoke: bool = False) -> report.Result:

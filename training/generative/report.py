@@ -16,7 +16,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from training.export import export_onnx
+from training.export import export_onnx, write_card
+from training.generative import data
 
 COMMAND = "make train-generative"
 SIGNATURE_BASE: dict[str, Any] = {"sample_shape": [8, 8], "image": True, "display_scale": 4}
@@ -33,6 +34,36 @@ class Result:
     metrics: dict[str, Any]
     graphs: dict[str, nn.Module] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+def write_sampler_card(
+    directory: Path,
+    name: str,
+    z_dim: int,
+    description: str,
+    preprocessing: str,
+    metrics: dict[str, Any],
+    command: str = COMMAND,
+) -> None:
+    """card.json of an unconditional digits sampler with one graph, sample.onnx: z -> x."""
+    write_card(
+        directory,
+        name=name,
+        kind="sampler",
+        fmt="onnx",
+        graphs={"sample": ("sample.onnx", ["z"], ["x"])},
+        signature={
+            "z_dim": z_dim,
+            "num_labels": None,
+            **SIGNATURE_BASE,
+            "latent": "standard_normal",
+        },
+        description=description,
+        seed=0,
+        data=data.describe(preprocessing),
+        metrics=metrics,
+        command=command,
+    )
 
 
 def model_dir(out: Path, name: str) -> Path:

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.export import write_card
 from training.generative import baselines, data, evaluate, report
 from training.generative.evaluate import onehot_of
 from training.generative.trainer import Fit, Schedule, fit
@@ -202,31 +201,15 @@ def vae_metrics(
 
 
 def write_vae_card(directory: Path, metrics: dict[str, Any]) -> None:
-    write_card(
-        directory,
-        name=NAME,
-        kind="sampler",
-        fmt="onnx",
-        graphs={"sample": ("sample.onnx", ["z"], ["x"])},
-        signature={
-            "z_dim": Z_DIM,
-            "num_labels": None,
-            **report.SIGNATURE_BASE,
-            "latent": "standard_normal",
-        },
-        description=(
-            "Bernoulli VAE on binarised 8x8 digits: MLP encoder/decoder 64-128-128 (tanh), "
-            "z = 8, trained with the IWAE bound k = 5 (shipped) next to the SGVB (k = 1) VAE. "
-            "The sample graph maps z ~ N(0, I) [N, 8] to the decoder's Bernoulli means "
-            "x [N, 8, 8] in [0, 1] (not binary draws). Test log p(x) by importance sampling "
-            "with q(z|x) and k = 5,000 draws; bits/dim = -log p(x) / (64 ln 2). Baseline: a "
-            "mixture of Bernoullis fitted by EM (K chosen on validation rows)."
-        ),
-        seed=0,
-        data=data.describe(PREPROCESSING),
-        metrics=metrics,
-        command=report.COMMAND,
+    description = (
+        "Bernoulli VAE on binarised 8x8 digits: MLP encoder/decoder 64-128-128 (tanh), "
+        "z = 8, trained with the IWAE bound k = 5 (shipped) next to the SGVB (k = 1) VAE. "
+        "The sample graph maps z ~ N(0, I) [N, 8] to the decoder's Bernoulli means "
+        "x [N, 8, 8] in [0, 1] (not binary draws). Test log p(x) by importance sampling "
+        "with q(z|x) and k = 5,000 draws; bits/dim = -log p(x) / (64 ln 2). Baseline: a "
+        "mixture of Bernoullis fitted by EM (K chosen on validation rows)."
     )
+    report.write_sampler_card(directory, NAME, Z_DIM, description, PREPROCESSING, metrics)
 
 
 def draw_docs(docs: Path, directory: Path, trained: dict[str, Trained]) -> None:
