@@ -22,8 +22,8 @@ def rank_normalise(draws: np.ndarray) -> np.ndarray:
     """Φ⁻¹((rank − 3/8) / (S + 1/4)) over all chains' draws pooled, per quantity."""
     flat = draws.reshape(-1, *draws.shape[2:])
     ranks = rankdata(flat, axis=0)
-    z = ndtri((ranks - 0.375) / (flat.shape[0] + 0.25))
-    return np.asarray(z).reshape(draws.shape)
+    z: np.ndarray = np.asarray(ndtri((ranks - 0.375) / (flat.shape[0] + 0.25)))
+    return z.reshape(draws.shape)
 
 
 def _basic_rhat(draws: np.ndarray) -> np.ndarray:
@@ -40,7 +40,8 @@ def rhat(draws: np.ndarray) -> np.ndarray:
     halves = split(np.asarray(draws, np.float64))
     bulk = _basic_rhat(rank_normalise(halves))
     folded = np.abs(halves - np.median(halves.reshape(-1, *halves.shape[2:]), axis=0))
-    return np.maximum(bulk, _basic_rhat(rank_normalise(folded)))
+    out: np.ndarray = np.maximum(bulk, _basic_rhat(rank_normalise(folded)))
+    return out
 
 
 def _autocovariance(draws: np.ndarray) -> np.ndarray:
@@ -77,7 +78,7 @@ def _geyer(rho: np.ndarray, total: int) -> float:
     positive = pairs > 0
     count = int(np.argmin(positive)) if not positive.all() else len(pairs)
     pairs = np.minimum.accumulate(pairs[:count]) if count else pairs[:0]
-    tau = max(-1 + 2 * float(pairs.sum()), 1 / np.log10(total))
+    tau = max(-1 + 2 * float(pairs.sum()), 1 / float(np.log10(total)))
     return total / tau
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
+from app.kinds.predictive import mixture
 from training.bayesian import metrics
 
 GRID = 2001
@@ -33,8 +34,8 @@ def wasserstein1(
 ) -> np.ndarray:
     """W1 between mixture a [Sa, N] and mixture b [Sb, N], per row: [N]."""
     tails = np.array([TAIL, 1 - TAIL])
-    qa = metrics.mixture.mixture_quantiles(mean_a.T, np.sqrt(var_a).T, tails)
-    qb = metrics.mixture.mixture_quantiles(mean_b.T, np.sqrt(var_b).T, tails)
+    qa = mixture.mixture_quantiles(mean_a.T, np.sqrt(var_a).T, tails)
+    qb = mixture.mixture_quantiles(mean_b.T, np.sqrt(var_b).T, tails)
     lo, hi = np.minimum(qa[0], qb[0]), np.maximum(qa[1], qb[1])
     out = np.empty(mean_a.shape[1])
     for start in range(0, len(out), ROW_BLOCK):
@@ -50,7 +51,8 @@ def wasserstein1(
 
 def interval_width(level: float, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
     lower, upper = metrics.interval(level, mean, var)
-    return upper - lower
+    width: np.ndarray = upper - lower
+    return width
 
 
 def to_reference(

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from training.bayesian import distance, metrics, regression, report
+from training.bayesian import data, distance, metrics, regression, report
 from training.bayesian.export import export as export_graph
 from training.bayesian.export import run as run_graph
 from training.bayesian.regression import Dataset, Split
@@ -77,7 +77,7 @@ def distances(ctx: Context, split0: Split, run: Any) -> dict[str, Any] | None:
     recorded = card["metrics"]["shipped"]["split0_test_metrics_via_onnx"]["rmse"]
     return {
         "rows": f"split 0's test rows ({len(split0.y_test)}; split seed "
-        f"{regression.data.SPLIT_SEED}), the split the shipped SGHMC model was trained on",
+        f"{data.SPLIT_SEED}), the split the shipped SGHMC model was trained on",
         "rows_match_card": bool(abs(check - recorded) < 1e-6 * max(1.0, abs(recorded))),
         "reference": f"HMC, all {run.ref_mean.shape[0]} kept draws of split 0 "
         f"({run.chain_mean.shape[0]} chains)",
@@ -216,8 +216,8 @@ def write_model(
     card_metrics = {
         "protocol": {
             "splits": ctx.settings["splits"],
-            "test_fraction": regression.data.TEST_FRACTION,
-            "split_seed": regression.data.SPLIT_SEED,
+            "test_fraction": data.TEST_FRACTION,
+            "split_seed": data.SPLIT_SEED,
             "standardised_on": "each split's training part (x per feature, y)",
             "units": f"{ctx.ds.units} (original units); ll is the mean per-point log density "
             f"in 1/{ctx.ds.units}",

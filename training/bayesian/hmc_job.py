@@ -130,7 +130,10 @@ class Model:
         optimiser = torch.optim.Adam(theta, lr=s.init_lr)
         for _ in range(s.init_steps):
             optimiser.zero_grad()
-            (self.potential(theta).sum() / self.x.shape[1]).backward()
+            loss = self.potential(theta).sum() / self.x.shape[1]
+            grads = torch.autograd.grad(loss, theta)
+            for p, g in zip(theta, grads, strict=True):
+                p.grad = g
             optimiser.step()
         return [p.detach() for p in theta]
 
