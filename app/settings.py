@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # Admit a job only while its model's backlog (summed job costs) can finish by the job's
     # deadline at the rate the workers measured; else 429 with Retry-After (app/queue/scripts.py).
     admit_by_cost: bool = True
+    # The share of the time to a job's deadline that admission plans to fill; the rest is the
+    # margin for a worker that runs slower than its measured rate (else that job is a 504).
+    admit_headroom: float = Field(default=0.8, gt=0, le=1)
     # The api's Redis connections: past this many commands in flight, a command waits up to
     # redis_pool_timeout_s for a free connection (then 503) instead of failing at once.
     redis_max_connections: int = Field(default=256, ge=2)

@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             idempotency_ttl_s=settings.idempotency_ttl_s,
             observe=metrics.observe_outcome,
             admit_by_cost=settings.admit_by_cost,
+            admit_headroom=settings.admit_headroom,
             heartbeat_ttl_s=settings.heartbeat_ttl_s,
             min_replica_acks=settings.redis_min_replica_acks,
             replica_ack_timeout_ms=settings.redis_replica_ack_timeout_ms,

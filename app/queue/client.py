@@ -57,6 +57,7 @@ class JobQueue:
         idempotency_ttl_s: int,
         observe: Callable[[Outcome], None] | None = None,
         admit_by_cost: bool = True,
+        admit_headroom: float = 1.0,
         heartbeat_ttl_s: float = 10.0,
         need_live_worker: bool = True,
         min_replica_acks: int = 0,
@@ -68,6 +69,7 @@ class JobQueue:
         self.result_ttl_s = result_ttl_s
         self.idempotency_ttl_s = idempotency_ttl_s
         self.admit_by_cost = admit_by_cost
+        self.admit_headroom = admit_headroom  # the share of a deadline admission may fill
         self.heartbeat_ttl_s = heartbeat_ttl_s
         self.need_live_worker = need_live_worker  # for synchronous jobs (503 without one)
         self.replica_acks = (min_replica_acks, replica_ack_timeout_ms)  # WAIT n ms
@@ -181,6 +183,7 @@ class JobQueue:
                 str(max(0, math.ceil(then_cost))),
                 "1" if dry else "0",
                 "1" if idempotency_key else "0",
+                str(self.admit_headroom),
             ]
             for pair in fields.items():
                 args.extend(pair)

@@ -69,6 +69,7 @@ class StreamConsumer:
         self._idle_s = CLUSTER_POLL_S  # the wait between empty rounds of a cluster's reads
         self._rows_per_job: dict[str, float] = {}  # stream -> recent rows per job
         self._seconds_per_job: dict[str, float] = {}  # stream -> recent busy seconds per job
+        self._seconds_per_cost: dict[str, float] = {}  # stream -> busy seconds per cost unit
         self._peeked: dict[str, float] = {}  # stream -> when an empty one may be peeked again
 
     # -- reading -----------------------------------------------------------------------------
@@ -154,13 +155,18 @@ class StreamConsumer:
         self._rows_per_job[stream] = float(rows)
         return self._rows_per_job[stream]
 
-    def learn_time(self, stream: str, jobs: int, busy_s: float) -> None:
-        """How long the stream's jobs took (a batch of `jobs` in `busy_s`), smoothed: reads
-        take no more of a stream than READ_SLICE_S of work at this pace."""
+    def learn_time(self, stream: str, jobs: int, busy_s: float, cost: float = 0.0) -> None:
+        """How long the stream's jobs took (a batch of `jobs` costing `cost` in `busy_s`),
+        smoothed: reads take no more of a stream than READ_SLICE_S of work at this pace, and
+        admit sheds what a batch cannot finish in time at its pace per cost unit."""
         if jobs <= 0 or busy_s <= 0:
             return
         seen = busy_s / jobs
         self._seconds_per_job[stream] = 0.5 * self._seconds_per_job.get(stream, seen) + 0.5 * seen
+        if cost > 0:
+            per_cost = busy_s / cost
+            old = self._seconds_per_cost.get(stream, per_cost)
+            self._seconds_per_cost[stream] = 0.5 * old + 0.5 * per_cost
 
     def _learn_rows(self, stream: str, jobs: list[Job]) -> None:
         """Rows per job on the stream, smoothed: what the next read's entry count follows."""
@@ -191,31 +197,40 @@ class StreamConsumer:
 
     def _shed_late(self, stream: str, runnable: list[Job], start_ms: int) -> list[Job]:
         """Answer at once, 429 with Retry-After, the jobs this batch cannot finish by their
-        deadline at the pace this worker measured on the stream (learn_time): their clients
-        would get a 504 at the deadline after the work was done for nothing (the flood of
-        bench/overload.py, admitted at a rate measured on a quieter machine). The batch's
-        first job always runs, so a pace measured in a bad moment is measured again rather
-        than shedding every job after it."""
-        seconds = self._seconds_per_job.get(stream)
-        if not seconds or len(runnable) < 2:
+        deadline at the pace this worker measured on the stream (seconds per cost unit,
+        learn_time): their clients would get a 504 at the deadline after the work was done for
+        nothing (the flood of bench/overload.py, admitted at a rate measured on a quieter
+        machine). The whole batch ends together, after the cost of all it runs. The batch's
+        first job runs unless it would be late even at twice the measured pace, so a pace
+        measured in a bad moment is measured again rather than shedding every job after it."""
+        pace_ms = self._seconds_per_cost.get(stream, 0.0) * 1000
+        if not pace_ms or not runnable:
             return runnable
-        done_ms = start_ms + seconds * len(runnable) * 1000
-        kept = runnable[:1]
-        for job in runnable[1:]:
+        first, rest = runnable[0], runnable[1:]
+        kept = [first]
+        if start_ms + pace_ms * first.cost / 2 > first.deadline_ms:
+            self._shed(stream, first, start_ms + pace_ms * first.cost)
+            kept = []
+        done_ms = start_ms + pace_ms * sum(job.cost for job in kept + rest)
+        for job in rest:
             if job.deadline_ms < done_ms:
-                late_s = max(1, math.ceil((done_ms - job.deadline_ms) / 1000))
-                self.fail(
-                    stream,
-                    job,
-                    Overloaded(
-                        "the work ahead of this job cannot finish by its deadline at the pace "
-                        f"its worker runs (about {late_s} s too late): retry later",
-                        retry_after_s=late_s,
-                    ),
-                )
+                self._shed(stream, job, done_ms)
             else:
                 kept.append(job)
         return kept
+
+    def _shed(self, stream: str, job: Job, done_ms: float) -> None:
+        """429 `overloaded` for a job that would be done at `done_ms`, after its deadline."""
+        late_s = max(1, math.ceil((done_ms - job.deadline_ms) / 1000))
+        self.fail(
+            stream,
+            job,
+            Overloaded(
+                "the work ahead of this job cannot finish by its deadline at the pace "
+                f"its worker runs (about {late_s} s too late): retry later",
+                retry_after_s=late_s,
+            ),
+        )
 
     def _parse(self, stream: str, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[Job]:
         """The entries as jobs; a malformed one is logged and dropped."""

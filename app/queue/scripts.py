@@ -35,16 +35,19 @@ end
 # admit by cost ("1"/"0"), the live workers' ids (comma-joined, as the api last read the
 # heartbeats), need a live worker ("1"/"0"), the cost of the request's steps still to come
 # after this job ("0": none), dry run ("1": only say whether it would be admitted, before the
-# api decodes a costly body), use the idempotency key ("1"/"0"), then field/value pairs for
-# the job hash.
+# api decodes a costly body), use the idempotency key ("1"/"0"), the headroom (the share of
+# the time to the deadline that admission may plan to fill, e.g. 0.8), then field/value pairs
+# for the job hash.
 # Admission by cost: the measured rates (cost per busy second) of the live workers are summed;
-# when the backlog with this job cannot finish by the job's deadline at that rate, the answer
-# is {'busy', seconds until it could}. A job whose request has a step to come (a style
-# request's encode, then generate) is admitted only if both can finish: the next step joins
-# the back of the queue, behind about the same backlog again. Without a measured rate (no
-# batch run yet) only the depth limit applies. A synchronous job with no live worker at all is
-# {'noworker'}: nobody would answer it before its deadline. On a cluster the caller lists the
-# stream in keys.STREAMS after an 'ok' (that set lives in another slot).
+# when the backlog with this job cannot finish within the headroom's share of the time to the
+# job's deadline at that rate, the answer is {'busy', seconds until it could}: the rest is the
+# margin for a rate that moved (measured rates are averages; a job admitted to finish just in
+# time was a 504 whenever the worker ran a little slower). A job whose request has a step to
+# come (a style request's encode, then generate) is admitted only if both can finish: the next
+# step joins the back of the queue, behind about the same backlog again. Without a measured
+# rate (no batch run yet) only the depth limit applies. A synchronous job with no live worker
+# at all is {'noworker'}: nobody would answer it before its deadline. On a cluster the caller
+# lists the stream in keys.STREAMS after an 'ok' (that set lives in another slot).
 ENQUEUE = """
 if ARGV[16] == '1' then
   local existing = redis.call('GET', KEYS[3])
@@ -66,13 +69,14 @@ if ARGV[11] == '1' then
     local backlog = tonumber(redis.call('GET', KEYS[4]) or '0')
     local passes = 1
     if after > 0 then passes = 2 end  -- the next step queues behind this backlog once more
-    local late_s = (passes * backlog + cost + after) / rate - (tonumber(ARGV[4]) - now) / 1000
+    local budget_s = (tonumber(ARGV[4]) - now) / 1000 * tonumber(ARGV[17])
+    local late_s = (passes * backlog + cost + after) / rate - budget_s
     if late_s > 0 then return {'busy', tostring(math.ceil(late_s))} end
   end
 end
 if ARGV[15] == '1' then return {'ok', ''} end  -- a dry run: would be admitted, nothing written
 local fields = {}
-for i = 17, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 18, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], 'status', 'queued', 'cost', ARGV[9], unpack(fields))
 local entry = redis.call('XADD', KEYS[1], '*', 'job', ARGV[2], 'inputs', ARGV[3],
                          'deadline_ms', ARGV[4], 'reply', ARGV[5], 'alias', ARGV[8],

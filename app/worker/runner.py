@@ -99,7 +99,7 @@ class BatchRunner:
         self.observe_batch(model, sum(rows), compute_ms / 1000)
         self._reply(stream, jobs, split_rows(outputs, rows), info)
         busy_s = time.perf_counter() - start
-        self.consumer.learn_time(stream, len(jobs), busy_s)
+        self.consumer.learn_time(stream, len(jobs), busy_s, sum(job.cost for job in jobs))
         self._measure(stream, jobs, busy_s)
         log.debug(
             "worker.batch_done version=%s rows=%d compute_ms=%.2f",

@@ -232,7 +232,7 @@ def test_a_step_with_another_to_come_is_admitted_only_if_both_can_finish(
 
 def test_a_worker_sheds_the_jobs_its_batch_cannot_finish_in_time(settings: Settings) -> None:
     """Admitted on a rate measured when it was quieter: at the pace the worker now measures
-    (2 s a job), a batch of four ends 8 s after it starts; the jobs due in 5 s (waited for or
+    (2 s a cost unit), a batch of four ends 8 s after it starts; the jobs due in 5 s (waited for or
     not) are answered 429 at once, except the batch's first (it runs, and the pace is
     measured again); the one due in 30 s runs."""
     redis = sync_client(settings.redis_url)
@@ -246,7 +246,7 @@ def test_a_worker_sheds_the_jobs_its_batch_cannot_finish_in_time(settings: Setti
     submitted = submit_all(settings, jobs)
     consumer = StreamConsumer(redis, "w1", max_deliveries=3, result_ttl_s=lambda _: 60)
     consumer.ensure_group(STREAM)
-    consumer.learn_time(STREAM, jobs=1, busy_s=2.0)
+    consumer.learn_time(STREAM, jobs=1, busy_s=2.0, cost=1.0)
     ((stream, entries),) = consumer.read([STREAM], count=10)
     running = consumer.admit(stream, entries)
     ids = [s.job_id for s in submitted]
@@ -259,3 +259,54 @@ def test_a_worker_sheds_the_jobs_its_batch_cannot_finish_in_time(settings: Setti
         assert redis.hget(keys.job(job_id), "status") == JobStatus.FAILED.encode()
     assert redis.xlen(STREAM) == 2  # the shed jobs' entries are gone, their cost off the backlog
     assert backlog(redis) == 2
+
+
+def test_a_batch_first_job_is_shed_when_late_even_at_twice_the_pace(settings: Settings) -> None:
+    """The first job of a batch runs so that the pace is measured again, unless it could not
+    finish by its deadline even at twice the measured pace: its client would get a 504. The
+    pace is per cost unit: a cheap job behind it (cost 1 of 40) is not judged by the big one."""
+    redis = sync_client(settings.redis_url)
+    live_worker(redis, "w1", rate=None)
+    jobs = [
+        {"cost": 40, "wait": True, "deadline_s": 5},  # 40 x 0.5 s: 20 s, 10 s at twice the pace
+        {"cost": 1, "wait": True, "deadline_s": 5},  # alone: 0.5 s
+    ]
+    submitted = submit_all(settings, jobs)
+    consumer = StreamConsumer(redis, "w1", max_deliveries=3, result_ttl_s=lambda _: 60)
+    consumer.ensure_group(STREAM)
+    consumer.learn_time(STREAM, jobs=2, busy_s=5.0, cost=10.0)  # 0.5 s a cost unit
+    ((stream, entries),) = consumer.read([STREAM], count=10)
+    running = consumer.admit(stream, entries)
+    big, small = (s.job_id for s in submitted)
+    assert [job.job_id for job in running] == [small]
+    shed = unpack(redis.get(keys.result(big)) or b"").problem
+    assert shed is not None
+    assert shed["status"] == 429
+    assert shed["retry_after_s"] in (15, 16)  # done in 20 s, due in 5 s less a few ms
+
+
+def test_admission_plans_to_fill_only_its_headroom_of_the_deadline(settings: Settings) -> None:
+    """With a headroom of 0.8, a job that the measured rate would finish in 5 s of the 6 s to
+    its deadline is refused (5 s > 4.8 s): the margin is for a worker running slower than its
+    measured average, whose job would otherwise be a 504. With 1.0 the same job is admitted."""
+    redis = sync_client(settings.redis_url)
+    live_worker(redis, "w1", rate=10.0)  # 10 cost units a second
+    submit_all(settings, [{"cost": 40}])  # a backlog of 4 s
+
+    async def one(headroom: float) -> Any:
+        client = async_client(settings.redis_url)
+        queue = JobQueue(
+            client, "t", max_depth=100, result_ttl_s=60, idempotency_ttl_s=60,
+            admit_headroom=headroom,
+        )  # fmt: skip
+        try:
+            return await queue.submit(STREAM, INPUTS, {}, now_ms() + 6_000, False, cost=10)
+        except Overloaded as error:
+            return error
+        finally:
+            await client.aclose()
+
+    refused = asyncio.run(one(0.8))
+    assert isinstance(refused, Overloaded)
+    assert refused.problem()["retry_after_s"] == 1
+    assert not isinstance(asyncio.run(one(1.0)), Overloaded)
