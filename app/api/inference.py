@@ -250,7 +250,8 @@ class JobRunner:
 
     async def _wait(self, submitted: Submitted, stream: str, deadline: int) -> Outcome:
         """The job's outcome; if the client disconnects first, the job is cancelled (a worker
-        that has not started it drops it: no work for nobody) and ClientGone is raised."""
+        that has not started it drops it: no work for nobody), or marked abandoned if running
+        (its worker stops between chunks once its whole batch is), and ClientGone is raised."""
         waiting = asyncio.ensure_future(self.state.queue.wait(submitted, deadline))
         gone = asyncio.ensure_future(self._disconnected())
         try:
@@ -261,7 +262,7 @@ class JobRunner:
             return waiting.result()
         waiting.cancel()
         try:
-            await self.state.queue.cancel(submitted.job_id, stream)
+            await self.state.queue.cancel(submitted.job_id, stream, abandon=True)
         except HanmoError:  # started already, finished, or Redis away: nothing to undo
             pass
         raise ClientGone("the client closed the connection before the answer")

@@ -302,8 +302,10 @@ class JobQueue:
         state = {k.decode(): v.decode() for k, v in fields.items()}
         return state, (unpack(blob) if blob is not None else None)
 
-    async def cancel(self, job_id: str, stream: str) -> None:
-        """Cancel a job that no worker has started."""
+    async def cancel(self, job_id: str, stream: str, abandon: bool = False) -> None:
+        """Cancel a job that no worker has started. With `abandon` (its synchronous client has
+        gone), a job already running is marked abandoned: its worker stops a batch between
+        chunks once every job in it is (app/worker/runner.py)."""
         problem = {
             "type": "https://hanmo.dev/problems/cancelled",
             "title": "Job cancelled",
@@ -313,7 +315,13 @@ class JobQueue:
         try:
             verdict = await self._cancel(
                 keys=[keys.job(job_id), keys.result(job_id), stream, keys.backlog(stream)],
-                args=[keys.GROUP, pack_failed(problem), self.result_ttl_s, job_id],
+                args=[
+                    keys.GROUP,
+                    pack_failed(problem),
+                    self.result_ttl_s,
+                    job_id,
+                    "1" if abandon else "0",
+                ],
             )
         except REDIS_ERRORS as exc:
             raise RedisUnavailable("the job store cannot be reached; retry shortly") from exc

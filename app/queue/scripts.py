@@ -142,13 +142,16 @@ return answered
 """
 )
 
-# KEYS: job hash, result key, stream, its backlog. ARGV: group, blob, ttl_s, job id.
+# KEYS: job hash, result key, stream, its backlog. ARGV: group, blob, ttl_s, job id, abandon
+# ("1": its waiter is gone, so a running job is marked `abandoned`, which its worker reads
+# between the chunks of a batch).
 # Cancels a job that has not started. Returns 1, or the job's status when it cannot.
 CANCEL = (
     REMOVE_ENTRY
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'gone' end
+if status == 'running' and ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'abandoned', '1') end
 if status ~= 'queued' then return status end
 local entry = redis.call('HGET', KEYS[1], 'entry')
 redis.call('HSET', KEYS[1], 'status', 'cancelled')

@@ -68,6 +68,8 @@ class Worker:
         self.runner = BatchRunner(settings, self.consumer, self._record_error)
         self.lane = LongLane(settings, self.consumer, self._record_error)
         self.runner.take_long = self.lane.take
+        self.runner.between_chunks = self._between_chunks
+        self._between = False  # serving other streams between a long batch's chunks
         self.metrics = WorkerMetrics()  # served by the pool's slot (worker/metrics.py)
         self.metrics.watch(self)
         self.runner.observe_batch = self.metrics.observe_batch
@@ -219,6 +221,25 @@ class Worker:
         """Start, run and answer the jobs of one stream's entries (a long job's first step
         waits for the lane)."""
         self._busy(lambda: self.runner.handle(stream, self.models[stream], entries))
+
+    def _between_chunks(self, stream: str) -> float:
+        """Between two chunks of a long batch on `stream` (a style request's 256 glyphs run
+        64 at a time), answer the jobs waiting on the other streams this worker serves, so a
+        one-row sample waits for a chunk, not for a whole flood's batch. Not from inside such
+        a turn (one level). Returns the seconds it took."""
+        others = [other for other in self.models if other != stream]
+        if self._between or not others:
+            return 0.0
+        start = time.perf_counter()
+        self._between = True
+        try:
+            for other, entries in self.consumer.read(others, self.settings.max_batch_rows):
+                self.runner.handle(other, self.models[other], entries)
+        except REDIS_ERRORS as exc:  # the batch in hand goes on; its answer is stored later
+            log.warning("worker.between_chunks_failed stream=%s error=%r", stream, exc)
+        finally:
+            self._between = False
+        return time.perf_counter() - start
 
     def _busy(self, work: Callable[[], None]) -> None:
         """Run one step that nothing interrupts, marked in the heartbeat while it runs."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import JobFailed, NonFiniteOutput
+from app.errors import ClientGone, JobFailed, NonFiniteOutput
 from app.kinds import progress
 from app.queue import keys
 from app.queue.consumer import StreamConsumer, failed_blob
@@ -40,6 +40,9 @@ class BatchRunner:
         self.take_long: Callable[[str, LoadedModel, Job], bool] = lambda *_: False
         # each batch run: its model, rows and compute seconds (the worker's metrics)
         self.observe_batch: Callable[[LoadedModel, int, float], None] = lambda *_: None
+        # between the chunks of a long batch: serve other streams' waiting jobs (the worker's
+        # loop sets it), returning the seconds that took
+        self.between_chunks: Callable[[str], float] = lambda _: 0.0
 
     def handle(self, stream: str, model: LoadedModel, entries: Entries) -> None:
         """Start, run and answer the jobs of one stream's entries."""
@@ -78,14 +81,20 @@ class BatchRunner:
     def _run_batch(self, stream: str, model: LoadedModel, jobs: list[Job]) -> None:
         rows = [j.rows for j in jobs]
         start = time.perf_counter()
+        elsewhere_s = 0.0  # time spent on other streams' jobs between this batch's chunks
         try:
             inputs = concat_rows([j.inputs for j in jobs])
             total = sum(rows)
+            parts = []
             with progress.reporting(self._progress(stream, jobs[0]) if len(jobs) == 1 else None):
-                parts = [
-                    model.run({k: v[s] for k, v in inputs.items()})
-                    for s in chunks(total, model.batch_rows(self.settings.max_batch_rows))
-                ]
+                for index, part in enumerate(
+                    chunks(total, model.batch_rows(self.settings.max_batch_rows))
+                ):
+                    if index and self._abandoned(stream, jobs):
+                        return
+                    if index:
+                        elsewhere_s += self.between_chunks(stream)
+                    parts.append(model.run({k: v[part] for k, v in inputs.items()}))
             outputs = concat_rows(parts)
         except Exception as exc:  # a graph that raises fails its jobs, never the worker
             log.error("worker.batch_failed version=%s error=%r", model.served.key, exc)
@@ -94,11 +103,11 @@ class BatchRunner:
             for job in jobs:
                 self.consumer.fail(stream, job, failure)
             return
-        compute_ms = (time.perf_counter() - start) * 1000
+        compute_ms = (time.perf_counter() - start - elsewhere_s) * 1000
         info = run_info(model, self.consumer.id, compute_ms, sum(rows))
         self.observe_batch(model, sum(rows), compute_ms / 1000)
         self._reply(stream, jobs, split_rows(outputs, rows), info)
-        busy_s = time.perf_counter() - start
+        busy_s = time.perf_counter() - start - elsewhere_s
         self.consumer.learn_time(stream, len(jobs), busy_s, sum(job.cost for job in jobs))
         self._measure(stream, jobs, busy_s)
         log.debug(
@@ -107,6 +116,24 @@ class BatchRunner:
             sum(rows),
             compute_ms,
         )
+
+    def _abandoned(self, stream: str, jobs: list[Job]) -> bool:
+        """Whether every job of the batch was abandoned by its synchronous client (marked by
+        the api's cancel, app/queue/scripts.py CANCEL); if so they are answered 499 and the
+        rest of the batch is not run: a flood's clients that gave up leave no work behind."""
+        try:
+            pipe = self.consumer.redis.pipeline(transaction=False)
+            for job in jobs:
+                pipe.hget(keys.job(job.job_id), "abandoned")
+            if not all(pipe.execute()):
+                return False
+        except REDIS_ERRORS:  # keep running: the answer is stored when Redis is back
+            return False
+        log.info("worker.abandoned stream=%s jobs=%d", stream, len(jobs))
+        gone = ClientGone("every client of this batch closed its connection before the answer")
+        for job in jobs:
+            self.consumer.fail(stream, job, gone)
+        return True
 
     def _measure(self, stream: str, jobs: list[Job], busy_s: float) -> None:
         """This worker's rate on the stream (cost per busy second, smoothed), published for

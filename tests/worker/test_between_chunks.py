@@ -1,0 +1,93 @@
+"""A long batch runs in chunks (the card's `max_batch_rows`), and between chunks the worker
+answers the jobs waiting on its other streams, and stops a batch whose every client has gone
+(issue 46: a style flood's 256-glyph batches held a one-row sample for seconds, and ran on for
+seconds after their clients gave up)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.queue import keys
+from app.queue.results import unpack
+from app.redis_conn import sync_client
+from app.services.registration import register_directory
+from app.settings import Settings
+from tests.helpers import live_api, save_sampler, slow_sampler, wait_until, worker_thread
+
+SLOW = "/v1/models/slow-sampler/sample"
+TINY = "/v1/models/tiny-sampler/sample"
+ASYNC = {"Prefer": "respond-async"}
+ROWS = 48  # one graph call a row (max_batch_rows 1 on the card): 48 chunks
+
+
+def _slow_in_chunks(settings: Settings, tmp_path: Path) -> None:
+    directory = slow_sampler(tmp_path / "slow")  # its card, rewritten with one row a call
+    save_sampler(_graph(directory), directory, "slow-sampler", max_batch_rows=1)
+    register_directory(settings, directory, "production")
+
+
+def _graph(directory: Path) -> object:
+    import onnx
+
+    return onnx.load(str(directory / "model.onnx")).graph
+
+
+def test_other_streams_are_answered_between_chunks(tiny: Settings, tmp_path: Path) -> None:
+    """A one-row sample sent while a 48-chunk batch runs is answered before that batch ends."""
+    _slow_in_chunks(tiny, tmp_path)
+    redis = sync_client(tiny.redis_url)
+    with worker_thread(tiny), live_api(tiny) as client:
+        wait_until(lambda: client.post(TINY, json={"seed": 1}).status_code == 200)
+        slow = client.post(SLOW, json={"n": ROWS, "seed": 1}, headers=ASYNC).json()["job_id"]
+        wait_until(lambda: redis.hget(keys.job(slow), "status") == b"running")
+        answer = client.post(TINY, json={"seed": 2})
+        status_then = redis.hget(keys.job(slow), "status")
+        wait_until(lambda: client.get(f"/v1/jobs/{slow}").json()["status"] == "done")
+    assert answer.status_code == 200
+    assert status_then == b"running"  # answered between two of the slow batch's chunks
+
+
+def test_a_batch_whose_clients_all_left_stops_between_chunks(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A synchronous client that gives up while its job runs: the api marks the job
+    abandoned, the worker stops the batch at the next chunk and answers it 499 client-gone
+    (a job cancelled before it ran is a 409 instead)."""
+    _slow_in_chunks(settings, tmp_path)
+    redis = sync_client(settings.redis_url)
+    kept = settings.model_copy(update={"keep_sync_results": True})
+    with worker_thread(kept) as worker, live_api(kept) as client:
+        body = json.dumps({"n": ROWS, "seed": 1}).encode()
+        request = (
+            f"POST {SLOW} HTTP/1.1\r\nHost: hanmo\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        url = httpx.URL(str(client.base_url))
+        with socket.create_connection((url.host, url.port)) as raw:
+            raw.sendall(request)  # a synchronous request, then no reading: the client waits
+            job_id = _running_job(redis, keys.stream("slow-sampler", 1))
+        # the connection is closed while the job runs: the client has gone
+        wait_until(lambda: redis.hget(keys.job(job_id), "status") == b"failed")
+        problem = unpack(redis.get(keys.result(job_id)) or b"").problem
+        stats = next(iter(worker.models.values())).stats
+    assert problem is not None
+    assert (problem["status"], problem["title"]) == (499, "Client closed request")
+    assert stats["batches"] == 0  # the batch never finished: it stopped between chunks
+
+
+def _running_job(redis: Any, stream: str) -> str:
+    """The id of the stream's one job, once a worker runs it."""
+    found: list[str] = []
+
+    def running() -> bool:
+        entries = redis.xrange(stream)
+        found[:] = [fields[b"job"].decode() for _, fields in entries]
+        return len(found) == 1 and redis.hget(keys.job(found[0]), "status") == b"running"
+
+    wait_until(running)
+    return found[0]
