@@ -140,21 +140,28 @@ def _worker_args(parser: argparse.ArgumentParser) -> None:
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.api.exposition import prepare_multiprocess_dir, remove_multiprocess_dir
     from app.up import api_processes
 
     settings = get_settings()
     if not _redis_url_parses(settings):
         return 2
-    uvicorn.run(  # several processes: uvicorn's supervisor, each one its own reply listener
-        "app.api.main:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        loop=settings.api_loop,
-        workers=api_processes(args.workers, settings),
-        log_level="warning",
-        access_log=False,
-    )
+    processes = api_processes(args.workers, settings)
+    # several processes share their metrics through files (app/api/exposition.py)
+    metrics_dir = prepare_multiprocess_dir(processes)
+    try:
+        uvicorn.run(  # several processes: uvicorn's supervisor, each one its own reply listener
+            "app.api.main:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            loop=settings.api_loop,
+            workers=processes,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        remove_multiprocess_dir(metrics_dir)
     return 0
 
 

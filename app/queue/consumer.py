@@ -71,6 +71,8 @@ class StreamConsumer:
         self._seconds_per_job: dict[str, float] = {}  # stream -> recent busy seconds per job
         self._seconds_per_cost: dict[str, float] = {}  # stream -> busy seconds per cost unit
         self._peeked: dict[str, float] = {}  # stream -> when an empty one may be peeked again
+        # each job answered with a problem: its stream and error (the worker's metrics)
+        self.on_failure: Callable[[str, HanmoError], None] = lambda *_: None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -262,6 +264,7 @@ class StreamConsumer:
 
     def fail(self, stream: str, job: Job, error: HanmoError) -> None:
         """Answer one job with the error's problem, naming the version it was sent to."""
+        self.on_failure(stream, error)
         self.finish(stream, [job], [JobStatus.FAILED], [failed_blob(stream, job, error)])
 
     def fail_waiting(self, stream: str, error: HanmoError, before_ms: int | None = None) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.errors import HanmoError
 from app.kinds.catalog import KINDS
 from app.queue import keys
 from app.queue.consumer import StreamConsumer
@@ -73,6 +74,7 @@ class Worker:
         self.metrics = WorkerMetrics()  # served by the pool's slot (worker/metrics.py)
         self.metrics.watch(self)
         self.runner.observe_batch = self.metrics.observe_batch
+        self.consumer.on_failure = self._observe_failure
         self.busy_since: float | None = None  # epoch s: when the step in hand began
         self._next_refresh = 0.0
         self._next_reclaim = 0.0
@@ -205,6 +207,10 @@ class Worker:
             self._record_error(f"load {served.key}: {exc}")
             raise
 
+    def _observe_failure(self, stream: str, error: HanmoError) -> None:
+        if stream != keys.CHECKS:
+            self.metrics.observe_failure(*keys.stream_version(stream), error.slug)
+
     def _record_error(self, error: str) -> None:
         self.heartbeat.last_error = error
 
@@ -244,10 +250,12 @@ class Worker:
     def _busy(self, work: Callable[[], None]) -> None:
         """Run one step that nothing interrupts, marked in the heartbeat while it runs."""
         self.busy_since = time.time()
+        started = time.perf_counter()
         try:
             work()
         finally:
             self.busy_since = None
+            self.metrics.busy_seconds.inc(time.perf_counter() - started)
 
     # -- checks ------------------------------------------------------------------------------
 

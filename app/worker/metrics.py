@@ -1,8 +1,9 @@
 """A worker process's Prometheus metrics on a port of its own (`GET /metrics`).
 
-The counters (batches, rows, compute seconds per model version) are kept as batches run; the
-gauges (versions loaded, long jobs held, the step in hand) are read from the worker when the
-endpoint is scraped. One registry per worker, so tests can run several workers in a process.
+The counters and histograms (batches, rows, compute seconds, queue wait, failures, busy
+seconds) are kept as batches run; the gauges (versions loaded, long jobs held, the step in
+hand) are read from the worker when the endpoint is scraped. One registry per worker, so tests
+can run several workers in a process.
 
 Each slot process of the pool serves its own registry on `port + slot index` rather than one
 port for the pool in prometheus_client's multiprocess mode: the gauges live in the slot's
@@ -15,22 +16,38 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, make_wsgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    make_wsgi_app,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from app.queue.entries import Job
     from app.runtime.models import LoadedModel
     from app.worker.main import Worker
 
 log = logging.getLogger("hanmo.worker")
 VERSION_LABELS = ("model", "version")
 PORT_ENV = "HANMO_WORKER_METRICS_PORT"  # Settings.worker_metrics_port
+# the api's buckets (app/api/metrics.py), so a dashboard compares the two
+SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+# a `_created` series per counter and histogram child is noise (and a sample a scrape)
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def configured_port(slot_index: int, base: int) -> int | None:
@@ -40,25 +57,62 @@ def configured_port(slot_index: int, base: int) -> int | None:
 
 
 class WorkerMetrics:
-    """The counters a worker keeps as it runs batches."""
+    """The counters and histograms a worker keeps as it runs batches."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.batches = Counter("hanmo_worker_batches", "Batches run", VERSION_LABELS, registry=r)
         self.rows = Counter("hanmo_worker_rows", "Rows run in batches", VERSION_LABELS, registry=r)
-        self.compute_seconds = Counter(
-            "hanmo_worker_compute_seconds",
-            "Time spent running batches on the model (inputs joined, graphs run, outputs split)",
+        self.batch_rows = Histogram(
+            "hanmo_worker_batch_rows",
+            "Rows in each batch run",
             VERSION_LABELS,
+            buckets=ROW_BUCKETS,
             registry=r,
         )
+        self.compute_seconds = Histogram(
+            "hanmo_worker_compute_seconds",
+            "Time each batch ran on the model (inputs joined, graphs run, outputs split)",
+            VERSION_LABELS,
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait_seconds = Histogram(
+            "hanmo_worker_queue_wait_seconds",
+            "Time each job this worker ran waited in its stream (enqueue to start)",
+            VERSION_LABELS,
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.failures = Counter(
+            "hanmo_worker_failures",
+            "Jobs this worker answered with a problem, by its reason (type slug)",
+            (*VERSION_LABELS, "reason"),
+            registry=r,
+        )
+        self.busy_seconds = Counter(
+            "hanmo_worker_busy_seconds",
+            "Time spent in steps (batches, long jobs' chunks); its rate is the utilisation",
+            registry=r,
+        )
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
 
-    def observe_batch(self, model: LoadedModel, rows: int, compute_s: float) -> None:
+    def observe_batch(self, model: LoadedModel, jobs: Sequence[Job], compute_s: float) -> None:
         labels = (model.served.model, str(model.served.version))
+        rows = sum(job.rows for job in jobs)
         self.batches.labels(*labels).inc()
         self.rows.labels(*labels).inc(rows)
-        self.compute_seconds.labels(*labels).inc(compute_s)
+        self.batch_rows.labels(*labels).observe(rows)
+        self.compute_seconds.labels(*labels).observe(compute_s)
+        wait = self.queue_wait_seconds.labels(*labels)
+        for job in jobs:
+            wait.observe(max(0, job.started_ms - job.enqueued_ms) / 1000)
+
+    def observe_failure(self, model: str, version: int, reason: str) -> None:
+        self.failures.labels(model, str(version), reason).inc()
 
     def watch(self, worker: Worker) -> None:
         """Add the gauges read from `worker` at each scrape."""

@@ -38,8 +38,8 @@ class BatchRunner:
         self.rates: dict[str, tuple[float, float]] = {}  # stream -> (cost, busy s), smoothed
         # a job that runs in steps goes to the worker's long-job lane (worker/lanes.py)
         self.take_long: Callable[[str, LoadedModel, Job], bool] = lambda *_: False
-        # each batch run: its model, rows and compute seconds (the worker's metrics)
-        self.observe_batch: Callable[[LoadedModel, int, float], None] = lambda *_: None
+        # each batch run: its model, jobs and compute seconds (the worker's metrics)
+        self.observe_batch: Callable[[LoadedModel, list[Job], float], None] = lambda *_: None
         # between the chunks of a long batch: serve other streams' waiting jobs (the worker's
         # loop sets it), returning the seconds that took
         self.between_chunks: Callable[[str], float] = lambda _: 0.0
@@ -105,7 +105,7 @@ class BatchRunner:
             return
         compute_ms = (time.perf_counter() - start - elsewhere_s) * 1000
         info = run_info(model, self.consumer.id, compute_ms, sum(rows))
-        self.observe_batch(model, sum(rows), compute_ms / 1000)
+        self.observe_batch(model, jobs, compute_ms / 1000)
         self._reply(stream, jobs, split_rows(outputs, rows), info)
         busy_s = time.perf_counter() - start - elsewhere_s
         self.consumer.learn_time(stream, len(jobs), busy_s, sum(job.cost for job in jobs))
@@ -185,6 +185,7 @@ class BatchRunner:
             if bad:  # a problem response, never NaN in an answer (JSON null, black pixels)
                 log.warning("worker.nonfinite version=%s job=%s %s", info["model"], job.job_id, bad)
                 error = NonFiniteOutput(f"the model gave {bad} for this request's inputs")
+                self.consumer.on_failure(stream, error)
                 statuses.append(JobStatus.FAILED)
                 blobs.append(failed_blob(stream, job, error))
                 continue

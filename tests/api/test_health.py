@@ -43,8 +43,11 @@ def test_metrics_count_each_job_once_with_its_labels(tiny: Settings) -> None:
         assert f"hanmo_{name}_count{{{pinned}}} 1.0" in text
     assert 'hanmo_failures_total{model="tiny-sampler",reason="no-worker"} 1.0' in text
     assert 'reason="deadline-exceeded"' not in text
-    assert 'hanmo_requests_total{route="/v1/models/{name}/sample",status="200"} 3.0' in text
-    assert 'hanmo_requests_total{route="/v1/models/{name}/sample",status="422"} 1.0' in text
+    requests = (
+        'hanmo_http_request_duration_seconds_count{method="POST",route="/v1/models/{name}/sample"'
+    )
+    assert f'{requests},status="200"}} 3.0' in text
+    assert f'{requests},status="422"}} 1.0' in text
     assert 'hanmo_queue_depth{model="tiny-sampler",version="1"} 0.0' in text
 
 

@@ -177,7 +177,8 @@ def test_sampler_answers_equal_v1_samples_for_the_same_seed(served: Settings) ->
     assert (parameters["seed"], parameters["alias"]) == (11, "production")
     assert parameters["sha256"] == native.json()["sha256"]
     assert "alias" not in response["parameters"]  # pinned by the path's version
-    assert 'hanmo_requests_total{route="/v2/models/{name}/infer",status="200"} 3.0' in metrics
+    infer = 'method="POST",route="/v2/models/{name}/infer",status="200"'
+    assert f"hanmo_http_request_duration_seconds_count{{{infer}}} 3.0" in metrics
     assert 'hanmo_batch_rows_count{alias="production",model="tiny-sampler",version="1"}' in metrics
 
 

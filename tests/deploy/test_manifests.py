@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import latest_version
 
-from app.api.metrics import Metrics
+from app.api.exposition import QueueGauges, QueueReading
 from app.cli import _parser
 from app.settings import Settings
 from app.worker.metrics import configured_port
@@ -318,7 +318,7 @@ def test_scaled_object_scales_the_workers_on_a_query_that_names_no_version(
     assert metadata["serverAddress"].startswith("http")
     query = metadata["query"]
     assert query == "sum(max by (model) (hanmo_queue_backlog))"
-    names = {m.name for m in Metrics().registry.collect()}
+    names = {m.name for m in QueueGauges(QueueReading({})).collect()}
     assert "hanmo_queue_backlog" in names  # the api exports what the query reads
 
 

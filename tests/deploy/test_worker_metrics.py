@@ -4,11 +4,14 @@ batches they ran, the versions they hold; each slot of a pool on its own port.""
 from __future__ import annotations
 
 import socket
+import time
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from app.settings import Settings
+from app.worker.main import Worker
 from app.worker.metrics import PORT_ENV, configured_port, serve
 from tests.helpers import free_port, live_api, wait_until, worker_thread
 from tests.worker.processes import WorkerProcess
@@ -46,7 +49,40 @@ def test_worker_metrics_count_the_batches_it_ran(tiny: Settings) -> None:
     assert before[f'hanmo_worker_info{{device="cpu",worker="{worker.id}"}}'] == 1
     assert after[f"hanmo_worker_batches_total{{{VERSION}}}"] == 2  # one request a batch
     assert after[f"hanmo_worker_rows_total{{{VERSION}}}"] == 8
-    assert after[f"hanmo_worker_compute_seconds_total{{{VERSION}}}"] > 0
+    assert after[f"hanmo_worker_compute_seconds_count{{{VERSION}}}"] == 2
+    assert after[f"hanmo_worker_compute_seconds_sum{{{VERSION}}}"] > 0
+    assert after[f'hanmo_worker_batch_rows_bucket{{le="4.0",{VERSION}}}'] == 1  # 3 rows
+    assert after[f'hanmo_worker_batch_rows_bucket{{le="8.0",{VERSION}}}'] == 2  # and 5
+    assert after[f"hanmo_worker_queue_wait_seconds_count{{{VERSION}}}"] == 2  # one job a batch
+    assert after["hanmo_worker_busy_seconds_total"] > before["hanmo_worker_busy_seconds_total"]
+    assert after["process_resident_memory_bytes"] > 0  # process metrics are kept
+    assert not any(name.endswith("_created") for name in after)
+
+
+def test_worker_counts_failures_by_reason_and_the_wait_of_jobs_it_ran(tiny: Settings) -> None:
+    """Jobs queued while no worker runs, two with a deadline that passes in the queue: the
+    worker answers those with deadline-exceeded and runs the third."""
+    with live_api(tiny) as client:
+        short = {"seed": 1, "timeout_ms": 50}
+        for body in (short, short, {"seed": 2}):
+            accepted = client.post(SAMPLE, json=body, headers={"Prefer": "respond-async"})
+            assert accepted.status_code == 202
+        time.sleep(0.2)  # the short deadlines pass
+        with worker_thread(tiny) as worker:
+            wait_until(
+                lambda: f"hanmo_worker_batches_total{{{VERSION}}}" in page(worker),
+                awaiting="the worker to run the third job",
+            )
+            found = page(worker)
+    failed = 'model="tiny-sampler",reason="deadline-exceeded",version="1"'
+    assert found[f"hanmo_worker_failures_total{{{failed}}}"] == 2
+    assert found[f"hanmo_worker_queue_wait_seconds_count{{{VERSION}}}"] == 1
+    assert found[f"hanmo_worker_queue_wait_seconds_sum{{{VERSION}}}"] >= 0.2
+
+
+def page(worker: Worker) -> dict[str, float]:
+    """The worker's metrics as its endpoint would render them."""
+    return samples(generate_latest(worker.metrics.registry).decode())
 
 
 def test_metrics_port_is_the_setting_plus_the_slot_index(monkeypatch: pytest.MonkeyPatch) -> None:

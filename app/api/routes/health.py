@@ -8,13 +8,15 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.responses import Response
 
+from app.api import exposition
 from app.api.deps import StateDep
+from app.api.exposition import QueueReading
 from app.api.inference import json_response
-from app.api.metrics import queue_backlog
+from app.api.metrics import read_queues
 from app.api.problems import problem_response
 from app.api.state import State
 from app.queue import keys
@@ -116,23 +118,23 @@ async def _live_workers(state: State) -> tuple[bool, dict[str, bool]]:
 
 @router.get("/metrics")
 async def metrics(state: StateDep) -> Response:
-    """Prometheus exposition: requests, queue wait, compute, batch sizes, depth, per-model
-    backlog, failures."""
+    """Prometheus exposition: HTTP requests, queue wait, compute, batch sizes, failures,
+    calibration, process metrics, and the queue gauges read from Redis now."""
     served: list[ServedVersion] = []
     try:
         served = await state.registry.call(service.served)
-        for version in served:
-            depth = await state.queue.depth(keys.stream(version.model, version.version))
-            state.metrics.queue_depth.labels(version.model, str(version.version)).set(depth)
-    except Exception:  # metrics must render even while Redis or the database is away
+    except Exception:  # metrics must render even while the database is away
         pass
-    state.metrics.set_backlog(await _backlog(state, {v.model for v in served}))
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    reading = QueueReading(await _streams(state, [(v.model, v.version) for v in served]))
+    body = exposition.render(state.metrics.exposition, reading)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-async def _backlog(state: State, models: set[str]) -> dict[str, tuple[int, int]] | None:
-    """Per-model backlog, or None while Redis does not answer."""
+async def _streams(
+    state: State, served: list[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[int, int]] | None:
+    """(entries, pending) per stream, or None while Redis does not answer."""
     try:
-        return await queue_backlog(state.redis, models)
-    except Exception:  # as above: the page renders, without the backlog
+        return (await read_queues(state.redis, served)).streams
+    except Exception:  # as above: the page renders, without the queue gauges
         return None
