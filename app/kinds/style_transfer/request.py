@@ -110,14 +110,9 @@ def plan_text(text: str, served: Served) -> tuple[list[str], list[str]]:
     """The distinct characters to write (in order of first use) and those the model cannot
     write. Whitespace is layout, neither."""
     supported = charset(served)
-    write: list[str] = []
-    unsupported: list[str] = []
-    for ch in text:
-        if ch.isspace():
-            continue
-        target = write if ch in supported else unsupported
-        if ch not in target:
-            target.append(ch)
+    distinct = dict.fromkeys(ch for ch in text if not ch.isspace())  # in order of first use
+    write = [ch for ch in distinct if ch in supported]
+    unsupported = [ch for ch in distinct if ch not in supported]
     return write, unsupported
 
 
