@@ -144,8 +144,10 @@ def _rss(pid: int) -> int:
 def sample(
     redis: Any, stop: threading.Event, rss: dict[str, dict[str, int]], backlog: list[list[float]]
 ) -> None:
-    """Every 0.5 s, RSS (kB) of the api, of the worker pool process, of its biggest slot
-    process (by heartbeat, and any other child of the pool) and of the worker's whole tree,
+    """Every 0.5 s, RSS (kB) of the largest api process and of all of them (with several api
+    processes, uvicorn's supervisor and its servers), of the worker pool process, of its
+    biggest slot process (by heartbeat, and any other child of the pool) and of the worker's
+    whole tree,
     into rss["last"] and rss["peak"] (the pids: this process's `hanmo api|worker` children);
     and [time, stream entries, pending entries] over every job stream into `backlog`."""
     roles = {}
@@ -161,7 +163,12 @@ def sample(
             backlog.append([time.monotonic(), sum(map(redis.xlen, streams)), pending])
         except RedisError:  # a Redis hiccup costs one sample of pids and backlog
             pass
-        now = {"api": _rss(roles["api"]), "worker_pool": _rss(roles["worker"])}
+        apis = [roles["api"], *_children(roles["api"])]  # uvicorn's supervisor, its servers
+        now = {
+            "api": max(_rss(pid) for pid in apis),  # the largest api process
+            "api_total": sum(_rss(pid) for pid in apis),
+            "worker_pool": _rss(roles["worker"]),
+        }
         now["worker_slot"] = max((_rss(pid) for pid in slots), default=0)
         now["worker_total"] = now["worker_pool"] + sum(_rss(pid) for pid in slots)
         rss["last"] = now
