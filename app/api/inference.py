@@ -184,25 +184,43 @@ class JobRunner:
     ) -> tuple[str, dict[str, Any], Outcome | None]:
         """(job id, stored meta, outcome: None when not waited for). `then_cost`: the cost of
         the request's next step, which admission counts with this job's."""
+        submitted, meta = await self.enqueue(
+            served, inputs, job, deadline, idempotency_key, wait=wait, then_cost=then_cost
+        )
+        with self.counted(served):
+            stream = keys.stream(served.model, served.version)
+            outcome = await self._wait(submitted, stream, deadline) if wait else None
+        return submitted.job_id, meta, outcome
+
+    async def enqueue(
+        self,
+        served: ServedVersion,
+        inputs: Inputs,
+        job: JobMeta,
+        deadline: int,
+        idempotency_key: str | None = None,
+        *,
+        wait: bool = True,
+        then_cost: float = 0.0,
+    ) -> tuple[Submitted, dict[str, Any]]:
+        """`submit`'s first half: the job enqueued (with `wait`, its reply awaited: `wait` on
+        the queue must follow) and its stored meta."""
         meta = job.wire(owner=self.owner) if self.owner else job.wire()
         idempotency_key = self._owned(idempotency_key)
-        with self._counted(served):
+        with self.counted(served):
             check_time_left(deadline, job.op)
-            stream = keys.stream(served.model, served.version)
-            cost = KINDS[job.kind].cost(job)
             submitted = await self.state.queue.submit(
-                stream,
+                keys.stream(served.model, served.version),
                 inputs,
                 meta,
                 deadline,
                 idempotency_key,
                 will_wait=wait,
-                cost=cost,
+                cost=KINDS[job.kind].cost(job),
                 then_cost=then_cost,
                 forget=wait and self._forgettable(job, idempotency_key),
             )
-            outcome = await self._wait(submitted, stream, deadline) if wait else None
-        return submitted.job_id, meta, outcome
+        return submitted, meta
 
     def _forgettable(self, job: JobMeta, idempotency_key: str | None) -> bool:
         """Whether a synchronous job expires soon after it finishes (its waiter has it; the
@@ -223,7 +241,7 @@ class JobRunner:
     ) -> None:
         """Raise now what `submit` would raise for this job (429, 503), before a route does the
         costly part of reading its request: under a flood, refusals cost the api little."""
-        with self._counted(served):
+        with self.counted(served):
             check_time_left(deadline, job.op)
             await self.state.queue.check(
                 keys.stream(served.model, served.version),
@@ -240,7 +258,7 @@ class JobRunner:
         )
 
     @contextmanager
-    def _counted(self, served: ServedVersion) -> Iterator[None]:
+    def counted(self, served: ServedVersion) -> Iterator[None]:
         """Count a refusal or failure of this model's job in the failure metrics."""
         try:
             yield

@@ -90,6 +90,11 @@ def result(job_id: str) -> str:
     return f"{PREFIX}:result:{{{_job_tag(job_id)}}}:{job_id}"
 
 
+def partial(job_id: str) -> str:
+    """Stream of a running job's finished rows, chunk by chunk (app/queue/partials.py)."""
+    return f"{PREFIX}:partial:{{{_job_tag(job_id)}}}:{job_id}"
+
+
 def rendered(job_id: str, media_type: str) -> str:
     """A finished job's result rendered as `media_type` (a style sheet), kept as its result."""
     return f"{PREFIX}:rendered:{{{_job_tag(job_id)}}}:{job_id}:{media_type}"

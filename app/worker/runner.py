@@ -12,7 +12,7 @@ import numpy as np
 
 from app.errors import ClientGone, JobFailed, NonFiniteOutput
 from app.kinds import progress
-from app.queue import keys
+from app.queue import keys, partials
 from app.queue.consumer import StreamConsumer, failed_blob
 from app.queue.entries import Entries, Job
 from app.queue.errors import REDIS_ERRORS
@@ -86,15 +86,18 @@ class BatchRunner:
             inputs = concat_rows([j.inputs for j in jobs])
             total = sum(rows)
             parts = []
+            plan = chunks(total, model.batch_rows(self.settings.max_batch_rows))
+            # jobs that stream their rows get each chunk but the last (the result follows it)
+            streamed = partials.wanted(self.consumer.redis, jobs) if len(plan) > 1 else []
             with progress.reporting(self._progress(stream, jobs[0]) if len(jobs) == 1 else None):
-                for index, part in enumerate(
-                    chunks(total, model.batch_rows(self.settings.max_batch_rows))
-                ):
+                for index, part in enumerate(plan):
                     if index and self._abandoned(stream, jobs):
                         return
                     if index:
                         elsewhere_s += self.between_chunks(stream)
                     parts.append(model.run({k: v[part] for k, v in inputs.items()}))
+                    if any(streamed) and index < len(plan) - 1:
+                        partials.publish(self.consumer.redis, jobs, streamed, part, parts[-1])
             outputs = concat_rows(parts)
         except Exception as exc:  # a graph that raises fails its jobs, never the worker
             log.error("worker.batch_failed version=%s error=%r", model.served.key, exc)

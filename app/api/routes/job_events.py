@@ -7,12 +7,13 @@ gets nothing twice:
 - `done` (id 1000): `{"job_id", "status": "done", "href"}`, where the result is read;
 - `failed` (id 1000): the job's problem document (failed, cancelled, or expired).
 The stream ends after the last event, or at the job's deadline plus a grace (a job past it is
-answered by the worker). A comment line every KEEPALIVE_S keeps proxies from closing it."""
+answered by the worker). A comment line every KEEPALIVE_S keeps proxies from closing it.
+A style-transfer generate job's events are its glyphs instead of progress (ids = glyph
+indexes, then done/failed at 1000): app/api/glyph_events.py."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -20,19 +21,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from starlette.responses import StreamingResponse
 
+from app.api import glyph_events
 from app.api.deps import StateDep
 from app.api.routes.jobs import JobId, visible_job
+from app.api.sse import EVENT_STREAM, FINAL, HEADERS, KEEPALIVE, event, released, slots
 from app.api.state import State
-from app.errors import InvalidInput, JobNotFound, RedisUnavailable, ServiceUnavailable
+from app.errors import InvalidInput, JobNotFound, RedisUnavailable
 from app.queue.clock import now_ms
 from app.queue.status import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-FINAL = 1000  # the id of a stream's last event (done or failed)
 POLL_S = 0.25
 KEEPALIVE_S = 15.0
 GRACE_S = 30.0
-EVENT_STREAM = "text/event-stream"
 
 
 @router.get(
@@ -48,16 +49,15 @@ async def job_events(
 ) -> StreamingResponse:
     """The job's progress, then `done` or `failed`, as Server-Sent Events."""
     after = _last_seen(last_event_id)
-    fields, _, _ = await visible_job(request, state, job_id)
-    streams: asyncio.Semaphore = request.app.state.event_streams
-    if streams.locked():
-        raise ServiceUnavailable("too many event streams are open; poll the job", retry_after_s=5)
+    fields, meta, _ = await visible_job(request, state, job_id)
+    streams = slots(request)
     until = int(fields.get("deadline_ms", now_ms())) / 1000 + GRACE_S
-    return StreamingResponse(
-        _released(streams, _events(state, job_id, after, until)),
-        media_type=EVENT_STREAM,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    if glyph_events.carries_glyphs(meta):
+        polled = glyph_events.polled(state, job_id, until, POLL_S)
+        events = glyph_events.events(state, job_id, meta, polled, after, href=True)
+    else:
+        events = _events(state, job_id, after, until)
+    return StreamingResponse(released(streams, events), media_type=EVENT_STREAM, headers=HEADERS)
 
 
 def _last_seen(header: str | None) -> int:
@@ -66,14 +66,6 @@ def _last_seen(header: str | None) -> int:
     if not header.isdigit() or int(header) > FINAL:
         raise InvalidInput(f"Last-Event-ID is an event id this stream sent (0-{FINAL})")
     return int(header)
-
-
-async def _released(streams: asyncio.Semaphore, events: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The events, holding a place among the open streams while they flow (taken when the
-    body starts, so a response that never starts holds none)."""
-    async with streams:
-        async for event in events:
-            yield event
 
 
 async def _events(state: State, job_id: str, after: int, until_s: float) -> AsyncIterator[str]:
@@ -85,7 +77,7 @@ async def _events(state: State, job_id: str, after: int, until_s: float) -> Asyn
             fields, outcome = None, None  # Redis is away: try again at the next poll
         except JobNotFound as gone:
             if sent < FINAL:
-                yield _event("failed", FINAL, gone.problem())
+                yield event("failed", FINAL, gone.problem())
             return
         if fields is not None and outcome is not None:
             if sent < FINAL:
@@ -96,10 +88,10 @@ async def _events(state: State, job_id: str, after: int, until_s: float) -> Asyn
             event_id = min(FINAL - 1, int(progress * FINAL))
             if event_id > sent:
                 body = {"job_id": job_id, "status": fields["status"], "progress": progress}
-                yield _event("progress", event_id, body)
+                yield event("progress", event_id, body)
                 sent, quiet_since = event_id, time.monotonic()
         if time.monotonic() - quiet_since > KEEPALIVE_S:
-            yield ": keep-alive\n\n"
+            yield KEEPALIVE
             quiet_since = time.monotonic()
         await asyncio.sleep(POLL_S)
 
@@ -107,9 +99,5 @@ async def _events(state: State, job_id: str, after: int, until_s: float) -> Asyn
 def _final(job_id: str, status: str, problem: dict[str, Any] | None) -> str:
     if status == JobStatus.DONE and problem is None:
         body = {"job_id": job_id, "status": status, "href": f"/v1/jobs/{job_id}"}
-        return _event("done", FINAL, body)
-    return _event("failed", FINAL, problem or {"status": 500, "title": "Job failed"})
-
-
-def _event(name: str, event_id: int, data: dict[str, Any]) -> str:
-    return f"id: {event_id}\nevent: {name}\ndata: {json.dumps(data)}\n\n"
+        return event("done", FINAL, body)
+    return event("failed", FINAL, problem or {"status": 500, "title": "Job failed"})

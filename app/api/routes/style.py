@@ -21,6 +21,7 @@ from hanmo_client.schemas import (
 )
 from starlette.responses import Response
 
+from app.api import glyph_events
 from app.api.auth import may_see, owner_of
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import (
@@ -35,6 +36,7 @@ from app.api.inference import (
 from app.api.json_body import JsonLimitedRoute
 from app.api.routes.sampling import ASYNC_RESPONSE
 from app.api.routes.style_body import parse, reference_body
+from app.api.sse import slots, wants_events
 from app.api.state import State
 from app.errors import Conflict, InvalidInput
 from app.kinds.style_transfer import request as st
@@ -125,6 +127,9 @@ async def style_transfer(
     (and optional SVG) per distinct character, the characters the model cannot write in
     `unsupported`, and with `sheet` (or `Accept: image/png`) the whole text as one PNG.
     Both jobs (encode, then generate) share one deadline, `timeout_ms` after the body is read."""
+    streamed = wants_events(accept) and not wants_async(prefer)
+    if streamed:
+        slots(request)  # no place for the stream: 503 before any work
     body, uploads = await parse(request, StyleTransferRequest)
     deadline = waited = deadline_ms(state, body.timeout_ms, False)
     if wants_async(prefer):  # the style is still encoded before the 202: by the sync deadline
@@ -171,10 +176,16 @@ async def style_transfer(
         unsupported=unsupported,
         confidence=confidence,
         style=info,
+        **({"partials": True} if wants_events(accept) else {}),  # rows as they finish
     )
+    inputs = st.generate_inputs(write, style)
+    if streamed:  # each glyph as Server-Sent Events (app/api/glyph_events.py)
+        return await glyph_events.post_stream(
+            runner, served, inputs, job, deadline, idempotency_key
+        )
     return await runner.answer(
         served,
-        st.generate_inputs(write, style),
+        inputs,
         job,
         deadline,
         prefer=prefer,
