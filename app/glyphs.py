@@ -10,7 +10,6 @@ the ink's bounding box, scaled so that the box's longer side is ``EM_RATIO`` of 
 from __future__ import annotations
 
 import io
-import math
 import warnings
 from typing import cast
 
@@ -126,7 +125,7 @@ def ink_to_png(ink: np.ndarray) -> bytes:
 
 # contourpy's serial marching squares finds the loops (in C++; the pure-Python table walk it
 # replaced cost 14-19 ms a 128 px glyph, issue 48). Its loops are then put in the form the
-# table walk gave, so SVGs and fonts keep their bytes (tests/test_glyphs.py compares): outer
+# table walk gave (tests/test_glyphs.py compares; app.rendering fits curves to them): outer
 # outlines anticlockwise on screen (y down) and holes clockwise (fonts.glyph_contours reverses
 # them into TrueType's clockwise outers), each loop starting at the crossing its first cell in
 # raster order leaves from, loops in that order, every crossing placed by the same linear
@@ -178,25 +177,6 @@ def _from_first_cell(loop: np.ndarray, width: int) -> tuple[int, np.ndarray]:
     return int(raster[first]), np.roll(loop, -first, axis=0)
 
 
-def simplify(points: np.ndarray, tolerance: float = 0.15) -> np.ndarray:
-    """Drop points that lie within ``tolerance`` pixels of the line through their neighbours."""
-    if len(points) <= 4:
-        return points
-    pts: list[list[float]] = points.tolist()  # Python floats: numpy scalars cost 3 µs a point
-    keep = [0]
-    ax, ay = pts[0]
-    for i in range(1, len(pts)):
-        bx, by = pts[(i + 1) % len(pts)]
-        px, py = pts[i]
-        abx, aby = bx - ax, by - ay
-        norm = math.hypot(abx, aby)
-        dist = abs(abx * (py - ay) - aby * (px - ax)) / norm if norm else 0.0
-        if dist > tolerance:
-            keep.append(i)
-            ax, ay = px, py
-    return points[keep] if len(keep) >= 3 else points
-
-
 def upscale(ink: np.ndarray, size: int) -> np.ndarray:
     """A glyph resized to ``size`` (bicubic, clipped to [0, 1])."""
     if ink.shape[0] == size:
@@ -206,41 +186,3 @@ def upscale(ink: np.ndarray, size: int) -> np.ndarray:
     )
     out: np.ndarray = np.clip(np.asarray(image), 0.0, 1.0)
     return out
-
-
-CRISP_GAIN = 40.0
-
-
-def crisp(ink: np.ndarray, size: int) -> np.ndarray:
-    """A model glyph for display at ``size``: bicubic upscale, then a contrast curve that keeps
-    the 0.5 contour where it is, so a PNG, its SVG and a font traced from it agree."""
-    big = upscale(ink, size)
-    lo, hi = _curve(0.0), _curve(1.0)
-    out: np.ndarray = ((_curve(big) - lo) / (hi - lo)).astype(np.float32)
-    return out
-
-
-def _curve(x: np.ndarray | float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-CRISP_GAIN * (np.asarray(x, np.float64) - 0.5)))
-
-
-def outlines(
-    ink: np.ndarray, trace_size: int, level: float = 0.5, tolerance: float = 0.15
-) -> list[np.ndarray]:
-    """The glyph upscaled to ``trace_size``, traced at ``level`` and simplified: outlines in
-    pixels of that size (what SVGs and fonts are drawn from)."""
-    return [simplify(o, tolerance) for o in trace(upscale(ink, trace_size), level)]
-
-
-def svg(ink: np.ndarray, size: int) -> str:
-    """The glyph's outlines as an SVG document of ``size`` px (black ink, nonzero fill)."""
-    traced = max(size, 2 * ink.shape[0])
-    parts = []
-    for outline in outlines(ink, traced):
-        pts = outline * (size / traced)
-        parts.append("M" + "L".join(f"{x:.2f} {y:.2f}" for x, y in pts) + "Z")
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
-        f'viewBox="0 0 {size} {size}"><path fill="#000" fill-rule="nonzero" '
-        f'd="{"".join(parts)}"/></svg>'
-    )

@@ -1,8 +1,8 @@
 """The style grid's headline cell (held-out fonts × held-out characters) for one or more
 exported glyph-style directories, over several draws of the references: how much of a
 difference between two models is the choice of references. Draw 0 is the draw the training
-job's card uses. ``--served`` also scores the glyphs through the served contrast curve
-(``app.glyphs.crisp`` at the model's size); ``--refit FLOOR`` also scores them refitted to the
+job's card uses. ``--served`` also scores the glyphs as served (``app.rendering.render``:
+contour anti-aliasing at the model's size); ``--refit FLOOR`` also scores them refitted to the
 served frame (values under FLOOR dropped, then ``app.glyphs.fit``: ink box to the em ratio,
 centred), as every reference and truth glyph is; ``--calibrate`` also scores them through a
 monotone map of the output fitted to minimise L1 on training fonts (``calibration``);
@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from app.glyphs import GlyphError, crisp, fit
+from app.glyphs import GlyphError, fit
+from app.rendering import render
 from training.data import bank as banklib
 from training.data.bank import GlyphBank
 from training.evaluate.style import Generate, group_weights, metrics, seen_fonts, write_cell
@@ -167,7 +168,7 @@ def variants(
     for gain in args.contrast:
         out[f"contrast {gain:g}"] = np.clip((pred - 0.5) * gain + 0.5, 0.0, 1.0).astype(np.float32)
     if args.served:
-        out["served"] = np.stack([crisp(g, pred.shape[-1]) for g in pred])
+        out["served"] = np.stack([render(g, pred.shape[-1]) for g in pred])
     if args.refit is not None:
         out["refit"] = np.stack([refit(g, args.refit, ratio) for g in pred])
     return out

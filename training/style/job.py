@@ -14,6 +14,7 @@ import onnxruntime as ort
 
 from app.glyphs import EM_RATIO
 from app.images import to_uint8
+from app.rendering import render
 from training.data import fonts as fontlib
 from training.data.bank import GlyphBank, near_duplicates
 from training.evaluate import classifier as clf
@@ -84,7 +85,8 @@ def flat(results: dict) -> dict[str, float]:
 
 
 def sheet(name: str, s: dict[str, np.ndarray], path: Path) -> None:
-    """References on top; then rows: ground truth, output, content copy, nearest font."""
+    """References on top; then rows: ground truth, output (drawn as the service draws it:
+    ``app.rendering.render``), content copy, nearest font."""
     from PIL import Image, ImageDraw
 
     size = s["truth"].shape[-1]
@@ -93,7 +95,7 @@ def sheet(name: str, s: dict[str, np.ndarray], path: Path) -> None:
     rows = [
         ("refs", s["refs"]),
         ("truth", s["truth"]),
-        ("hanmo", s["pred"]),
+        ("hanmo", np.stack([render(g, size) for g in s["pred"]])),
         ("copy", s["copy"]),
         ("nearest", s["nearest"]),
     ]

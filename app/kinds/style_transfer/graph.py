@@ -227,13 +227,13 @@ class StyleTransferKind(CheckedKind):
         chunk: int,
     ) -> bytes:
         """Step `index`: generate and trace its glyphs; their contours, packed."""
-        from app.fonts import glyph_contours, pack_contours
+        from app.fonts import contours_of, pack_contours
 
         row, start = _font_step(inputs, index, chunk)
         part = inputs["font_codepoints"][row, start : start + chunk]
         style = inputs["font_style"][row]
         ink = self._generate(graphs, part, np.repeat(style[None], len(part), axis=0))
-        return pack_contours([glyph_contours(glyph) for glyph in ink])
+        return pack_contours(contours_of(ink))
 
     def finish_steps(
         self, signature: dict[str, Any], inputs: Tensors, states: list[bytes]

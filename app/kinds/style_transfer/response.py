@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from app import glyphs
+from app import rendering
 from app.images import png_bytes, to_uint8
 from app.kinds.spec import Finished
 
 
 def glyph_png(ink: np.ndarray, size: int) -> bytes:
-    return png_bytes(to_uint8(1.0 - glyphs.crisp(ink, size)))
+    return png_bytes(to_uint8(1.0 - rendering.render(ink, size)))
 
 
 def sheet_png(text: str, by_char: dict[str, np.ndarray], size: int, columns: int = 16) -> bytes:
@@ -42,7 +42,7 @@ def sheet_png(text: str, by_char: dict[str, np.ndarray], size: int, columns: int
             if ink is None:
                 continue
             if ch not in cells:
-                cells[ch] = to_uint8(1.0 - glyphs.crisp(ink, size))
+                cells[ch] = to_uint8(1.0 - rendering.render(ink, size))
             top, left = pad + r * (size + pad), pad + c * (size + pad)
             sheet[top : top + size, left : left + size] = cells[ch]
     return png_bytes(sheet)
@@ -75,7 +75,7 @@ def render(
         if "png" in formats:
             item["png"] = base64.b64encode(glyph_png(by_char[ch], size)).decode()
         if "svg" in formats:
-            item["svg"] = glyphs.svg(by_char[ch], size)
+            item["svg"] = rendering.svg(by_char[ch], size)
         out_glyphs.append(item)
     body: dict[str, Any] = {
         "job_id": job_id,
