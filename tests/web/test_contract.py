@@ -51,16 +51,20 @@ def test_a_glyph_shows_a_confidence_only_when_it_is_its_own(
     page: Any, server: httpx.Client
 ) -> None:
     """The API's glyphs carry the style's confidence (the same figure); were one to carry its
-    own, that glyph's caption shows it. The answer for 小 is the API's with its figure changed."""
+    own, that glyph's caption shows it. The streamed answer is the API's with 小's figure
+    changed."""
 
     def own_confidence(route: Any) -> None:
-        if route.request.post_data_json.get("text") != "小":  # 王, and the whole text's sheet
+        if route.request.headers.get("accept") != "text/event-stream":  # the text's sheet
             route.continue_()
             return
         answer = route.fetch()
-        body = answer.json()
-        body["glyphs"][0]["confidence"] = 0.25
-        route.fulfill(response=answer, body=json.dumps(body))
+        events = answer.text().split("\n\n")
+        for i, event in enumerate(events):
+            head, _, data = event.rpartition("data: ")
+            if "event: glyph" in head and json.loads(data)["char"] == "小":
+                events[i] = head + "data: " + json.dumps({**json.loads(data), "confidence": 0.25})
+        route.fulfill(response=answer, body="\n\n".join(events))
 
     page.route("**/v1/models/glyph-style/style-transfer", own_confidence)
     write(page, str(server.base_url), "王小")

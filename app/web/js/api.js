@@ -42,6 +42,63 @@ export async function api(path, { method = "GET", body, accept = "application/js
   return response.json();
 }
 
+/** Whether this browser reads a response's body as it arrives (fetch streaming): the page's
+ * Server-Sent Events over POST need it; without it a caller asks for the JSON answer. */
+export function canStream() {
+  return typeof ReadableStream !== "undefined" && typeof TextDecoder !== "undefined" &&
+    typeof Response !== "undefined" && "body" in Response.prototype;
+}
+
+/** POST `body` to `path` for Server-Sent Events: `onEvent(name, data)` as each event arrives,
+ * the `done` event's data returned; a refusal before the stream, or a `failed` event, throws
+ * its ApiProblem. (EventSource cannot POST, so the stream is read from fetch.) */
+export async function streamEvents(path, { body, onEvent, signal }) {
+  const headers = { accept: "text/event-stream", "content-type": "application/json" };
+  const key = getKey();
+  if (key) headers.authorization = `Bearer ${key}`;
+  let response;
+  try {
+    response = await fetch(path, { method: "POST", headers, body: JSON.stringify(body), signal });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiProblem({ title: "Network error", detail: `the api did not answer: ${error.message}` });
+  }
+  if (!response.ok) throw new ApiProblem(await problemOf(response));
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const event = parseEvent(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+      if (!event) continue; // a keep-alive comment
+      if (event.name === "failed") throw new ApiProblem(event.data);
+      if (event.name === "done") return event.data;
+      onEvent(event.name, event.data);
+    }
+  }
+  throw new ApiProblem({ title: "Stream ended", detail: "the event stream ended before its done event" });
+}
+
+/** One Server-Sent Event block as {name, data} (data parsed as JSON); null for comments. */
+function parseEvent(block) {
+  let name = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (!line || line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") name = value;
+    else if (field === "data") data.push(value);
+  }
+  return data.length ? { name, data: JSON.parse(data.join("\n")) } : null;
+}
+
 async function problemOf(response) {
   const type = response.headers.get("content-type") || "";
   if (type.includes("json")) {

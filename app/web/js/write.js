@@ -1,10 +1,11 @@
 // Write: references (a demo style, uploads, drawings) → a saved style → the text, glyph by glyph.
 
-import { api, base64Of, clearProblem, el, fillSelect, guarded, models, offered, pngSrc, showProblem } from "./api.js";
+import {
+  api, base64Of, canStream, clearProblem, el, fillSelect, guarded, models, offered, pngSrc, showProblem, streamEvents,
+} from "./api.js";
 import { Pad } from "./draw.js";
 
 const MAX_REFERENCES = 16;
-const IN_FLIGHT = 4; // glyph requests at a time; the workers batch them together
 const $ = (id) => document.getElementById(id);
 
 let refs = []; // {image: base64, char, src}
@@ -150,23 +151,22 @@ async function write() {
     status.textContent = `reading the style of ${refs.length} reference${refs.length === 1 ? "" : "s"}…`;
     const styleId = await ensureStyle(model);
     const glyphs = new Map();
-    const unsupported = [];
-    const queue = [...byChar.keys()];
-    const worker = async () => {
-      while (queue.length && mine === run) {
-        const ch = queue.shift();
-        const answer = await glyphOf(model, styleId, ch);
-        if (mine !== run) return;
-        const glyph = answer.glyphs.find((g) => g.char === ch);
-        if (glyph) glyphs.set(ch, glyph);
-        else unsupported.push(ch);
-        if (answer.confidence !== undefined) styleConfidence(answer.confidence);
-        show(byChar.get(ch), ch, glyph, answer.confidence);
-        status.textContent = `${glyphs.size + unsupported.length} of ${byChar.size} characters`;
+    let shown; // the style's confidence as the first glyph carries it, until the answer's own
+    const answer = await writeText(model, styleId, text, (glyph) => {
+      if (mine !== run) return;
+      glyphs.set(glyph.char, glyph);
+      if (shown === undefined) styleConfidence((shown = glyph.confidence));
+      show(byChar.get(glyph.char), glyph.char, glyph, shown);
+      status.textContent = `${glyphs.size} of ${byChar.size} characters`;
+    });
+    if (mine === run) {
+      for (const ch of answer.unsupported) show(byChar.get(ch) || [], ch, null);
+      if (answer.confidence !== undefined && answer.confidence !== shown) {
+        styleConfidence(answer.confidence); // captions said "own" against the wrong figure
+        for (const [ch, glyph] of glyphs) show(byChar.get(ch), ch, glyph, answer.confidence);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, queue.length) }, worker));
-    return { glyphs, unsupported, styleId };
+    }
+    return { glyphs, unsupported: answer.unsupported, styleId };
   });
   if (mine !== run) return;
   $("write-go").disabled = false;
@@ -182,18 +182,26 @@ async function write() {
   if (done.glyphs.size) await downloads(model, done.styleId, text, done.glyphs);
 }
 
-/** One character in the saved style. A text of only unwritable characters is a 422 on `text`;
- * for one character that is the answer "unsupported", as the whole text would have said. */
-async function glyphOf(model, styleId, ch) {
+/** The text in the saved style, each glyph handed to `onGlyph` as it comes: streamed as
+ * Server-Sent Events (one request; the workers make 64 glyphs a step and the api sends each as
+ * soon as it has it), or, where this browser cannot read a response as it arrives, the JSON
+ * answer's glyphs at once. Returns the answer's summary (`unsupported`, `confidence`). A text
+ * of only unwritable characters is a 422 on `text`: that is the answer "all unsupported". */
+async function writeText(model, styleId, text, onGlyph) {
+  const path = `/v1/models/${model}/style-transfer`;
+  const body = { style_id: styleId, text, formats: ["png", "svg"] };
   try {
-    return await api(`/v1/models/${model}/style-transfer`, {
-      method: "POST",
-      body: { style_id: styleId, text: ch, formats: ["png", "svg"] },
-    });
+    if (!canStream()) {
+      const answer = await api(path, { method: "POST", body });
+      answer.glyphs.forEach(onGlyph);
+      return answer;
+    }
+    const onEvent = (name, data) => { if (name === "glyph") onGlyph(data); };
+    return await streamEvents(path, { body, onEvent });
   } catch (error) {
     const fields = (error.problem?.errors || []).map((e) => e.field);
     if (error.problem?.status === 422 && fields.length === 1 && fields[0] === "text") {
-      return { glyphs: [], unsupported: [ch] };
+      return { unsupported: [...new Set([...text].filter((ch) => !/\s/.test(ch)))] };
     }
     if (error.problem?.status === 404) style = null; // the style expired: the next Write remakes it
     throw error;
