@@ -20,6 +20,7 @@ from PIL import Image
 
 from app.settings import Settings
 from tests.api.test_admin import new_key
+from tests.api.test_style_transfer import supported_text
 from tests.helpers import live_api
 from tests.web.support import MODELS, PIXELS, UNSERVED, demo_references, rgba, write
 
@@ -293,3 +294,54 @@ def test_api_docs_render_offline_from_installed_assets(page: Any, server: httpx.
     page.locator("h1", has_text="hanmo").wait_for()
     assert page.get_by_text("/v1/models/{name}/predict").count()
     assert not outside, outside
+
+
+# every change in the count of written glyph images, and when the status said the text was done
+COUNTS = """() => {
+  window.hanmoCounts = [];
+  window.hanmoDoneAt = null;
+  const glyphs = document.getElementById("glyphs");
+  new MutationObserver(() => {
+    const n = glyphs.querySelectorAll("img").length;
+    const seen = window.hanmoCounts;
+    if (!seen.length || seen[seen.length - 1][0] !== n) seen.push([n, performance.now()]);
+  }).observe(glyphs, { childList: true, subtree: true });
+  const status = document.getElementById("write-status");
+  new MutationObserver(() => {
+    if (/written in this style/.test(status.textContent) && window.hanmoDoneAt === null) {
+      window.hanmoDoneAt = performance.now();
+    }
+  }).observe(status, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def test_streamed_glyphs_appear_one_by_one(page: Any, server: httpx.Client) -> None:
+    """The Write tab reads the style request's Server-Sent Events: 200 characters are four
+    chunks of the worker's 64 glyphs, and the page shows more glyphs at several observations
+    before the text is done."""
+    text = supported_text(500)[300:]
+    page.goto(f"{server.base_url}/")
+    page.locator("#refs li img").nth(3).wait_for()
+    page.fill("#write-text", text)
+    page.evaluate(COUNTS)
+    with page.expect_request(lambda r: r.url.endswith("/style-transfer")) as sent:
+        page.click("#write-go")
+    page.locator("#write-downloads:not([hidden])").wait_for(timeout=120_000)
+    counts = page.evaluate("window.hanmoCounts")
+    done_at = page.evaluate("window.hanmoDoneAt")
+    assert sent.value.headers["accept"] == "text/event-stream"
+    assert page.locator("#glyphs img").count() == 200
+    partway = [n for n, at in counts if 0 < n < 200 and at < done_at]
+    assert len(partway) >= 3, counts  # glyphs appeared in steps, not all at the end
+    assert [n for n, _ in counts] == sorted(n for n, _ in counts)
+
+
+def test_without_fetch_streaming_the_page_writes_from_the_json_answer(
+    page: Any, server: httpx.Client
+) -> None:
+    page.add_init_script("delete window.ReadableStream;")  # a browser that cannot stream
+    with page.expect_request(lambda r: r.url.endswith("/style-transfer")) as sent:
+        write(page, str(server.base_url), "王小明好")
+    assert sent.value.headers["accept"] == "application/json"
+    assert page.locator("#glyphs img").count() == 4
+    assert page.locator("#write-problem").is_hidden()
