@@ -67,7 +67,8 @@ WORKDIR /build
 COPY pyproject.toml constraints.txt ./
 COPY clients/python ./clients/python
 # requirements-api.txt        = hanmo's [project.dependencies], hanmo-client aside (built
-#                               below), + the `s3` extra (s3fs: artifacts in S3)
+#                               below), + the `s3` extra (s3fs: artifacts in S3) + the `otel`
+#                               extra (traces by OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT)
 # requirements-worker.txt     = the above + the `cuda` extra (onnxruntime-gpu)
 # requirements-worker-cpu.txt = the above + the `worker` extra (onnxruntime, CPU only)
 RUN python - <<'EOF'
@@ -76,7 +77,8 @@ import tomllib
 
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
-api = [r for r in project["dependencies"] if not r.startswith("hanmo-client")] + extras["s3"]
+api = [r for r in project["dependencies"] if not r.startswith("hanmo-client")]
+api += extras["s3"] + extras["otel"]
 worker = api + extras["cuda"]
 worker_cpu = api + extras["worker"]
 os.makedirs("/wheels", exist_ok=True)
@@ -101,7 +103,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && pip wheel --no-deps --no-index --find-links=/wheels --wheel-dir /wheels ./clients/python
 
 # ---------------------------------------------------------------------------------------------
-# api: python:3.11-slim, the `s3` extra only (no onnxruntime, no torch).
+# api: python:3.11-slim, the `s3` and `otel` extras only (no onnxruntime, no torch).
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS api
 ENV PYTHONDONTWRITEBYTECODE=1 \

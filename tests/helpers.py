@@ -80,6 +80,14 @@ def wait_for_progress(
     return seen
 
 
+def api_ready(base_url: str) -> bool:
+    """Whether the api at `base_url` answers /readyz with 200 (False while it is not up)."""
+    try:
+        return httpx.get(f"{base_url}/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @contextmanager
 def live_api(settings: Settings) -> Iterator[httpx.Client]:
     """uvicorn serving create_app(settings) on a free port, with a client bound to it. The

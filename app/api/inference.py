@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 import anyio
 import orjson
 from hanmo_client.schemas import InferenceOptions, JobAccepted
+from opentelemetry.trace import SpanKind
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app import tracing
 from app.api.auth import owner_of
 from app.api.problems import problem_response
 from app.api.state import State
@@ -52,9 +54,10 @@ async def render_off_loop(
     """`render_outcome`, in a thread bounded by `state.renders` unless the result is small:
     a 256-character sheet at 512 px held the event loop (and /livez) 15-17 s inline."""
     rows = render_rows(meta, accept) if outcome.ok else 1
-    return await off_loop(
-        rows, render_outcome, path, meta, job_id, outcome, accept, limiter=state.renders
-    )
+    with tracing.span("render", {"hanmo.rows": rows}):
+        return await off_loop(
+            rows, render_outcome, path, meta, job_id, outcome, accept, limiter=state.renders
+        )
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -121,8 +124,9 @@ async def prepare_job(
     large): the first half of `infer`, which the Open Inference Protocol's route shares."""
     seed = getattr(body, "seed", None)
     key = body.routing_key or (None if seed is None else f"seed:{seed}")
-    served = await resolve_kind(state, name, body, kind, key)
-    inputs, job = await off_loop(rows, prepare, served)
+    with tracing.span("validate", {"hanmo.model": name, "hanmo.rows": rows}):
+        served = await resolve_kind(state, name, body, kind, key)
+        inputs, job = await off_loop(rows, prepare, served)
     return served, inputs, job
 
 
@@ -209,17 +213,19 @@ class JobRunner:
         idempotency_key = self._owned(idempotency_key)
         with self.counted(served):
             check_time_left(deadline, job.op)
-            submitted = await self.state.queue.submit(
-                keys.stream(served.model, served.version),
-                inputs,
-                meta,
-                deadline,
-                idempotency_key,
-                will_wait=wait,
-                cost=KINDS[job.kind].cost(job),
-                then_cost=then_cost,
-                forget=wait and self._forgettable(job, idempotency_key),
-            )
+            # the job carries this span's traceparent: the worker's spans are its children
+            with tracing.span("enqueue", enqueue_attributes(served, job), SpanKind.PRODUCER):
+                submitted = await self.state.queue.submit(
+                    keys.stream(served.model, served.version),
+                    inputs,
+                    meta,
+                    deadline,
+                    idempotency_key,
+                    will_wait=wait,
+                    cost=KINDS[job.kind].cost(job),
+                    then_cost=then_cost,
+                    forget=wait and self._forgettable(job, idempotency_key),
+                )
         return submitted, meta
 
     def _forgettable(self, job: JobMeta, idempotency_key: str | None) -> bool:
@@ -339,6 +345,13 @@ class JobRunner:
                 headers={"Location": href},
             )
         return await render_off_loop(self.state, self.path, meta, job_id, outcome, accept)
+
+
+def enqueue_attributes(served: ServedVersion, job: JobMeta) -> dict[str, Any] | None:
+    """The enqueue span's attributes; not built while tracing is off."""
+    if tracing.tracer() is None:
+        return None
+    return {"hanmo.model": served.model, "hanmo.version": served.version, "hanmo.op": job.op}
 
 
 def step_key(idempotency_key: str | None, op: str) -> str | None:

@@ -10,9 +10,12 @@ from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI
+from fastapi.telemetry import TelemetryConfig
+from opentelemetry.trace import TracerProvider
 
-from app import __version__
+from app import __version__, tracing
 from app.api import problems
+from app.api.access import RequestContext
 from app.api.auth import inference_guard
 from app.api.limits import BodyLimit
 from app.api.metrics import Metrics, RequestMetrics
@@ -84,11 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await queue.listener.stop()
             await redis.aclose()
             engine.dispose()
+            tracing.flush()
 
     app = FastAPI(
         title="hanmo",
         version=__version__,
         lifespan=lifespan,
+        telemetry=telemetry(tracing.setup("hanmo-api")),
         docs_url=None,  # served by routes/web.py from installed assets, not a CDN
         redoc_url=None,
         summary="Seeded sampling, posterior-predictive uncertainty and few-shot "
@@ -134,4 +139,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         overrides={"/admin/": settings.max_upload_bytes},
     )
+    app.add_middleware(RequestContext, access_log=settings.access_log)  # outermost: sees all
     return app
+
+
+def telemetry(provider: TracerProvider | None) -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry: its HTTP server span (a client's traceparent honoured) and
+    operation spans when hanmo traces (app/tracing.py), nothing otherwise; never its metrics
+    (Prometheus has them, app/api/metrics.py) nor its log export (hanmo's lines carry the
+    request id, app/logs.py). Off, FastAPI's per-request check is three dict reads."""
+    return {
+        "tracing": provider is not None,
+        "tracer_provider": provider,
+        "metrics": False,
+        "logs": False,
+        "auto_configure": False,
+    }

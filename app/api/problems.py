@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from app.api.oip_wire import is_oip, oip_error
 from app.errors import HanmoError, RedisUnavailable
+from app.logs import REQUEST_ID
 from app.queue.errors import REDIS_ERRORS
 
 log = logging.getLogger("hanmo.api")
@@ -31,6 +32,9 @@ def problem_response(
     if is_oip(instance):
         return oip_error(problem, headers)
     body = {"instance": instance, **problem}
+    request_id = REQUEST_ID.get()
+    if request_id:  # the request's (app/api/access.py), also in its log lines and headers
+        body["request_id"] = request_id
     return Response(
         orjson.dumps(body),
         status_code=int(problem["status"]),
@@ -97,7 +101,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
         "status": 500,
         "detail": "an unexpected error occurred; it has been logged",
     }
-    return problem_response(problem, request.url.path)
+    # sent by Starlette's outermost middleware, outside the one that adds the header
+    request_id = REQUEST_ID.get()
+    headers = {"X-Request-Id": request_id} if request_id else None
+    return problem_response(problem, request.url.path, headers)
 
 
 def _reason(status: int) -> str:

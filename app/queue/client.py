@@ -14,6 +14,7 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
+from app import tracing
 from app.errors import (
     DeadlineExceeded,
     HanmoError,
@@ -24,6 +25,7 @@ from app.errors import (
     QueueFull,
     RedisUnavailable,
 )
+from app.logs import REQUEST_ID
 from app.queue import codec, keys, scripts
 from app.queue.clock import now_ms
 from app.queue.errors import REDIS_ERRORS
@@ -184,6 +186,8 @@ class JobQueue:
                 "1" if dry else "0",
                 "1" if idempotency_key else "0",
                 str(self.admit_headroom),
+                "" if dry else tracing.traceparent(),  # the caller's span: the job's parent
+                "" if dry else REQUEST_ID.get(),
             ]
             for pair in fields.items():
                 args.extend(pair)

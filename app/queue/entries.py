@@ -21,6 +21,8 @@ class Job:
     alias: str = ""
     started_ms: int = 0
     cost: float = 0.0  # what its kind says it costs (ENQUEUE's admission unit)
+    trace: str = ""  # the W3C traceparent of the api's enqueue span (app/tracing.py)
+    request_id: str = ""  # the id of the request that sent it (app/logs.py)
 
     @property
     def enqueued_ms(self) -> int:
@@ -42,4 +44,6 @@ def parse_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Job:
         reply=fields[b"reply"].decode(),
         alias=fields.get(b"alias", b"").decode(),
         cost=float(fields.get(b"cost", b"0")),
+        trace=fields.get(b"trace", b"").decode(),
+        request_id=fields.get(b"rid", b"").decode(),
     )

@@ -36,8 +36,9 @@ end
 # heartbeats), need a live worker ("1"/"0"), the cost of the request's steps still to come
 # after this job ("0": none), dry run ("1": only say whether it would be admitted, before the
 # api decodes a costly body), use the idempotency key ("1"/"0"), the headroom (the share of
-# the time to the deadline that admission may plan to fill, e.g. 0.8), then field/value pairs
-# for the job hash.
+# the time to the deadline that admission may plan to fill, e.g. 0.8), the W3C traceparent of
+# the api's enqueue span and the request's id (each '' for none: then not in the entry;
+# app/tracing.py, app/logs.py), then field/value pairs for the job hash.
 # Admission by cost: the measured rates (cost per busy second) of the live workers are summed;
 # when the backlog with this job cannot finish within the headroom's share of the time to the
 # job's deadline at that rate, the answer is {'busy', seconds until it could}: the rest is the
@@ -76,11 +77,19 @@ if ARGV[11] == '1' then
 end
 if ARGV[15] == '1' then return {'ok', ''} end  -- a dry run: would be admitted, nothing written
 local fields = {}
-for i = 18, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 20, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], 'status', 'queued', 'cost', ARGV[9], unpack(fields))
-local entry = redis.call('XADD', KEYS[1], '*', 'job', ARGV[2], 'inputs', ARGV[3],
-                         'deadline_ms', ARGV[4], 'reply', ARGV[5], 'alias', ARGV[8],
-                         'cost', ARGV[9])
+local entry_fields = {'job', ARGV[2], 'inputs', ARGV[3], 'deadline_ms', ARGV[4],
+                      'reply', ARGV[5], 'alias', ARGV[8], 'cost', ARGV[9]}
+if ARGV[18] ~= '' then
+  entry_fields[#entry_fields + 1] = 'trace'
+  entry_fields[#entry_fields + 1] = ARGV[18]
+end
+if ARGV[19] ~= '' then
+  entry_fields[#entry_fields + 1] = 'rid'
+  entry_fields[#entry_fields + 1] = ARGV[19]
+end
+local entry = redis.call('XADD', KEYS[1], '*', unpack(entry_fields))
 redis.call('INCRBY', KEYS[4], cost)
 redis.call('HSET', KEYS[2], 'entry', entry)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))

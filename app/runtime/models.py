@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from app import tracing
 from app.kinds.base import Graph, Kind, Tensors
 from app.kinds.catalog import get_kind
 from app.registry import artifacts
@@ -34,7 +35,9 @@ class LoadedModel:
         return next(iter(self.graphs.values())).provider
 
     def run(self, inputs: Tensors) -> Tensors:
-        return self.kind.run(self.signature, self.graphs, inputs)
+        """The kind's graphs on one chunk of rows: a `graph run` span when tracing."""
+        with tracing.span("graph run"):
+            return self.kind.run(self.signature, self.graphs, inputs)
 
     def batch_rows(self, limit: int) -> int:
         """Rows per graph call: the worker's limit, or the card's `signature.max_batch_rows`
@@ -45,7 +48,7 @@ class LoadedModel:
     def warm_up(self, rows: int = 8) -> None:
         """Run the graphs once so the first real batch pays no lazy initialisation."""
         start = time.perf_counter()
-        self.run(self.kind.example(self.signature, rows))
+        self.kind.run(self.signature, self.graphs, self.kind.example(self.signature, rows))
         self.warmup_ms = (time.perf_counter() - start) * 1000
 
 

@@ -11,6 +11,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from app import logs, tracing
 from app.settings import Settings
 from app.signals import stop_on_signals
 
@@ -60,10 +61,8 @@ def run_slot(slot: Slot, only: list[str] | None = None, burst: bool = False) -> 
     from app.worker.metrics import serve_slot
 
     settings = get_settings()
-    logging.basicConfig(
-        level=os.environ.get("HANMO_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.configure()
+    tracing.setup("hanmo-worker")  # off unless OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set
     engine = make_engine(settings.resolved_database_url())
     worker = Worker(
         settings,
@@ -79,6 +78,7 @@ def run_slot(slot: Slot, only: list[str] | None = None, burst: bool = False) -> 
     log.info("worker.start id=%s device=%s threads=%d", worker.id, slot.device, slot.threads)
     worker.run(burst=burst)
     log.info("worker.stop id=%s", worker.id)
+    tracing.flush()
 
 
 @dataclass(slots=True)

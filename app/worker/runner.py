@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from app import tracing
 from app.errors import ClientGone, JobFailed, NonFiniteOutput
 from app.kinds import progress
 from app.queue import keys, partials
@@ -21,6 +22,7 @@ from app.queue.status import JobStatus
 from app.runtime.models import LoadedModel, concat_rows, split_rows
 from app.settings import Settings
 from app.worker.batcher import chunks, group_by_inputs, plan_batches
+from app.worker.traces import batch_context
 
 log = logging.getLogger("hanmo.worker")
 GATHER_POLL_S = 0.001
@@ -51,7 +53,9 @@ class BatchRunner:
         jobs = [job for job in jobs if not self.take_long(stream, model, job)]
         for group in group_by_inputs(jobs):  # e.g. sampling (z) apart from scoring (x)
             for batch in plan_batches([j.rows for j in group], self.settings.max_batch_rows):
-                self._run_batch(stream, model, [group[i] for i in batch])
+                batched = [group[i] for i in batch]
+                with batch_context(model.served, batched, self.consumer.id):  # request ids, spans
+                    self._run_batch(stream, model, batched)
 
     def _gather_more(self, stream: str, jobs: list[Job]) -> list[Job]:
         """With max_wait_ms set, wait that long for more rows before running a short batch.
@@ -109,7 +113,8 @@ class BatchRunner:
         compute_ms = (time.perf_counter() - start - elsewhere_s) * 1000
         info = run_info(model, self.consumer.id, compute_ms, sum(rows))
         self.observe_batch(model, jobs, compute_ms / 1000)
-        self._reply(stream, jobs, split_rows(outputs, rows), info)
+        with tracing.span("reply"):
+            self._reply(stream, jobs, split_rows(outputs, rows), info)
         busy_s = time.perf_counter() - start - elsewhere_s
         self.consumer.learn_time(stream, len(jobs), busy_s, sum(job.cost for job in jobs))
         self._measure(stream, jobs, busy_s)
