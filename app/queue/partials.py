@@ -70,8 +70,12 @@ def publish(
 
 
 async def read(redis: AsyncRedis, job_id: str, after: str) -> tuple[list[Partial], str]:
-    """The chunks of `job_id` written after entry `after` ("0-0": all), and the last one's id."""
-    found: list[tuple[bytes, Entries]] = await redis.xread({keys.partial(job_id): after})  # type: ignore[assignment]
+    """The chunks of `job_id` written after entry `after` ("0-0": all), and the last one's id
+    (none while Redis is away: the result brings every row)."""
+    try:
+        found: list[tuple[bytes, Entries]] = await redis.xread({keys.partial(job_id): after})  # type: ignore[assignment]
+    except REDIS_ERRORS:
+        return [], after
     chunks: list[Partial] = []
     for _, entries in found or []:
         for entry_id, fields in entries:
