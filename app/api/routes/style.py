@@ -36,7 +36,7 @@ from app.api.inference import (
 from app.api.json_body import JsonLimitedRoute
 from app.api.routes.sampling import ASYNC_RESPONSE
 from app.api.routes.style_body import parse, reference_body
-from app.api.sse import slots, wants_events
+from app.api.sse import EVENT_STREAM, slots, wants_events
 from app.api.state import State
 from app.errors import Conflict, InvalidInput
 from app.kinds.style_transfer import request as st
@@ -112,7 +112,7 @@ async def _saved_style(
 @router.post(
     "/v1/models/{name}/style-transfer",
     response_model=StyleTransferResponse,
-    responses={**ASYNC_RESPONSE, 200: {"content": {"image/png": {}}}},
+    responses={**ASYNC_RESPONSE, 200: {"content": {"image/png": {}, EVENT_STREAM: {}}}},
     openapi_extra=reference_body(StyleTransferRequest),
 )
 async def style_transfer(
@@ -126,7 +126,9 @@ async def style_transfer(
     """Write `text` in the style of 1–16 reference glyphs (or a saved `style_id`): one PNG
     (and optional SVG) per distinct character, the characters the model cannot write in
     `unsupported`, and with `sheet` (or `Accept: image/png`) the whole text as one PNG.
-    Both jobs (encode, then generate) share one deadline, `timeout_ms` after the body is read."""
+    Both jobs (encode, then generate) share one deadline, `timeout_ms` after the body is read.
+    `Accept: text/event-stream`: each glyph as a Server-Sent Event as soon as it is made, then
+    `done` or `failed` (app/api/glyph_events.py)."""
     streamed = wants_events(accept) and not wants_async(prefer)
     if streamed:
         slots(request)  # no place for the stream: 503 before any work
