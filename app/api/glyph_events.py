@@ -26,6 +26,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
 from app.api.inference import JobRunner, outcome_headers
+from app.api.problems import problem_document
 from app.api.sse import EVENT_STREAM, FINAL, HEADERS, KEEPALIVE, event, released, slots
 from app.api.state import State
 from app.errors import ClientGone, DeadlineExceeded, HanmoError, RedisUnavailable
@@ -54,21 +55,22 @@ async def events(
     after: int = -1,
     *,
     href: bool = False,
+    instance: str | None = None,
 ) -> AsyncIterator[str]:
     """The glyphs after index `after`, then `done` (with `href`: where the result is read) or
-    `failed`; nothing once the final event was seen (`after` = FINAL)."""
+    `failed` (with `instance`: the problem document as a response would carry it); nothing
+    once the final event was seen (`after` = FINAL)."""
     sent, entry, quiet_since = after, "0-0", time.monotonic()
     while sent < FINAL:
         try:
             outcome = await finished()
         except HanmoError as error:
-            yield event("failed", FINAL, error.problem())
-            return
+            outcome = Outcome(problem=error.problem())
         if outcome is not None:
             if outcome.ok and outcome.tensors is not None:
                 async for item in _glyphs(state, meta, job_id, outcome.tensors["glyph"], 0, sent):
                     yield item
-            yield await _final(state, meta, job_id, outcome, href)
+            yield await _final(state, meta, job_id, outcome, href, instance)
             return
         chunks, entry = await partials.read(state.redis, job_id, entry)
         for start, tensors in chunks:
@@ -114,10 +116,16 @@ def summary(meta: dict[str, Any], job_id: str, outcome: Outcome) -> dict[str, An
 
 
 async def _final(
-    state: State, meta: dict[str, Any], job_id: str, outcome: Outcome, href: bool
+    state: State,
+    meta: dict[str, Any],
+    job_id: str,
+    outcome: Outcome,
+    href: bool,
+    instance: str | None,
 ) -> str:
     if not outcome.ok:
-        return event("failed", FINAL, outcome.problem or {"status": 500, "title": "Job failed"})
+        problem = outcome.problem or {"status": 500, "title": "Job failed"}
+        return event("failed", FINAL, problem_document(problem, instance) if instance else problem)
     body = await anyio.to_thread.run_sync(summary, meta, job_id, outcome, limiter=state.renders)
     if href:
         body = {"status": "done", "href": f"/v1/jobs/{job_id}", **body}
@@ -195,7 +203,7 @@ async def post_stream(
     streams = slots(runner.request)
     submitted, meta = await runner.enqueue(served, inputs, job, deadline, idempotency_key)
     posted = _Posted(runner, served, submitted, deadline)
-    body = events(runner.state, submitted.job_id, meta, posted.finished)
+    body = events(runner.state, submitted.job_id, meta, posted.finished, instance=runner.path)
     return StreamingResponse(
         released(streams, body),
         media_type=EVENT_STREAM,

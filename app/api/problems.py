@@ -31,16 +31,21 @@ def problem_response(
         headers["Retry-After"] = str(int(retry_after))
     if is_oip(instance):
         return oip_error(problem, headers)
-    body = {"instance": instance, **problem}
-    request_id = REQUEST_ID.get()
-    if request_id:  # the request's (app/api/access.py), also in its log lines and headers
-        body["request_id"] = request_id
     return Response(
-        orjson.dumps(body),
+        orjson.dumps(problem_document(problem, instance)),
         status_code=int(problem["status"]),
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+def problem_document(problem: dict[str, Any], instance: str) -> dict[str, Any]:
+    """The problem as a response carries it: with its `instance` and the request's id."""
+    body = {"instance": instance, **problem}
+    request_id = REQUEST_ID.get()
+    if request_id:  # the request's (app/api/access.py), also in its log lines and headers
+        body["request_id"] = request_id
+    return body
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -104,8 +104,13 @@ def test_a_deadline_after_the_headers_is_a_failed_event(served: Settings) -> Non
             busy.join(60)
     assert response.status_code == 200
     assert [(e[0], e[1]) for e in events] == [(1000, "failed")]
-    assert events[0][2]["status"] == 504
-    assert events[0][2]["title"] == "Deadline exceeded"
+    problem = events[0][2]
+    assert (problem["status"], problem["title"], problem["instance"]) == (
+        504,
+        "Deadline exceeded",
+        URL,
+    )
+    assert problem["request_id"] == response.headers["X-Request-Id"]  # as a response's would
 
 
 def test_a_client_that_leaves_stops_the_work(served: Settings) -> None:
