@@ -24,6 +24,10 @@ from app.glyphs import trace, upscale
 
 MIN_SUPERSAMPLING = 4  # samples per output pixel, each way: 17 levels of edge coverage
 MIN_FINE_PER_MODEL_PX = 8  # and at least 8 per model pixel each way (x8 of a 64-px glyph)
+# but a fine grid of at most this many px a side: x4 of a 512 px glyph (a 2,048 px bicubic)
+# cost 32 ms a glyph, 8 s for a 256-character sheet (bench.glyph_render); x2 there costs a
+# quarter and its edges are still one pixel wide. The targets' sizes (64-256 px) keep x4-x8.
+MAX_FINE_PX = 1024
 TRACE_FACTOR = 4  # outlines trace the field sampled x4 of the model's grid, where the linear
 # crossings lie within ~0.01 model px of the bicubic's level
 CURVE_TOLERANCE_PX = 0.1  # the curves' furthest from the traced points, in model pixels
@@ -34,8 +38,11 @@ LEVEL = 0.5
 
 
 def supersampling(model_px: int, size: int) -> int:
-    """Samples per output pixel (each way) for a glyph of ``model_px`` drawn at ``size``."""
-    return max(MIN_SUPERSAMPLING, math.ceil(MIN_FINE_PER_MODEL_PX * model_px / size))
+    """Samples per output pixel (each way) for a glyph of ``model_px`` drawn at ``size``: at
+    least MIN_SUPERSAMPLING and MIN_FINE_PER_MODEL_PX a model pixel, within MAX_FINE_PX a side
+    (from 512 px up fewer; a glyph of 1,024 px or more is thresholded at its own size)."""
+    wanted = max(MIN_SUPERSAMPLING, math.ceil(MIN_FINE_PER_MODEL_PX * model_px / size))
+    return max(1, min(wanted, MAX_FINE_PX // size))
 
 
 def render(ink: np.ndarray, size: int) -> np.ndarray:
