@@ -122,6 +122,15 @@ def remote(parent: str) -> Context | None:
     return context if trace.get_current_span(context).get_span_context().is_valid else None
 
 
+def job_span(name: str, parent: str, attributes: dict[str, Any]) -> AbstractContextManager[Any]:
+    """A span of one job's own work (a long job's step) in the job's trace: a child of the
+    traceparent `parent` (a trace of its own when it has none). OFF while tracing is off."""
+    active = _state["tracer"]
+    if active is None:
+        return OFF
+    return active.start_as_current_span(name, context=remote(parent), attributes=attributes)  # type: ignore[no-any-return]
+
+
 def batch_span(
     name: str, parents: Iterable[str], attributes: dict[str, Any]
 ) -> AbstractContextManager[Any]:

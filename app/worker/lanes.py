@@ -29,6 +29,7 @@ from app.queue.status import JobStatus
 from app.runtime.models import LoadedModel
 from app.settings import Settings
 from app.worker.runner import run_info
+from app.worker.traces import record_wait, step_context
 
 log = logging.getLogger("hanmo.worker")
 COMPUTED = "computed"  # keys.steps field: steps this job has run, on any worker
@@ -100,6 +101,7 @@ class LongLane:
         if all(held.job.job_id != job.job_id for held in self.jobs):  # not one redelivered
             done = self._stored(job, steps)
             self.jobs.append(LongJob(stream, model, kind, job, steps, done))
+            record_wait(job)
             log.info("worker.long_job job=%s steps=%d resumed=%d", job.job_id, steps, len(done))
         return True
 
@@ -132,8 +134,13 @@ class LongLane:
             time.sleep(IDLE_POLL_S)
 
     def run_step(self) -> None:
-        """Run the first held job's next step (or its build, when every step is done)."""
+        """Run the first held job's next step (or its build, when every step is done), its
+        request's id on the log lines and, when tracing, a `step` span in its trace."""
         held = self.jobs[0]
+        with step_context(held.job, len(held.done)):
+            self._step(held)
+
+    def _step(self, held: LongJob) -> None:
         start = time.monotonic()
         try:
             self._advance(held)

@@ -1,5 +1,5 @@
-"""What the worker tells of a batch it runs: the requests' ids on its log lines (app/logs.py)
-and, when tracing (app/tracing.py), its spans.
+"""What the worker tells of a batch it runs (and of a long job's steps): the requests' ids on
+its log lines (app/logs.py) and, when tracing (app/tracing.py), its spans.
 
 A batch serves many requests, so its span (`batch`, with `graph run` and `reply` under it) is
 recorded once and LINKED to each of its jobs' enqueue spans, rather than copied as a child
@@ -32,6 +32,26 @@ def batch_context(served: ServedVersion, jobs: list[Job], worker_id: str) -> Ite
             yield
     finally:
         REQUEST_ID.reset(token)
+
+
+@contextmanager
+def step_context(job: Job, done: int) -> Iterator[None]:
+    """While a long job's step runs (app/worker/lanes.py): its request's id in force for log
+    lines, and a `step` span in its trace."""
+    token = REQUEST_ID.set(job.request_id)
+    try:
+        attributes = {"hanmo.job_id": job.job_id, "hanmo.steps_done": done}
+        with tracing.job_span("step", job.trace, attributes):
+            yield
+    finally:
+        REQUEST_ID.reset(token)
+
+
+def record_wait(job: Job) -> None:
+    """A long job's `queue wait` span (it runs in no batch, so it links to none)."""
+    if tracing.tracer() is not None:
+        wait = {"hanmo.job_id": job.job_id, "hanmo.rows": job.rows}
+        tracing.record("queue wait", job.trace, job.enqueued_ms, job.started_ms, wait)
 
 
 def request_ids(jobs: list[Job]) -> str:

@@ -16,7 +16,13 @@ from app import tracing
 from app.logs import REQUEST_ID
 from app.queue.entries import Job
 from app.registry.service import ServedVersion
-from app.worker.traces import MAX_LOGGED_IDS, batch_context, request_ids
+from app.worker.traces import (
+    MAX_LOGGED_IDS,
+    batch_context,
+    record_wait,
+    request_ids,
+    step_context,
+)
 
 SERVED = ServedVersion("tiny-sampler", 3, "sampler", "onnx", "0" * 64, "tiny/3", {})
 ENQUEUED_MS = 1_800_000_000_000
@@ -97,6 +103,26 @@ def test_a_batch_of_one_is_a_child_of_its_job(exported: InMemorySpanExporter) ->
     assert batch.context.trace_id == enqueue.context.trace_id
     assert batch.parent is not None
     assert batch.parent.span_id == enqueue.context.span_id
+
+
+def test_a_long_jobs_wait_and_steps_are_in_its_trace(exported: InMemorySpanExporter) -> None:
+    (job,) = enqueued(1)
+    record_wait(job)
+    seen = []
+    for done in range(2):
+        with step_context(job, done):
+            seen.append(REQUEST_ID.get())
+    spans = exported.get_finished_spans()
+    (enqueue,) = named(spans, "enqueue")
+    (wait,) = named(spans, "queue wait")
+    steps = named(spans, "step")
+    assert seen == ["req-0", "req-0"]
+    assert not wait.links  # it ran in no batch
+    assert len(steps) == 2
+    for span in (wait, *steps):
+        assert span.context.trace_id == enqueue.context.trace_id
+        assert span.parent is not None
+        assert span.parent.span_id == enqueue.context.span_id
 
 
 def test_the_batch_log_lines_name_its_requests(monkeypatch: pytest.MonkeyPatch) -> None:
