@@ -303,6 +303,7 @@ def test_bad_requests_get_the_protocols_errors(served: Settings) -> None:
             "/v2/models/tiny-sampler/infer", json={"inputs": n_one, "parameters": {"alias": 5}}
         )
         bad_version = http.get("/v2/models/tiny-sampler/versions/one")
+        huge_version = http.get("/v2/models/tiny-sampler/versions/7209803978/ready")
         nowhere = http.get("/v2/nowhere")
         too_large = http.post("/v2/models/tiny-sampler/infer", content=b" " * (9 * 1024 * 1024))
     assert wrong_datatype[0] == "400"
@@ -328,6 +329,8 @@ def test_bad_requests_get_the_protocols_errors(served: Settings) -> None:
         assert response.headers["content-type"] == "application/json"
         assert set(response.json()) == {"error"}, response.text
     assert nowhere.status_code == 404
+    assert huge_version.status_code == 404  # past a 32-bit version: no overflow in the database
+    assert huge_version.json() == {"error": "model 'tiny-sampler' has no version 7209803978"}
     assert no_alias.json() == {"error": "model 'tiny-sampler' has no alias 'x'"}
     assert bad_alias.status_code == 400
     assert "holds 2 values, data has 1" in short.json()["error"]

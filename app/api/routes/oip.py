@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import orjson
 from fastapi import APIRouter, Path, Request
-from hanmo_client.schemas import NAME_PATTERN, InferenceOptions
+from hanmo_client.schemas import MAX_VERSION, NAME_PATTERN, InferenceOptions
 from starlette.responses import Response
 
 from app import __version__
@@ -41,7 +41,7 @@ from app.api.oip_wire import (
 from app.api.problems import problem_response
 from app.api.routes import health
 from app.api.state import State
-from app.errors import InvalidInput, ServiceUnavailable
+from app.errors import InvalidInput, ModelVersionNotFound, ServiceUnavailable
 from app.kinds.catalog import KINDS
 from app.kinds.oip import OipCall, OipKind, checked_inputs, native
 from app.queue.results import Outcome
@@ -145,7 +145,11 @@ def openapi_schemas() -> dict[str, Any]:
 async def _served(
     state: State, name: str, version: int | None, alias: str | None = None
 ) -> tuple[ServedVersion, OipKind]:
-    """The version a call names, and how its kind speaks the protocol (400 if it does not)."""
+    """The version a call names, and how its kind speaks the protocol (400 if it does not).
+    A number past the registry's (a 32-bit SQL integer) names no version: 404, not the
+    database's overflow (schemathesis found `/versions/7209803978/ready` a 500)."""
+    if version is not None and version > MAX_VERSION:
+        raise ModelVersionNotFound(f"model {name!r} has no version {version}")
     served = await state.registry.resolve(name, alias, version, want=False)
     oip = KINDS[served.kind].oip
     if oip is None:
