@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from redis import Redis
+from redis import exceptions as redis_errors
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import HanmoError
@@ -121,12 +122,29 @@ class Worker:
                     self.stopping.wait(backoff_s)
                     backoff_s = min(backoff_s * 2, 1.0)
                     continue
+                except redis_errors.ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    self._regroup(exc)
+                    continue
                 if burst and not worked:
                     break
         finally:
             # a check still running is left unacked: POST …/versions/{v}/check queues it again
             self._checker.shutdown(wait=False, cancel_futures=True)
             self.heartbeat.stop()
+
+    def _regroup(self, exc: Exception) -> None:
+        """A stream or its group is gone (a Sentinel failover to a replica that had not yet
+        received them; a stream deleted by hand): create them again and go on, instead of
+        the slot dying on the error (tests/queue/test_sentinel.py saw that once in CI)."""
+        log.warning("worker.group_missing error=%s", exc)
+        for stream in self.models:
+            try:
+                self.consumer.ensure_group(stream)
+            except REDIS_ERRORS:  # no master yet: the next turn meets the error again
+                self.stopping.wait(0.05)
+                return
 
     def step(self) -> bool:
         """One turn of the loop; True when it handled any job."""

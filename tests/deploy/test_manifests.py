@@ -37,7 +37,7 @@ KINDS = {
 }
 # HANMO_* variables that are not fields of app.settings.Settings: the file that reads each
 NOT_SETTINGS = {
-    "HANMO_LOG_LEVEL": "app/cli.py",
+    "HANMO_LOG_LEVEL": "app/logs.py",
 }
 SECRET_EXAMPLE = KUBERNETES / "base" / "secret.example.yaml"
 

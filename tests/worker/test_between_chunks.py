@@ -91,3 +91,19 @@ def _running_job(redis: Any, stream: str) -> str:
 
     wait_until(running)
     return found[0]
+
+
+def test_a_worker_whose_group_vanished_makes_it_again(tiny: Settings) -> None:
+    """A stream's group gone under a running worker (a Sentinel failover to a replica that
+    lacked it, as one CI run saw): the worker creates it again and keeps answering, instead of
+    its slot dying on NOGROUP."""
+    redis = sync_client(tiny.redis_url)
+    stream = keys.stream("tiny-sampler", 1)
+    with worker_thread(tiny) as worker, live_api(tiny) as client:
+        assert client.post(TINY, json={"seed": 1}).status_code == 200
+        redis.delete(stream)  # the stream and its group
+        wait_until(lambda: redis.exists(stream) == 1)  # made again by the running worker
+        answer = client.post(TINY, json={"seed": 2})
+        alive = worker.stopping.is_set() is False
+    assert answer.status_code == 200
+    assert alive
