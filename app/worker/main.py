@@ -139,12 +139,13 @@ class Worker:
         received them; a stream deleted by hand): create them again and go on, instead of
         the slot dying on the error (tests/queue/test_sentinel.py saw that once in CI)."""
         log.warning("worker.group_missing error=%s", exc)
-        for stream in self.models:
-            try:
+        streams = [*self.models, *([keys.CHECKS] if self._checks_ready else [])]
+        try:
+            for stream in streams:
                 self.consumer.ensure_group(stream)
-            except REDIS_ERRORS:  # no master yet: the next turn meets the error again
-                self.stopping.wait(0.05)
-                return
+        except REDIS_ERRORS:  # no master yet: the next turn meets the error again
+            pass
+        self.stopping.wait(0.05)  # never a hot loop, whatever the error keeps saying
 
     def step(self) -> bool:
         """One turn of the loop; True when it handled any job."""
