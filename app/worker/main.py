@@ -123,7 +123,9 @@ class Worker:
                     backoff_s = min(backoff_s * 2, 1.0)
                     continue
                 except redis_errors.ResponseError as exc:
-                    if "NOGROUP" not in str(exc):
+                    # NOGROUP: no such stream or group; UNBLOCKED: Redis 7 ends a blocked
+                    # XREADGROUP so when its stream is deleted
+                    if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                         raise
                     self._regroup(exc)
                     continue
