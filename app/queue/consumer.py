@@ -37,6 +37,7 @@ DEAD_LETTER_MAXLEN = 10_000
 # reading one model's stream alone keeps reading by rows (batches of slow jobs stay whole).
 READ_SLICE_S = 0.5
 PEEK_AGAIN_S = 1.0
+WORK_WEIGHT = 0.3  # of the newest batch in a stream's smoothed cost and time (learn_time)
 # A Redis Cluster serves each stream from its own slot, and one XREADGROUP may name streams of
 # one slot only: a worker reading several streams there polls each without blocking, waiting
 # between empty rounds from CLUSTER_POLL_S up to CLUSTER_IDLE_S while nothing comes.
@@ -69,7 +70,7 @@ class StreamConsumer:
         self._idle_s = CLUSTER_POLL_S  # the wait between empty rounds of a cluster's reads
         self._rows_per_job: dict[str, float] = {}  # stream -> recent rows per job
         self._seconds_per_job: dict[str, float] = {}  # stream -> recent busy seconds per job
-        self._seconds_per_cost: dict[str, float] = {}  # stream -> busy seconds per cost unit
+        self._work: dict[str, tuple[float, float]] = {}  # stream -> (cost, busy s), smoothed
         self._peeked: dict[str, float] = {}  # stream -> when an empty one may be peeked again
         # each job answered with a problem: its stream and error (the worker's metrics)
         self.on_failure: Callable[[str, HanmoError], None] = lambda *_: None
@@ -166,9 +167,20 @@ class StreamConsumer:
         seen = busy_s / jobs
         self._seconds_per_job[stream] = 0.5 * self._seconds_per_job.get(stream, seen) + 0.5 * seen
         if cost > 0:
-            per_cost = busy_s / cost
-            old = self._seconds_per_cost.get(stream, per_cost)
-            self._seconds_per_cost[stream] = 0.5 * old + 0.5 * per_cost
+            # the smoothed cost over the smoothed time, not a mean of batches' rates: a stream
+            # mixing cheap fast jobs (a style's encode) with slow ones (its generate) had its
+            # rate overstated several times by the fast batches, and admitted 65 s of work for 30
+            old_cost, old_busy = self._work.get(stream, (cost, busy_s))
+            self._work[stream] = (
+                WORK_WEIGHT * cost + (1 - WORK_WEIGHT) * old_cost,
+                WORK_WEIGHT * busy_s + (1 - WORK_WEIGHT) * old_busy,
+            )
+
+    def rate(self, stream: str) -> float:
+        """The cost this worker runs a second on the stream, smoothed (0: not measured yet):
+        what it publishes for ENQUEUE's admission, and the pace its own shedding uses."""
+        cost, busy_s = self._work.get(stream, (0.0, 0.0))
+        return cost / busy_s if busy_s > 0 else 0.0
 
     def _learn_rows(self, stream: str, jobs: list[Job]) -> None:
         """Rows per job on the stream, smoothed: what the next read's entry count follows."""
@@ -199,15 +211,16 @@ class StreamConsumer:
 
     def _shed_late(self, stream: str, runnable: list[Job], start_ms: int) -> list[Job]:
         """Answer at once, 429 with Retry-After, the jobs this batch cannot finish by their
-        deadline at the pace this worker measured on the stream (seconds per cost unit,
-        learn_time): their clients would get a 504 at the deadline after the work was done for
+        deadline at the pace this worker measured on the stream (its `rate`, cost per busy
+        second): their clients would get a 504 at the deadline after the work was done for
         nothing (the flood of bench/overload.py, admitted at a rate measured on a quieter
         machine). The whole batch ends together, after the cost of all it runs. The batch's
         first job runs unless it would be late even at twice the measured pace, so a pace
         measured in a bad moment is measured again rather than shedding every job after it."""
-        pace_ms = self._seconds_per_cost.get(stream, 0.0) * 1000
-        if not pace_ms or not runnable:
+        rate = self.rate(stream)
+        if not rate or not runnable:
             return runnable
+        pace_ms = 1000 / rate
         first, rest = runnable[0], runnable[1:]
         kept = [first]
         if start_ms + pace_ms * first.cost / 2 > first.deadline_ms:

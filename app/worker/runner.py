@@ -27,7 +27,6 @@ from app.worker.traces import batch_context
 log = logging.getLogger("hanmo.worker")
 GATHER_POLL_S = 0.001
 PROGRESS_EVERY_S = 0.5
-RATE_WEIGHT = 0.3  # of the newest batch in the smoothed rate
 
 
 class BatchRunner:
@@ -37,7 +36,6 @@ class BatchRunner:
         self.settings = settings
         self.consumer = consumer
         self.on_error = on_error  # the heartbeat's last_error
-        self.rates: dict[str, tuple[float, float]] = {}  # stream -> (cost, busy s), smoothed
         # a job that runs in steps goes to the worker's long-job lane (worker/lanes.py)
         self.take_long: Callable[[str, LoadedModel, Job], bool] = lambda *_: False
         # each batch run: its model, jobs and compute seconds (the worker's metrics)
@@ -116,8 +114,10 @@ class BatchRunner:
         with tracing.span("reply"):
             self._reply(stream, jobs, split_rows(outputs, rows), info)
         busy_s = time.perf_counter() - start - elsewhere_s
-        self.consumer.learn_time(stream, len(jobs), busy_s, sum(job.cost for job in jobs))
-        self._measure(stream, jobs, busy_s)
+        cost = sum(job.cost for job in jobs)
+        self.consumer.learn_time(stream, len(jobs), busy_s, cost)
+        if cost > 0:
+            self._publish_rate(stream)
         log.debug(
             "worker.batch_done version=%s rows=%d compute_ms=%.2f",
             model.served.key,
@@ -143,21 +143,13 @@ class BatchRunner:
             self.consumer.fail(stream, job, gone)
         return True
 
-    def _measure(self, stream: str, jobs: list[Job], busy_s: float) -> None:
-        """This worker's rate on the stream (cost per busy second, smoothed), published for
-        ENQUEUE's admission by cost. Jobs priced 0 (long-lane work: fonts) are not measured."""
-        cost = sum(job.cost for job in jobs)
-        if busy_s <= 0 or cost <= 0:
+    def _publish_rate(self, stream: str) -> None:
+        """Publish this worker's rate on the stream (cost per busy second, smoothed by the
+        consumer's learn_time, the same pace its shedding uses) for ENQUEUE's admission by
+        cost. Batches priced 0 (long-lane work: fonts) are not measured."""
+        rate = self.consumer.rate(stream)
+        if not rate:  # nothing measured yet
             return
-        # the smoothed cost over the smoothed time, not a mean of batches' rates: a stream
-        # mixing cheap fast jobs (a style's encode) with slow ones (its generate) had its rate
-        # overstated several times by the fast batches, and admitted 65 s of work for 30 s
-        old_cost, old_busy = self.rates.get(stream, (cost, busy_s))
-        smooth = self.rates[stream] = (
-            RATE_WEIGHT * cost + (1 - RATE_WEIGHT) * old_cost,
-            RATE_WEIGHT * busy_s + (1 - RATE_WEIGHT) * old_busy,
-        )
-        rate = smooth[0] / smooth[1]
         try:
             self.consumer.redis.hset(keys.rate(stream), self.consumer.id, f"{rate:.6g}")
         except REDIS_ERRORS as exc:  # admission keeps the last rate it saw
