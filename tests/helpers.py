@@ -203,10 +203,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def slow_sampler(
-    directory: Path, name: str = "slow-sampler", layers: int = 600, width: int = 512
+    directory: Path,
+    name: str = "slow-sampler",
+    layers: int = 600,
+    width: int = 512,
+    **signature: object,
 ) -> Path:
     """A real but deliberately heavy ONNX sampler (one weight reused `layers` times), so a
-    batch takes long enough to kill or stop a worker in the middle of it."""
+    batch takes long enough to kill or stop a worker in the middle of it; `signature` adds
+    card fields (e.g. max_batch_rows)."""
     rng = np.random.default_rng(0)
     w_in = numpy_helper.from_array(
         (rng.standard_normal((16, width)) / 4).astype(np.float32), "w_in"
@@ -234,7 +239,7 @@ def slow_sampler(
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 28, 28])],
         [w_in, w, w_out, shape],
     )
-    return save_sampler(graph, directory, name)
+    return save_sampler(graph, directory, name, **signature)
 
 
 def save_sampler(graph: onnx.GraphProto, directory: Path, name: str, **signature: object) -> Path:

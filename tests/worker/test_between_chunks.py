@@ -17,7 +17,7 @@ from app.queue.results import unpack
 from app.redis_conn import sync_client
 from app.services.registration import register_directory
 from app.settings import Settings
-from tests.helpers import live_api, save_sampler, slow_sampler, wait_until, worker_thread
+from tests.helpers import live_api, slow_sampler, wait_until, worker_thread
 
 SLOW = "/v1/models/slow-sampler/sample"
 TINY = "/v1/models/tiny-sampler/sample"
@@ -26,15 +26,8 @@ ROWS = 48  # one graph call a row (max_batch_rows 1 on the card): 48 chunks
 
 
 def _slow_in_chunks(settings: Settings, tmp_path: Path) -> None:
-    directory = slow_sampler(tmp_path / "slow")  # its card, rewritten with one row a call
-    save_sampler(_graph(directory), directory, "slow-sampler", max_batch_rows=1)
+    directory = slow_sampler(tmp_path / "slow", max_batch_rows=1)  # one row a graph call
     register_directory(settings, directory, "production")
-
-
-def _graph(directory: Path) -> object:
-    import onnx
-
-    return onnx.load(str(directory / "model.onnx")).graph
 
 
 def test_other_streams_are_answered_between_chunks(tiny: Settings, tmp_path: Path) -> None:
