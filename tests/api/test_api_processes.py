@@ -10,7 +10,7 @@ import httpx
 from app.queue import keys
 from app.redis_conn import sync_client
 from app.settings import Settings
-from tests.helpers import free_port, wait_until
+from tests.helpers import api_ready, free_port, wait_until
 from tests.worker.processes import ApiProcess, descendants, worker_processes
 
 SAMPLE = "/v1/models/tiny-sampler/sample"
@@ -25,7 +25,7 @@ def test_two_api_processes_answer_and_share_idempotency(tiny: Settings) -> None:
         with worker_processes(settings, 2) as workers:
             for worker in workers:
                 worker.log.wait_for("worker.loaded version=tiny-sampler:1")
-            wait_until(lambda: _ready(base), timeout_s=120, awaiting="the api to be ready")
+            wait_until(lambda: api_ready(base), timeout_s=120, awaiting="the api to be ready")
             wait_until(  # each process subscribes to its own reply channel as it starts
                 lambda: len(redis.pubsub_channels(keys.reply_channel("*"))) >= 2,
                 timeout_s=120,
@@ -51,10 +51,3 @@ def test_two_api_processes_answer_and_share_idempotency(tiny: Settings) -> None:
     assert len(listeners) == 2, listeners  # one reply channel per api process
     assert statuses == [200, 202] * 20
     assert len(job_ids) == 1
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False

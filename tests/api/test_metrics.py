@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.settings import Settings
 from tests.deploy.test_worker_metrics import samples
-from tests.helpers import free_port, live_api, wait_until
+from tests.helpers import api_ready, free_port, live_api, wait_until
 from tests.worker.processes import ApiProcess, descendants, worker_processes
 
 SAMPLE = "/v1/models/tiny-sampler/sample"
@@ -52,7 +52,7 @@ def test_two_api_processes_are_one_view_on_every_scrape(tiny: Settings) -> None:
     try:
         with worker_processes(settings, 1) as (worker,):
             worker.log.wait_for("worker.loaded version=tiny-sampler:1")
-            wait_until(lambda: _ready(base), timeout_s=120, awaiting="the api to be ready")
+            wait_until(lambda: api_ready(base), timeout_s=120, awaiting="the api to be ready")
             processes = [p for p in descendants(api.popen.pid) if "spawn_main" in p.command]
             directory = _metrics_dir(processes[0].pid)
             for seed in range(20):
@@ -84,10 +84,3 @@ def _metrics_dir(pid: int) -> Path:
     path = Path(value.split(b"=", 1)[1].decode())
     assert path.is_dir()
     return path
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False

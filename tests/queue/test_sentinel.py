@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from app.queue import keys
 from app.queue.results import split_message
 from app.redis_sentinel import parse_sentinel_url
 from app.settings import Settings
-from tests.helpers import free_port, wait_for_progress, wait_until
+from tests.helpers import api_ready, free_port, wait_for_progress, wait_until
 from tests.worker.processes import ApiProcess, Proc, WorkerProcess, descendants
 
 pytestmark = pytest.mark.slow
@@ -271,7 +271,7 @@ def test_master_killed_under_load(tiny: Settings, tmp_path: Path, replica_acks: 
         api = ApiProcess(settings, workers=1)
         stack.callback(api.stop)
         worker.log.wait_for("worker.loaded version=tiny-sampler:1")
-        wait_until(lambda: _ready(base), STALL_S, 0.1, awaiting="the api to be ready")
+        wait_until(lambda: api_ready(base), STALL_S, 0.1, awaiting="the api to be ready")
         slot_pids = {p.pid for p in _children(worker.popen.pid)}
 
         traffic, answers = Traffic(), Counter[str]()
@@ -363,12 +363,6 @@ def _children(pid: int) -> list[Proc]:
 
 def _status(code: int | str) -> int | str:
     return int(code.split()[0]) if isinstance(code, str) and code[:1].isdigit() else code
-
-
-def _ready(base: str) -> bool:
-    with suppress(httpx.HTTPError):
-        return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
-    return False
 
 
 def test_sentinel_url_grammar() -> None:
