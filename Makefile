@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev system-deps fuzz-tools peer-tools up test test-lowest wheel constraints fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny train-generative train-dcgan train-bayesian train-hmc train-style clean
+.PHONY: install install-dev system-deps fuzz-tools peer-tools up test test-lowest wheel constraints fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny train-generative train-dcgan train-pixelcnn train-bayesian train-hmc train-style clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -147,6 +147,12 @@ train-generative: install-dev
 # Rewrites models/dcgan-digits and docs/models/dcgan-digits-*.png.
 train-dcgan: install-dev
 	OMP_NUM_THREADS=1 nice -n 19 $(BIN)/python -m training.generative --only dcgan --out models \
+		--docs docs/models
+
+# pixelcnn-digits: the gated PixelCNN (issue 50, item 3), one thread, niced; reads the flow's
+# card for the comparison. Rewrites models/pixelcnn-digits and docs/models/pixelcnn-digits-*.png.
+train-pixelcnn: install-dev
+	OMP_NUM_THREADS=1 nice -n 19 $(BIN)/python -m training.generative --only pixelcnn --out models \
 		--docs docs/models
 
 # concrete-sghmc, -ensemble, -mcdropout, diabetes-sghmc, digits-sghmc, -ensemble: the full UCI protocol

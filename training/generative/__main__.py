@@ -1,7 +1,7 @@
 """python -m training.generative --out models --docs docs/models [--smoke]
-[--only vae,cvae,flow,dcgan] [--iwae50]: train the digits generative models (by default
-vae,cvae,flow; dcgan is `make train-dcgan`), export them with their cards, draw the docs PNGs
-and print a summary of the metrics."""
+[--only vae,cvae,flow,dcgan,pixelcnn] [--iwae50]: train the digits generative models (by
+default vae,cvae,flow; dcgan is `make train-dcgan`, pixelcnn `make train-pixelcnn`), export
+them with their cards, draw the docs PNGs and print a summary of the metrics."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from training.generative import cvae, dcgan, flow, report, vae
+from training.generative import cvae, dcgan, flow, pixelcnn, report, vae
 
-JOBS = ("vae", "cvae", "flow", "dcgan")
+JOBS = ("vae", "cvae", "flow", "dcgan", "pixelcnn")
 DEFAULT_JOBS = ("vae", "cvae", "flow")  # dcgan compares itself with their shipped graphs
 
 
@@ -40,6 +40,7 @@ def jobs(args: argparse.Namespace) -> dict[str, Callable[[], report.Result]]:
         "cvae": lambda: cvae.run(args.out, args.docs, smoke=args.smoke),
         "flow": lambda: flow.run(args.out, args.docs, smoke=args.smoke),
         "dcgan": lambda: dcgan.run(args.out, args.docs, smoke=args.smoke),
+        "pixelcnn": lambda: pixelcnn.run(args.out, args.docs, smoke=args.smoke),
     }
 
 
@@ -70,6 +71,8 @@ def summary_rows(result: report.Result) -> list[tuple[str, Any]]:
         return [*rows, ("per-class accuracy", m["conditional_accuracy_per_class"])]
     if result.name == dcgan.NAME:
         return dcgan_rows(m)
+    if result.name == pixelcnn.NAME:
+        return pixelcnn_rows(m)
     keys = ("test_bits_per_dim", "test_bits_per_dim_midpoint", "gmm_test_bits_per_dim")
     gmm = m["gmm"]
     return [
@@ -89,6 +92,17 @@ def dcgan_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
         shown = {name.removesuffix("-digits"): v for name, v in values.items()}
         rows.append((key, shown))
     return rows
+
+
+def pixelcnn_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Test bits/dim beside the flow's, the GaussianMixture's and the uniform model's."""
+    keys = ("test_bits_per_dim", "valid_bits_per_dim", "train_bits_per_dim")
+    shown = {k: v for k, v in metrics["compared"].items() if k in ("flow-digits", "gmm")}
+    return [
+        *((key, metrics[key]) for key in keys),
+        ("compared test bits/dim (bounds)", shown),
+        ("uniform bits/dim", metrics["uniform_bits_per_dim"]),
+    ]
 
 
 def vae_runs(metrics: dict[str, Any]) -> list[str]:
