@@ -155,6 +155,14 @@ train-pixelcnn: install-dev
 	OMP_NUM_THREADS=1 nice -n 19 $(BIN)/python -m training.generative --only pixelcnn --out models \
 		--docs docs/models
 
+# triplegan-digits (conditional sampler) and triplegan-digits-classifier (predictive): Triple-GAN
+# with 10 labels per class, 3 seeds, each beside the same classifier on the 100 labels alone, with
+# the entropy terms, and on all labels; measured beside the cvae-digits and dcgan-digits graphs.
+.PHONY: train-triplegan
+train-triplegan: install-dev
+	OMP_NUM_THREADS=1 nice -n 19 $(BIN)/python -m training.generative.triplegan_job --out models \
+		--docs docs/models
+
 # concrete-sghmc, -ensemble, -mcdropout, diabetes-sghmc, digits-sghmc, -ensemble: the full UCI protocol
 # (20 splits) on CPU; a background run. Rewrites models/ and docs/models.
 train-bayesian: install-dev

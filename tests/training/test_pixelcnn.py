@@ -171,3 +171,24 @@ def test_samples_are_reproducible_and_a_row_does_not_depend_on_n(run: Result) ->
     assert five.max() <= 16
     np.testing.assert_array_equal(pixelcnn.sample(sess, 2, seed=3), five[:2])
     assert not np.array_equal(pixelcnn.sample(sess, 2, seed=4), five[:2])
+
+
+SHIPPED = pixelcnn.SHIPPED / pixelcnn.NAME / "1"
+
+
+@pytest.mark.skipif(not (SHIPPED / "card.json").exists(), reason="pixelcnn-digits not shipped")
+def test_the_shipped_graph_is_causal_batch_free_and_scores_its_card() -> None:
+    sess = pixelcnn.session(SHIPPED / pixelcnn.STEP)
+
+    def logits(x: np.ndarray) -> np.ndarray:
+        return pixelcnn.step_logits(sess, x)
+
+    assert leaks(logits, CUTS) == []
+    x = data.load_split().x_test.astype(np.int64)
+    whole = logits(x)
+    np.testing.assert_allclose(logits(x[7:8])[0], whole[7], rtol=0, atol=1e-5)
+    card = json.loads((SHIPPED / "card.json").read_text())
+    assert card["graphs"]["step"]["sha256"] == sha256_file(SHIPPED / pixelcnn.STEP)
+    bits = pixelcnn.bits_per_dim(pixelcnn.graph_log_prob(sess, x))
+    assert card["metrics"]["test_bits_per_dim"] == pytest.approx(bits, abs=1e-4)
+    assert card["metrics"]["torch_vs_onnx_max_abs_log_px_nats"] < 1e-3
