@@ -102,7 +102,15 @@ class Recipe:
 
     @staticmethod
     def smoke() -> Recipe:
-        return Recipe(epochs=2, classifier_width=8, gan_width=4, record_every=1)
+        return Recipe(
+            epochs=1,
+            batch_labelled=20,
+            batch_unlabelled=350,
+            batch_generated=20,
+            classifier_width=8,
+            gan_width=4,
+            record_every=1,
+        )
 
 
 @dataclass(frozen=True)
