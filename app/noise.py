@@ -83,3 +83,18 @@ def _mulhilo(m: np.uint64, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p00, p01, p10 = x0 * m0, x0 * m1, x1 * m0
     carry = ((p00 >> _SHIFT32) + (p01 & _LOW32) + (p10 & _LOW32)) >> _SHIFT32
     return x * m, x1 * m1 + (p01 >> _SHIFT32) + (p10 >> _SHIFT32) + carry
+
+
+def uniform_rows(seed: int, rows: int, count: int) -> np.ndarray:
+    """float64 [rows, count] in (0, 1): word t of row i's stream (keyed by (seed, i), as the
+    normal rows are) as a uniform, the way Box-Muller reads words. Row i is the same for
+    every `rows` > i; an autoregressive model's step t of sample i reads column t."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError("seed must be in [0, 2**63 - 1]")
+    raw = (
+        _philox_per_row(seed, rows, count)
+        if rows < VECTOR_ROWS
+        else philox_words(seed, rows, count)
+    )
+    uniform: np.ndarray = ((raw >> np.uint64(11)).astype(np.float64) + 0.5) * _U53
+    return uniform

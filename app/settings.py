@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     # waiting) before the next step (app/worker/lanes.py).
     long_job_share: float = Field(default=0.5, gt=0, le=1)
     long_job_chunk: int = Field(default=16, ge=1)
+    # Autoregressive sampling (app/worker/steps.py): `step` batches per step across requests
+    # (a request joins at the next step and leaves when done); `request` batches whole requests
+    # (a batch runs to its end before the next starts): the benchmark's baseline.
+    ar_batching: Literal["step", "request"] = "step"
     # /readyz says a model takes no interactive work while every worker holding it has been
     # inside one step (a batch, a long job's chunk) for longer than this.
     interactive_blocked_s: float = Field(default=30.0, gt=0)

@@ -70,7 +70,7 @@ async def events(
             if outcome.ok and outcome.tensors is not None:
                 async for item in _glyphs(state, meta, job_id, outcome.tensors["glyph"], 0, sent):
                     yield item
-            yield await _final(state, meta, job_id, outcome, href, instance)
+            yield await final(state, meta, job_id, outcome, href, instance)
             return
         chunks, entry = await partials.read(state.redis, job_id, entry)
         for start, tensors in chunks:
@@ -115,18 +115,21 @@ def summary(meta: dict[str, Any], job_id: str, outcome: Outcome) -> dict[str, An
     return body
 
 
-async def _final(
+async def final(
     state: State,
     meta: dict[str, Any],
     job_id: str,
     outcome: Outcome,
     href: bool,
     instance: str | None,
+    answer: Callable[[dict[str, Any], str, Outcome], dict[str, Any]] = summary,
 ) -> str:
+    """The final event: `done` with `answer`'s body (the JSON answer without its glyphs, or
+    another kind's), or `failed` with the problem document."""
     if not outcome.ok:
         problem = outcome.problem or {"status": 500, "title": "Job failed"}
         return event("failed", FINAL, problem_document(problem, instance) if instance else problem)
-    body = await anyio.to_thread.run_sync(summary, meta, job_id, outcome, limiter=state.renders)
+    body = await anyio.to_thread.run_sync(answer, meta, job_id, outcome, limiter=state.renders)
     if href:
         body = {"status": "done", "href": f"/v1/jobs/{job_id}", **body}
     return event("done", FINAL, body)
@@ -197,13 +200,16 @@ async def post_stream(
     job: JobMeta,
     deadline: int,
     idempotency_key: str | None,
+    items: Callable[..., AsyncIterator[str]] | None = None,
 ) -> StreamingResponse:
     """A generate job's glyphs as they are made, then `done` or `failed` (a refusal before the
-    job is queued is an ordinary problem response, before any header is sent)."""
+    job is queued is an ordinary problem response, before any header is sent); `items`: the
+    events of another kind's job instead (app/api/row_events.py), called as `events` is."""
     streams = slots(runner.request)
     submitted, meta = await runner.enqueue(served, inputs, job, deadline, idempotency_key)
     posted = _Posted(runner, served, submitted, deadline)
-    body = events(runner.state, submitted.job_id, meta, posted.finished, instance=runner.path)
+    made = items or events
+    body = made(runner.state, submitted.job_id, meta, posted.finished, instance=runner.path)
     return StreamingResponse(
         released(streams, body),
         media_type=EVENT_STREAM,

@@ -103,21 +103,24 @@ def check_time_left(deadline: int, job: str) -> None:
 
 
 Prepare = Callable[[ServedVersion], tuple[Inputs, JobMeta]]
+Kinds = str | tuple[str, ...]  # the kind a route serves, or the kinds
 
 
 async def resolve_kind(
-    state: State, name: str, body: InferenceOptions, kind: str, key: str | None = None
+    state: State, name: str, body: InferenceOptions, kind: Kinds, key: str | None = None
 ) -> ServedVersion:
     """The version that serves this request (by pin, or by alias and routing key), refused
-    unless it is of the kind the route serves."""
+    unless it is of the kind (or one of the kinds) the route serves."""
     served = await state.registry.resolve(name, body.alias, body.version, key)
-    if served.kind != kind:
-        raise InvalidInput(f"model {name!r} is a {served.kind}, not a {KINDS[kind].noun}")
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if served.kind not in kinds:
+        nouns = " or ".join(KINDS[k].noun for k in kinds)
+        raise InvalidInput(f"model {name!r} is a {served.kind}, not a {nouns}")
     return served
 
 
 async def prepare_job(
-    state: State, name: str, body: InferenceOptions, kind: str, prepare: Prepare, rows: int
+    state: State, name: str, body: InferenceOptions, kind: Kinds, prepare: Prepare, rows: int
 ) -> tuple[ServedVersion, Inputs, JobMeta]:
     """Resolve the version (by pin, or by alias and routing key: the seed when no key is
     given), check its kind, and turn the request into job inputs (off the event loop when
@@ -135,7 +138,7 @@ async def infer(
     request: Request,
     name: str,
     body: InferenceOptions,
-    kind: str,
+    kind: Kinds,
     prepare: Prepare,
     rows: int,
     *,

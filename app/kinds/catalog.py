@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from app.errors import ContractViolation
+from app.kinds.autoregressive.kind import SPEC as AUTOREGRESSIVE
 from app.kinds.predictive.kind import SPEC as PREDICTIVE
 from app.kinds.sampler.kind import SPEC as SAMPLER
 from app.kinds.spec import KindSpec
 from app.kinds.style_transfer.kind import SPEC as STYLE_TRANSFER
 
-KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (SAMPLER, PREDICTIVE, STYLE_TRANSFER)}
+KINDS: dict[str, KindSpec] = {
+    spec.name: spec for spec in (SAMPLER, PREDICTIVE, STYLE_TRANSFER, AUTOREGRESSIVE)
+}
 
 
 def get_kind(name: str) -> KindSpec:

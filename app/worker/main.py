@@ -36,6 +36,7 @@ from app.worker.models import ModelSet
 from app.worker.moves import settle_moves
 from app.worker.runner import BatchRunner
 from app.worker.stale import sweep_stale
+from app.worker.steps import StepLane
 
 log = logging.getLogger("hanmo.worker")
 GENERATION_CHECK_S = 0.2
@@ -69,12 +70,14 @@ class Worker:
         self.heartbeat = Heartbeat(self)
         self.runner = BatchRunner(settings, self.consumer, self._record_error)
         self.lane = LongLane(settings, self.consumer, self._record_error)
-        self.runner.take_long = self.lane.take
+        self.steps = StepLane(settings, self.consumer, self._record_error)  # autoregressive
+        self.runner.take_long = lambda *job: self.steps.take(*job) or self.lane.take(*job)
         self.runner.between_chunks = self._between_chunks
         self._between = False  # serving other streams between a long batch's chunks
         self.metrics = WorkerMetrics()  # served by the pool's slot (worker/metrics.py)
         self.metrics.watch(self)
         self.runner.observe_batch = self.metrics.observe_batch
+        self.steps.observe_step = self.metrics.observe_batch
         self.consumer.on_failure = self._observe_failure
         self.busy_since: float | None = None  # epoch s: when the step in hand began
         self._next_refresh = 0.0
@@ -163,13 +166,23 @@ class Worker:
         if self.lane.due():  # a long job's next step; other jobs are read between steps
             self._busy(self.lane.run_step)
             return True
-        streams = list(self.models)
+        return self._serve(worked)
+
+    def _serve(self, worked: bool) -> bool:
+        """Read the streams and serve what came, then run one step of every autoregressive
+        model with rows in flight (app/worker/steps.py); True when it handled any job."""
+        full = self.steps.full()  # an autoregressive lane that takes no more rows now
+        streams = [stream for stream in self.models if stream not in full]
         if self._checks_ready:  # a worker serving nothing yet checks the first upload
             streams.append(keys.CHECKS)
+        if not streams and self.steps.busy:
+            self._busy(self.steps.run_step)
+            return True
         if not streams:
             self.stopping.wait(min(1.0, self.settings.block_ms / 1000))
             return worked
-        block_ms = None if self.lane.busy else self.settings.block_ms
+        # never block while a long job or autoregressive rows are in flight
+        block_ms = None if self.lane.busy or self.steps.busy else self.settings.block_ms
         read = self.consumer.read(streams, self.settings.max_batch_rows, block_ms)
         if self.lane.busy:
             self.lane.read_between_steps(bool(read))
@@ -179,7 +192,9 @@ class Worker:
             else:
                 self.handle(stream, entries)
             worked = True
-        return worked or self.lane.busy
+        if self.steps.busy:  # one step of every autoregressive model, then read again
+            self._busy(self.steps.run_step)
+        return worked or self.lane.busy or self.steps.busy
 
     def _registry_changed(self) -> bool:
         """Whether the registry moved (its generation) or the pinned versions wanted now

@@ -30,7 +30,7 @@ def kinds(tmp_path_factory: pytest.TempPathFactory, redis_url: str, database_url
 
 
 def test_every_kind_is_listed_with_its_roles_and_tensors(kinds: dict) -> None:  # type: ignore[type-arg]
-    assert set(kinds) == set(KINDS) == {"sampler", "predictive", "style_transfer"}
+    assert set(kinds) == set(KINDS) == {"sampler", "predictive", "style_transfer", "autoregressive"}
     sample = next(r for r in kinds["sampler"]["roles"] if r["role"] == "sample")
     z = next(t for t in sample["inputs"] if t["name"] == "z")
     assert (z["dtype"], z["shape"]) == ("float32", ["N", "z_dim"])

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from starlette.responses import StreamingResponse
 
-from app.api import glyph_events
+from app.api import glyph_events, row_events
 from app.api.deps import StateDep
 from app.api.routes.jobs import JobId, visible_job
 from app.api.sse import EVENT_STREAM, FINAL, HEADERS, KEEPALIVE, event, released, slots
@@ -55,6 +55,9 @@ async def job_events(
     if glyph_events.carries_glyphs(meta):
         polled = glyph_events.polled(state, job_id, until, POLL_S)
         events = glyph_events.events(state, job_id, meta, polled, after, href=True)
+    elif row_events.carries_rows(meta):  # an autoregressive sample's image rows
+        polled = glyph_events.polled(state, job_id, until, POLL_S)
+        events = row_events.events(state, job_id, meta, polled, after, href=True)
     else:
         events = _events(state, job_id, after, until)
     return StreamingResponse(released(streams, events), media_type=EVENT_STREAM, headers=HEADERS)

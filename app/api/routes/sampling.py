@@ -1,7 +1,9 @@
-"""Samplers: POST /v1/models/{name}/sample, /interpolate and /log-prob."""
+"""Samplers: POST /v1/models/{name}/sample, /interpolate and /log-prob (/sample and
+/log-prob serve autoregressive models too: app/kinds/autoregressive)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -18,22 +20,29 @@ from hanmo_client.schemas import (
 )
 from starlette.responses import Response
 
+from app.api import glyph_events, row_events
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
-from app.api.inference import infer
+from app.api.inference import JobRunner, deadline_ms, infer, prepare_job, wants_async
 from app.api.json_body import JsonLimitedRoute
+from app.api.sse import EVENT_STREAM, slots, wants_events
+from app.errors import InvalidInput
+from app.kinds.autoregressive import request as ar
 from app.kinds.sampler import request as samplers
+from app.kinds.spec import Inputs, JobMeta
+from app.registry.service import ServedVersion
 
 router = APIRouter(prefix="/v1/models", tags=["sampling"], route_class=JsonLimitedRoute)
 ModelName = Path(pattern=NAME_PATTERN, max_length=128)
 ASYNC_RESPONSE: dict[int | str, dict[str, Any]] = {
     202: {"description": "accepted (Prefer: respond-async)", "model": JobAccepted}
 }
+DRAWN = ("sampler", "autoregressive")  # the kinds /sample and /log-prob serve
 
 
 @router.post(
     "/{name}/sample",
     response_model=SampleResponse,
-    responses={**ASYNC_RESPONSE, 200: {"content": {"image/png": {}}}},
+    responses={**ASYNC_RESPONSE, 200: {"content": {"image/png": {}, EVENT_STREAM: {}}}},
 )
 async def create_sample(
     request: Request,
@@ -45,19 +54,37 @@ async def create_sample(
     name: str = ModelName,
 ) -> Response:
     """Draw `n` samples; sample i depends only on (model version, seed, i).
-    `Accept: image/png` returns all samples as one PNG sheet."""
+    `Accept: image/png` returns all samples as one PNG sheet. An autoregressive model also
+    takes `prefix` (the first rows of every sample, completed by the model), and with
+    `Accept: text/event-stream` streams each image row as it is completed (`row` events, then
+    `done` with the JSON answer, or `failed`: app/api/row_events.py)."""
+    streamed = wants_events(accept) and not wants_async(prefer)
+    if streamed:
+        slots(request)  # no place for the stream: 503 before any work
     max_rows = state.settings.max_sample_rows
-    return await infer(
-        state,
-        request,
-        name,
-        body,
-        "sampler",
-        partial(samplers.prepare, request=body, max_rows=max_rows),
-        body.n,
-        prefer=prefer,
-        idempotency_key=idempotency_key,
-        accept=accept,
+
+    def prepare(served: ServedVersion) -> tuple[Inputs, JobMeta]:
+        if served.kind == "autoregressive":
+            inputs, job = ar.prepare(served, body, max_rows)
+            if wants_events(accept):  # its worker writes rows as they are completed
+                job = replace(job, fields={**job.fields, "partials": True})
+            return inputs, job
+        if body.prefix is not None:
+            raise InvalidInput(
+                f"model {served.model!r} is a sampler: `prefix` is for autoregressive models",
+                errors=[{"field": "prefix"}],
+            )
+        return samplers.prepare(served, body, max_rows)
+
+    served, inputs, job = await prepare_job(state, name, body, DRAWN, prepare, body.n)
+    runner = JobRunner(state, request)
+    deadline = deadline_ms(state, body.timeout_ms, wants_async(prefer))
+    if streamed and served.kind == "autoregressive":
+        return await glyph_events.post_stream(
+            runner, served, inputs, job, deadline, idempotency_key, row_events.events
+        )
+    return await runner.answer(
+        served, inputs, job, deadline, prefer=prefer, idempotency_key=idempotency_key, accept=accept
     )
 
 
@@ -100,14 +127,22 @@ async def create_log_prob(
     idempotency_key: IdempotencyKeyDep = None,
     name: str = ModelName,
 ) -> Response:
-    """Log-density (nats) and bits/dim of each row, for samplers that export a density."""
+    """Log-density (nats) and bits/dim of each row, for samplers that export a density; an
+    autoregressive model's exact log-likelihood of complete samples (rows of levels, one
+    pass of its step graph)."""
+
+    def prepare(served: ServedVersion) -> tuple[Inputs, JobMeta]:
+        if served.kind == "autoregressive":
+            return ar.prepare_log_prob(served, body)
+        return samplers.prepare_log_prob(served, body)
+
     return await infer(
         state,
         request,
         name,
         body,
-        "sampler",
-        partial(samplers.prepare_log_prob, request=body),
+        DRAWN,
+        prepare,
         len(body.rows),
         prefer=prefer,
         idempotency_key=idempotency_key,

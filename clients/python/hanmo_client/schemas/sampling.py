@@ -19,6 +19,7 @@ from hanmo_client.schemas.common import (
 MAX_SAMPLE_ROWS = 1024
 MAX_LOG_PROB_ROWS = 1024
 MAX_LATENT_DIM = 4096
+MAX_PREFIX_WIDTH = 1024  # rows of a prefix, and levels in each
 
 
 class SampleRequest(InferenceOptions):
@@ -34,6 +35,17 @@ class SampleRequest(InferenceOptions):
     )
     format: Literal["png", "array", "grid"] = Field(
         default="png", description="`png` per sample, `array` of values, or one `grid` PNG"
+    )
+    prefix: (
+        Annotated[
+            list[Annotated[list[StrictInt], Field(min_length=1, max_length=MAX_PREFIX_WIDTH)]],
+            Field(min_length=1, max_length=MAX_PREFIX_WIDTH),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="autoregressive models: the first rows of every sample, in levels (the "
+        "last row may stop early); the model completes them",
     )
 
 

@@ -1,0 +1,1 @@
+"""The `autoregressive` kind: a step graph maps partial samples to every position's logits."""
