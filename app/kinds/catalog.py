@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.errors import ContractViolation
+from app.kinds.autoencoder.kind import SPEC as AUTOENCODER
 from app.kinds.autoregressive.kind import SPEC as AUTOREGRESSIVE
 from app.kinds.predictive.kind import SPEC as PREDICTIVE
 from app.kinds.sampler.kind import SPEC as SAMPLER
@@ -10,7 +11,7 @@ from app.kinds.spec import KindSpec
 from app.kinds.style_transfer.kind import SPEC as STYLE_TRANSFER
 
 KINDS: dict[str, KindSpec] = {
-    spec.name: spec for spec in (SAMPLER, PREDICTIVE, STYLE_TRANSFER, AUTOREGRESSIVE)
+    spec.name: spec for spec in (SAMPLER, PREDICTIVE, STYLE_TRANSFER, AUTOENCODER, AUTOREGRESSIVE)
 }
 
 

@@ -30,13 +30,16 @@ def kinds(tmp_path_factory: pytest.TempPathFactory, redis_url: str, database_url
 
 
 def test_every_kind_is_listed_with_its_roles_and_tensors(kinds: dict) -> None:  # type: ignore[type-arg]
-    assert set(kinds) == set(KINDS) == {"sampler", "predictive", "style_transfer", "autoregressive"}
+    served = {"sampler", "predictive", "style_transfer", "autoencoder", "autoregressive"}
+    assert set(kinds) == set(KINDS) == served
     sample = next(r for r in kinds["sampler"]["roles"] if r["role"] == "sample")
     z = next(t for t in sample["inputs"] if t["name"] == "z")
     assert (z["dtype"], z["shape"]) == ("float32", ["N", "z_dim"])
     predict = kinds["predictive"]["roles"][0]
     assert {t["name"]: t["shape"] for t in predict["outputs"]}["logits"] == ["S", "N", "C"]
     assert "data.feature_summary" in kinds["predictive"]["card_fields_read"]
+    reconstruct = kinds["autoencoder"]["roles"][0]
+    assert {t["name"]: t["shape"] for t in reconstruct["outputs"]}["log_lik"] == ["S", "N"]
     assert kinds["style_transfer"]["signature_schema"]["required"] == [
         "size",
         "style_dim",

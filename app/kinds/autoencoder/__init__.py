@@ -1,0 +1,1 @@
+"""The `autoencoder` kind: a Bayesian autoencoder's reconstructions with uncertainty."""
