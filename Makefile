@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev system-deps fuzz-tools peer-tools up test test-lowest wheel constraints fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny train-generative train-dcgan train-pixelcnn train-bayesian train-hmc train-style clean
+.PHONY: install install-dev system-deps fuzz-tools peer-tools up test test-lowest wheel constraints fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny train-generative train-dcgan train-pixelcnn train-bayesian train-hmc train-fprior train-style clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -181,6 +181,13 @@ train-hmc: install-dev
 .PHONY: train-bae
 train-bae: install-dev
 	OMP_NUM_THREADS=1 $(BIN)/python -m training.bayesian.bae --out models --docs docs/models
+
+# concrete-sghmc-fprior, and the `functional_prior` section of concrete-sghmc's card (nothing else in
+# it changes): SGHMC under a GP-matched functional prior beside the hierarchical prior, 20 splits
+# (issue 51, item 2), one thread, niced. Reads the shipped concrete-sghmc and concrete-hmc graphs.
+train-fprior: install-dev
+	OMP_NUM_THREADS=1 nice -n 19 $(BIN)/python -m training.bayesian.fprior_job --out models \
+		--docs docs/models
 
 # Fonts for the style-transfer job: Debian packages (apt-get) and npm @fontsource families.
 fonts:

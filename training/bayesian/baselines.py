@@ -14,13 +14,18 @@ from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.linear_model import BayesianRidge
 
 
-def gp(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+def fit_gp(x: np.ndarray, y: np.ndarray, seed: int) -> GaussianProcessRegressor:
+    """The GP fitted by marginal likelihood: fitted kernel_ is (c · RBF(ℓ)) + White(σ²)."""
     kernel = ConstantKernel(1.0) * RBF(length_scale=np.ones(x.shape[1])) + WhiteKernel(0.1)
     model = GaussianProcessRegressor(kernel, normalize_y=False, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x, y)
-    mean, sd = model.predict(x_test, return_std=True)
+    return model
+
+
+def gp(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+    mean, sd = fit_gp(x, y, seed).predict(x_test, return_std=True)
     return mean[None], (sd**2)[None]
 
 

@@ -182,35 +182,53 @@ def module(split: Split, params: list[Tensor], draws: int, floor: float, **kw: A
     )
 
 
-def run_sghmc(
-    ds: Dataset, splits: list[Split], s: Settings
-) -> tuple[list[Predictive], dict[str, Any]]:
-    """All splits' chains in one vectorised sampler run; chain c of split i is row i·C + c."""
+def sample_splits(
+    ds: Dataset,
+    splits: list[Split],
+    s: Settings,
+    generator: torch.Generator,
+    prior: Callable[[list[Tensor]], Tensor],
+    hyper: sghmc.Hyper | None,
+    desc: str,
+) -> list[Predictive]:
+    """All splits' chains in one vectorised sampler run; chain c of split i is row i·C + c.
+    `prior(theta)` is −log p(θ) per network [P]; one module per split."""
     x = stacked([sp.z_train for sp in splits], s.chains)
     y = stacked([sp.t_train for sp in splits], s.chains)
     p, n, _ = x.shape
-    generator = torch.Generator().manual_seed(SEED)
-    precision = torch.ones(len(ds.sizes) - 1, p)
     rows = torch.arange(p)[:, None]
 
     def potential(theta: list[Tensor], step: int) -> Tensor:
         idx = torch.randint(0, n, (p, s.batch), generator=generator)
         mean, var = nets.hetero(nets.forward(theta, x[rows, idx]), SGHMC_FLOOR)
         nll = nets.gaussian_nll(mean, var, y[rows, idx]).sum(1) * (n / s.batch)
-        prior = sum(
-            0.5 * precision[i] * nets.l2(theta[2 * i : 2 * i + 2]) for i in range(len(precision))
-        )
-        return (nll + prior).sum()
-
-    def hyper(theta: list[Tensor], step: int) -> None:
-        precision.copy_(sghmc.gibbs_precisions(theta, PRIOR_SHAPE, PRIOR_RATE, generator))
+        return (nll + prior(theta)).sum()
 
     start = nets.init_mlp(p, ds.sizes, generator)
-    draws = sghmc.sample(start, potential, s.sampler, generator, hyper, desc=f"{ds.key} sghmc")
+    draws = sghmc.sample(start, potential, s.sampler, generator, hyper, desc=desc)
     modules = []
     for i, split in enumerate(splits):
         chunk = [d[:, i * s.chains : (i + 1) * s.chains].flatten(0, 1) for d in draws]
         modules.append(module(split, chunk, chunk[0].shape[0], SGHMC_FLOOR))
+    return modules
+
+
+def run_sghmc(
+    ds: Dataset, splits: list[Split], s: Settings
+) -> tuple[list[Predictive], dict[str, Any]]:
+    """SGHMC under the hierarchical Gaussian prior (λ_l Gibbs-sampled per layer and chain)."""
+    generator = torch.Generator().manual_seed(SEED)
+    precision = torch.ones(len(ds.sizes) - 1, len(splits) * s.chains)
+
+    def prior(theta: list[Tensor]) -> Tensor:
+        return sum(  # type: ignore[return-value]
+            0.5 * precision[i] * nets.l2(theta[2 * i : 2 * i + 2]) for i in range(len(precision))
+        )
+
+    def hyper(theta: list[Tensor], step: int) -> None:
+        precision.copy_(sghmc.gibbs_precisions(theta, PRIOR_SHAPE, PRIOR_RATE, generator))
+
+    modules = sample_splits(ds, splits, s, generator, prior, hyper, f"{ds.key} sghmc")
     record = {
         "sampler": s.sampler.describe(),
         "chains": s.chains,
@@ -413,17 +431,7 @@ def write(
     plot = docs / f"{name}-coverage.png"
     report.coverage_plot(curves, plot, f"{name}: interval coverage, {s.splits} splits")
     card_metrics: dict[str, Any] = {
-        "protocol": {
-            "splits": s.splits,
-            "test_fraction": data.TEST_FRACTION,
-            "split_seed": data.SPLIT_SEED,
-            "standardised_on": "each split's training part (x per feature, y)",
-            "units": f"{ds.units} (original units); ll is the mean per-point log density "
-            f"in 1/{ds.units}",
-            "intervals": "central intervals from the quantiles of the per-point mixture over draws",
-            "crps": "closed form for an equal-weight Gaussian mixture",
-            "aggregate": "mean and standard error (std ddof=1 / sqrt(splits)) over splits",
-        },
+        "protocol": protocol_note(ds, s.splits),
         "this_model": {key: summary[key] for key in HEADLINE},
         "coverage_curve": {
             f"{round(level * 100)}": summary[f"picp_{round(level * 100)}"]
@@ -465,6 +473,21 @@ def write(
         (f"{LABELS[m]} rmse / ll", f"{fmt(t['rmse'])} / {fmt(t['ll'])}") for m, t in table.items()
     ]
     return report.Result(name, directory, card_metrics, model, seconds[method], summary=rows)
+
+
+def protocol_note(ds: Dataset, splits: int) -> dict[str, Any]:
+    """The card's `protocol`: how the splits were made and the metrics computed."""
+    return {
+        "splits": splits,
+        "test_fraction": data.TEST_FRACTION,
+        "split_seed": data.SPLIT_SEED,
+        "standardised_on": "each split's training part (x per feature, y)",
+        "units": f"{ds.units} (original units); ll is the mean per-point log density "
+        f"in 1/{ds.units}",
+        "intervals": "central intervals from the quantiles of the per-point mixture over draws",
+        "crps": "closed form for an equal-weight Gaussian mixture",
+        "aggregate": "mean and standard error (std ddof=1 / sqrt(splits)) over splits",
+    }
 
 
 def card_signature(ds: Dataset, draws: int, method: str) -> dict[str, Any]:
