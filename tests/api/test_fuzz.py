@@ -20,7 +20,7 @@ from tests.helpers import ROOT, live_api, worker_thread
 
 ST = str(ROOT / os.environ.get("HANMO_SCHEMATHESIS", ".venv-fuzz/bin/st"))  # absolute stays
 EXAMPLES = int(os.environ.get("HANMO_FUZZ_EXAMPLES", "20"))
-MODELS = ("tiny-sampler", "flow-digits", "concrete-sghmc", "glyph-style")
+MODELS = ("tiny-sampler", "flow-digits", "concrete-sghmc", "glyph-style", "bae-digits")
 # Path parameters the fuzzer cannot guess: real models of the kind each operation serves.
 CONFIG = """
 [checks.not_a_server_error]
@@ -37,6 +37,10 @@ parameters = { name = "concrete-sghmc" }
 [[operations]]
 include-path = "/v1/models/{name}/style-transfer"
 parameters = { name = "glyph-style" }
+
+[[operations]]
+include-path = "/v1/models/{name}/reconstruct"
+parameters = { name = "bae-digits" }
 
 [[operations]]
 include-path-regex = "^/(v1|admin)/models/\\\\{name\\\\}($|/versions|/aliases)"

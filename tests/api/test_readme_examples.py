@@ -17,7 +17,7 @@ from PIL import Image
 from app.services.registration import register_directory
 from tests.helpers import ROOT, fresh_settings, live_api, worker_thread
 
-MODELS = ("vae-digits", "cvae-digits", "flow-digits", "concrete-sghmc", "glyph-style")
+MODELS = ("vae-digits", "cvae-digits", "flow-digits", "concrete-sghmc", "glyph-style", "bae-digits")
 BLOCKS = [
     block
     for block in re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)

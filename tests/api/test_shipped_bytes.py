@@ -72,6 +72,10 @@ def _requests(card: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str 
         rows = [[float((i * 3) % 11) for i in range(dim)], [1.0] * dim]
         body = {"inputs": rows, "interval": [0.5, 0.9]}
         return [("predict", f"{base}/predict", body, None)]
+    if card["kind"] == "autoencoder":
+        dim, levels = signature["input_dim"], signature["levels"]
+        rows = [[(i * 3) % levels for i in range(dim)], [levels // 2] * dim]
+        return [("reconstruct", f"{base}/reconstruct", {"inputs": rows}, None)]
     refs = [
         {"image": base64.b64encode((EXAMPLES / f).read_bytes()).decode(), "char": c}
         for c, f in REFS.items()

@@ -24,6 +24,7 @@ def kind_of(directory: Path) -> str:
 
 SAMPLERS = [d for d in SHIPPED if kind_of(d) == "sampler"]
 PREDICTIVE = [d for d in SHIPPED if kind_of(d) == "predictive"]
+AUTOENCODERS = [d for d in SHIPPED if kind_of(d) == "autoencoder"]
 
 
 def request_for(card: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -100,3 +101,20 @@ def test_shipped_predictive_model_answers_with_uncertainty(
         labels = [p["label"] for p in predictions]
         assert sum(int(a == b) for a, b in zip(labels, digits.target[:20], strict=True)) >= 19
         assert all(p["mutual_information"] >= 0 for p in predictions)
+
+
+@pytest.mark.parametrize("directory", AUTOENCODERS, ids=[d.parent.name for d in AUTOENCODERS])
+def test_shipped_autoencoder_scores_inverted_digits_as_anomalies(
+    settings: Settings, directory: Path
+) -> None:
+    from sklearn.datasets import load_digits
+
+    card = json.loads((directory / "card.json").read_text())
+    register_directory(settings, directory, "production")
+    digits = load_digits().data[:10].astype(int)
+    rows = [*digits.tolist(), *(16 - digits).tolist()]
+    with worker_thread(settings), live_api(settings) as client:
+        response = client.post(f"/v1/models/{card['name']}/reconstruct", json={"inputs": rows})
+    assert response.status_code == 200, response.text
+    scores = [r["anomaly_score"] for r in response.json()["reconstructions"]]
+    assert max(scores[:10]) < min(scores[10:])
