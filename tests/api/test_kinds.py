@@ -5,9 +5,11 @@ document carries the same card schemas."""
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import jsonschema
 import pytest
+from hanmo_client.schemas.models import Kind
 
 from app.api.main import create_app
 from app.kinds.catalog import KINDS
@@ -38,6 +40,7 @@ def test_every_kind_is_listed_with_its_roles_and_tensors(kinds: dict) -> None:  
     predict = kinds["predictive"]["roles"][0]
     assert {t["name"]: t["shape"] for t in predict["outputs"]}["logits"] == ["S", "N", "C"]
     assert "data.feature_summary" in kinds["predictive"]["card_fields_read"]
+    assert set(get_args(Kind)) == set(KINDS)  # what GET /v1/models and the admin API accept
     reconstruct = kinds["autoencoder"]["roles"][0]
     assert {t["name"]: t["shape"] for t in reconstruct["outputs"]}["log_lik"] == ["S", "N"]
     assert kinds["style_transfer"]["signature_schema"]["required"] == [

@@ -100,8 +100,11 @@ def test_bad_input_is_a_problem_document(served: Settings) -> None:
         "no such model": ("/v1/models/no-such-model/reconstruct", {"inputs": [row]}, 404, ""),
     }
     with worker_thread(served), live_api(served) as client:
+        listed = client.get("/v1/models")  # the model list names the kind (it was a 500 once)
         for label, (url, body, status, text) in cases.items():
             response = client.post(url, json=body)
             assert response.status_code == status, (label, response.text)
             assert response.headers["content-type"].startswith("application/problem+json"), label
             assert text in response.text, (label, response.text)
+    assert listed.status_code == 200, listed.text
+    assert {m["name"]: m["kind"] for m in listed.json()["models"]}["bae-digits"] == "autoencoder"

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanmo_client.schemas.common import MAX_VERSION, NAME_PATTERN
-from hanmo_client.schemas.models import ModelRead, VersionStatus
+from hanmo_client.schemas.models import Kind, ModelRead, VersionStatus
 
 MAX_TAGS = 32
 
@@ -16,7 +16,7 @@ class ModelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN, max_length=128)
-    kind: Literal["sampler", "predictive", "style_transfer"]
+    kind: Kind
     description: str = Field(default="", max_length=4000)
     tags: dict[str, str] = Field(default_factory=dict, max_length=MAX_TAGS)
 

@@ -20,9 +20,13 @@ class ModelVersionRead(BaseModel):
     card: dict[str, Any] = Field(description="the whole model card")
 
 
+# The kinds a model can be (the server's app/kinds/catalog.py serves each; a test keeps them equal).
+Kind = Literal["sampler", "predictive", "style_transfer", "autoencoder", "autoregressive"]
+
+
 class ModelRead(BaseModel):
     name: str
-    kind: Literal["sampler", "predictive", "style_transfer"]
+    kind: Kind
     description: str
     aliases: dict[str, int] = Field(description="alias -> the version it routes to")
     versions: list[ModelVersionRead]
