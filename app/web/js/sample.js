@@ -1,6 +1,9 @@
-// Sample: a seeded grid that re-renders on every change, and an interpolation strip.
+// Sample: a seeded grid that re-renders on every change, and an interpolation strip. An
+// autoregressive model's grid is drawn row by row as its rows stream (Server-Sent Events).
 
-import { api, debounce, el, fillSelect, guarded, models, offered, pngSrc, served } from "./api.js";
+import {
+  api, canStream, debounce, el, fillSelect, guarded, models, offered, pngSrc, served, streamEvents,
+} from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 let samplers = [];
@@ -9,7 +12,7 @@ let drawn = 0; // the latest grid request; older answers are dropped
 export async function start() {
   const box = $("sample-problem");
   const ready = await guarded(box, async () => {
-    const registered = (await models()).filter((m) => m.kind === "sampler");
+    const registered = (await models()).filter((m) => m.kind === "sampler" || m.kind === "autoregressive");
     samplers = offered(registered, $("sample-unserved"));
     if (!samplers.length) throw new Error(`no sampler model is ${registered.length ? "served" : "registered"}`);
     fillSelect($("sample-model"), samplers.map((m) => [m.name, m.name]));
@@ -38,7 +41,8 @@ function current() {
 }
 
 function classes() {
-  return Number(served(current())?.signature?.num_labels || 0);
+  const signature = served(current())?.signature;
+  return Number(signature?.num_labels || signature?.classes || 0);
 }
 
 function labelsFor() {
@@ -73,13 +77,47 @@ export async function render() {
     format: "grid",
     labels: labels(n),
   };
-  const answer = await guarded($("sample-problem"), () => api(`/v1/models/${model}/sample`, { method: "POST", body }));
+  const path = `/v1/models/${model}/sample`;
+  const drawing = current()?.kind === "autoregressive" && canStream();
+  const answer = await guarded($("sample-problem"), () =>
+    drawing ? streamRows(path, body, () => mine === drawn) : api(path, { method: "POST", body }));
   if (mine !== drawn || !answer) return;
+  $("sample-canvas").hidden = true;
+  $("sample-grid").hidden = false;
   $("sample-grid").src = pngSrc(answer.grid);
   $("sample-grid").dataset.seed = String(answer.seed);
   $("sample-caption").textContent =
     `${answer.model} v${answer.version} · seed ${answer.seed} · temperature ${answer.temperature} · ` +
     `${answer.provider} · sha256 ${answer.sha256.slice(0, 12)}…`;
+}
+
+/** An autoregressive model's samples drawn on the canvas as each image row streams in (a grid
+ * of n samples, `ceil(sqrt(n))` a row, grey = level / (V - 1)); the `done` answer returned. */
+async function streamRows(path, body, latest) {
+  const signature = served(current()).signature;
+  const [height, width] = signature.shape;
+  const scale = 4, gap = 2, cols = Math.ceil(Math.sqrt(body.n));
+  const canvas = $("sample-canvas");
+  canvas.width = cols * (width * scale + gap);
+  canvas.height = Math.ceil(body.n / cols) * (height * scale + gap);
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#888";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  canvas.hidden = false;
+  $("sample-grid").hidden = true;
+  const onEvent = (name, data) => {
+    if (name !== "row" || !latest()) return;
+    data.levels.forEach((levels, i) => {
+      const x0 = (i % cols) * (width * scale + gap), y0 = Math.floor(i / cols) * (height * scale + gap);
+      levels.forEach((level, x) => {
+        const grey = Math.round((255 * level) / (signature.vocabulary - 1));
+        ctx.fillStyle = `rgb(${grey},${grey},${grey})`;
+        ctx.fillRect(x0 + x * scale, y0 + data.row * scale, scale, scale);
+      });
+    });
+    canvas.dataset.rows = String(data.row + 1);
+  };
+  return streamEvents(path, { body, onEvent });
 }
 
 async function interpolate() {
