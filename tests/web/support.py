@@ -12,7 +12,14 @@ from PIL import Image
 
 from tests.helpers import ROOT
 
-MODELS = ("glyph-style", "cvae-digits", "vae-digits", "concrete-sghmc", "digits-sghmc")
+MODELS = (
+    "glyph-style",
+    "cvae-digits",
+    "vae-digits",
+    "concrete-sghmc",
+    "digits-sghmc",
+    "bae-digits",
+)
 UNSERVED = "tiny-sampler"  # registered with no alias: no request that names no version reaches it
 DEMO = ROOT / "app" / "web" / "demo" / "ma-shan-zheng"
 # pixels of an <img> as the page drew them: RGBA, row-major

@@ -40,6 +40,7 @@ function card(model) {
   else if (model.kind === "predictive") classification(body, metrics);
   else if (model.kind === "sampler") sampler(body, model, metrics, signature, live);
   else if (model.kind === "style_transfer") styleTransfer(body, metrics);
+  else if (model.kind === "autoencoder") autoencoder(body, metrics);
   body.append(provenance(version));
   return body;
 }
@@ -87,6 +88,17 @@ function regression(body, metrics) {
     root.append(svg("circle", { class: "obs", cx: sx(x), cy: sy(y), r: 3 }));
   }
   body.append(el("figure", { class: "plot" }, root, el("figcaption", { class: "status", text: "Interval coverage over the test splits (±2 se); on the dashed line is calibrated." })));
+}
+
+function autoencoder(body, metrics) {
+  const h = metrics.headline || {};
+  const auroc = (scores) => ["inverted", "noise", "letters"].map((set) => pm((scores || {})[set])).join(" / ");
+  body.append(table([
+    ["test log p(x), nats", pm(h.test_log_px_nats)],
+    ["OOD AUROC, −log p(x): inverted / noise / letters", auroc(h.ood_auroc_bae_nll)],
+    ["VAE −ELBO (baseline)", auroc(h.ood_auroc_vae_neg_elbo)],
+    ["VAE reconstruction error (baseline)", auroc(h.ood_auroc_vae_recon_error)],
+  ]));
 }
 
 function classification(body, metrics) {

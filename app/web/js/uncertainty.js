@@ -1,7 +1,7 @@
 // Uncertainty: a 1-D slice of a regression model with its epistemic and total bands, and a
 // classifier's probabilities, entropy and mutual information for a drawn or uploaded digit.
 
-import { api, debounce, el, fillSelect, guarded, models, offered, served } from "./api.js";
+import { api, debounce, el, fillSelect, guarded, models, offered, pngSrc, served } from "./api.js";
 import { Pad } from "./draw.js";
 import { band, format, frame, legend, line, svg } from "./plot.js";
 
@@ -10,17 +10,21 @@ const POINTS = 41;
 const BEYOND = 0.25; // the slice runs this share of the data's range past each end
 let regressors = [];
 let classifiers = [];
+let autoencoders = [];
 let pad;
 let sliced = 0; // the latest slice request
 
 export async function start() {
   const ready = await guarded($("reg-problem"), async () => {
-    const predictive = (await models()).filter((m) => m.kind === "predictive");
+    const all = await models();
+    const predictive = all.filter((m) => m.kind === "predictive");
     const task = (name) => predictive.filter((m) => served(m).signature.task === name);
     regressors = flagshipFirst(offered(task("regression"), $("reg-unserved")));
     classifiers = flagshipFirst(offered(task("classification"), $("cls-unserved")));
     fillSelect($("reg-model"), regressors.map((m) => [m.name, m.name]));
     fillSelect($("cls-model"), classifiers.map((m) => [m.name, m.name]));
+    autoencoders = offered(all.filter((m) => m.kind === "autoencoder"), $("ae-unserved"));
+    fillSelect($("ae-model"), autoencoders.map((m) => [m.name, m.name]));
     return true;
   });
   if (!ready) return;
@@ -28,10 +32,16 @@ export async function start() {
   $("reg-feature").addEventListener("change", slice);
   $("reg-level").addEventListener("change", slice);
   pad = new Pad($("digit-pad"), { brush: () => 22, onStroke: classifyPad });
-  $("digit-clear").addEventListener("click", () => { pad.clear(); $("cls-result").replaceChildren(); preview(null); });
+  $("digit-clear").addEventListener("click", () => {
+    pad.clear();
+    $("cls-result").replaceChildren();
+    $("ae-result").replaceChildren();
+    preview(null);
+  });
   $("digit-noise").addEventListener("click", noise);
   $("digit-upload").addEventListener("change", (e) => upload(e.target));
   $("cls-model").addEventListener("change", () => last && classify(last));
+  $("ae-model").addEventListener("change", () => last && reconstruct(last));
   if (regressors.length) {
     baseInputs();
     await slice();
@@ -230,6 +240,7 @@ async function upload(input) {
 async function classify(levels) {
   last = levels;
   preview(levels);
+  reconstruct(levels);
   const model = $("cls-model").value;
   const answer = await guarded($("cls-problem"), () =>
     api(`/v1/models/${model}/predict`, { method: "POST", body: { inputs: [levels] } }),
@@ -254,4 +265,33 @@ async function classify(levels) {
   ];
   for (const [term, value] of rows) facts.append(el("dt", { text: term }), el("dd", { text: value }));
   $("cls-result").replaceChildren(bars, facts);
+}
+
+// -- autoencoder --------------------------------------------------------------------------
+
+/** The same 8x8 levels through a Bayesian autoencoder: its reconstruction and the heatmaps of
+ * the epistemic and aleatoric std the api draws (white = the largest std a level can have). */
+async function reconstruct(levels) {
+  if (!autoencoders.length) return;
+  const model = $("ae-model").value;
+  const answer = await guarded($("ae-problem"), () =>
+    api(`/v1/models/${model}/reconstruct`, { method: "POST", body: { inputs: [levels], heatmaps: true } }),
+  );
+  if (!answer || levels !== last) return;
+  const r = answer.reconstructions[0];
+  const picture = (key, caption) =>
+    el("figure", { class: "heat" }, el("img", { src: pngSrc(r.heatmaps[key]), alt: caption, "data-heatmap": key }), el("figcaption", { text: caption }));
+  const pictures = el("div", { class: "heats" },
+    picture("reconstruction", "reconstruction"),
+    picture("epistemic_std", "epistemic std"),
+    picture("aleatoric_std", "aleatoric std"));
+  const facts = el("dl", { class: "facts", id: "ae-facts" });
+  const rows = [
+    ["anomaly score (−log p(x))", `${r.anomaly_score.toFixed(1)} nats`],
+    ["mean epistemic std", `${r.mean_epistemic_std.toFixed(2)} levels`],
+    ["mean aleatoric std", `${r.mean_aleatoric_std.toFixed(2)} levels`],
+    ["posterior draws", `${answer.draws} (${answer.method})`],
+  ];
+  for (const [term, value] of rows) facts.append(el("dt", { text: term }), el("dd", { text: value }));
+  $("ae-result").replaceChildren(pictures, facts);
 }
