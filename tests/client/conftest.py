@@ -11,7 +11,7 @@ import pytest
 from app.services.registration import register_directory
 from tests.helpers import ROOT, fresh_settings, live_api, worker_thread
 
-SHIPPED = ("flow-digits", "concrete-sghmc", "digits-sghmc", "glyph-style")
+SHIPPED = ("flow-digits", "concrete-sghmc", "digits-sghmc", "glyph-style", "bae-digits")
 
 
 @pytest.fixture(scope="module")

@@ -150,3 +150,19 @@ def test_options_are_checked_before_anything_is_sent(served: str) -> None:
         with pytest.raises(ValidationError):
             hanmo.sample("tiny-sampler", shape=3)
     assert sent == []
+
+
+def test_reconstruct_is_typed(hanmo: Hanmo) -> None:
+    from hanmo_client.schemas.autoencoder import ReconstructionRow, ReconstructResponse
+    from sklearn.datasets import load_digits
+
+    digit = load_digits().data[0].astype(int).tolist()
+    answer = hanmo.reconstruct("bae-digits", inputs=[digit, [16 - v for v in digit]], heatmaps=True)
+    assert isinstance(answer, ReconstructResponse)
+    real, inverted = answer.reconstructions
+    assert isinstance(real, ReconstructionRow)
+    assert len(real.epistemic_std) == 64
+    assert real.heatmaps is not None
+    assert inverted.anomaly_score > real.anomaly_score
+    with pytest.raises(ValidationError, match="exactly one"):
+        hanmo.reconstruct("bae-digits")  # neither inputs nor images: refused before sending

@@ -40,6 +40,7 @@ from hanmo_client.schemas import (
     StyleTransferRequest,
     StyleTransferResponse,
 )
+from hanmo_client.schemas.autoencoder import ReconstructRequest, ReconstructResponse
 
 T = TypeVar("T")
 CALIBRATION: TypeAdapter[RegressionCalibration | ClassificationCalibration] = TypeAdapter(
@@ -105,6 +106,14 @@ class Calls:
         RegressionPrediction or a ClassificationPrediction, as the model's task is."""
         request = PredictRequest(**options)
         return post(f"/v1/models/{model}/predict", request, PREDICTION.validate_json)
+
+    @endpoint
+    def reconstruct(model: str, **options: Any) -> Flow[ReconstructResponse]:
+        """An autoencoder's reconstruction of each row of `inputs` (or PNG of `images`) with its
+        per-pixel epistemic and aleatoric std, log p(x) and anomaly score (ReconstructRequest's
+        fields)."""
+        path, request = f"/v1/models/{model}/reconstruct", ReconstructRequest(**options)
+        return post(path, request, ReconstructResponse.model_validate_json)
 
     @endpoint
     def style_transfer(model: str, **options: Any) -> Flow[StyleTransferResponse]:
