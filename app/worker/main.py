@@ -268,15 +268,19 @@ class Worker:
         """Between two chunks of a long batch on `stream` (a style request's 256 glyphs run
         64 at a time), answer the jobs waiting on the other streams this worker serves, so a
         one-row sample waits for a chunk, not for a whole flood's batch. Not from inside such
-        a turn (one level). Returns the seconds it took."""
-        others = [other for other in self.models if other != stream]
-        if self._between or not others:
+        a turn (one level); autoregressive rows in flight take one step. Returns the seconds
+        it took."""
+        full = self.steps.full()
+        others = [other for other in self.models if other != stream and other not in full]
+        if self._between or not (others or self.steps.busy):
             return 0.0
         start = time.perf_counter()
         self._between = True
         try:
             for other, entries in self.consumer.read(others, self.settings.max_batch_rows):
                 self.runner.handle(other, self.models[other], entries)
+            if self.steps.busy:  # read([]) is empty
+                self.steps.run_step()
         except REDIS_ERRORS as exc:  # the batch in hand goes on; its answer is stored later
             log.warning("worker.between_chunks_failed stream=%s error=%r", stream, exc)
         finally:

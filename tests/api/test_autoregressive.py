@@ -156,6 +156,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     (URL, {"prefix": [[1] * 8] * 9}, "prefix"),  # 8 rows at most
     (URL, {"prefix": [[17]]}, "prefix"),  # levels 0..16
     (URL, {"prefix": [[-1]]}, "prefix"),
+    (URL, {"prefix": [[2**70]]}, "prefix"),  # past int64: 422, not an overflow's 500
     (URL, {"prefix": []}, "prefix"),
     (URL, {"prefix": "3"}, "prefix"),
     ("/v1/models/cond-ar/sample", {"labels": 3}, "labels"),  # classes 0..2

@@ -137,3 +137,42 @@ def test_a_job_whose_worker_stopped_mid_loop_runs_again_elsewhere(
     want = reference(models["slow-ar"], 4, 8)
     assert np.array_equal(np.asarray(result["levels"]).reshape(8, P), want)
     assert redis.hget(keys.job(job["job_id"]), "worker") == b"second"
+
+
+def test_a_client_that_leaves_drops_the_rows_of_its_job(served: Settings) -> None:
+    body = {"n": 64, "seed": 5}  # ~10 s of steps for this graph
+    with worker_thread(served) as worker, live_api(served) as client:
+        headers = {"Accept": "text/event-stream"}
+        with client.stream("POST", SLOW, json=body, headers=headers) as response:
+            wait_until(lambda: worker.steps.busy, awaiting="the job's rows to fly")
+            job_id = response.headers["X-Hanmo-Job"]
+        left = time.monotonic()  # the connection is closed here
+        wait_until(lambda: not worker.steps.busy, timeout_s=5, awaiting="the lane to empty")
+        emptied_s = time.monotonic() - left
+        status = sync_client(served.redis_url).hget(keys.job(job_id), "status")
+    assert emptied_s < 3.0
+    assert status == b"failed"  # answered 499 client-gone, its rows dropped
+
+
+def test_steps_run_between_the_chunks_of_another_models_batch(
+    served: Settings, tmp_path: Path
+) -> None:
+    """A sampler batch of 100 one-row chunks runs; an autoregressive request sent meanwhile
+    takes a step between chunks and is answered before that batch ends."""
+    heavy = slow_sampler(tmp_path / "heavy", name="heavy-sampler", max_batch_rows=1)
+    register_directory(served, heavy, "production")
+    redis = sync_client(served.redis_url)
+    with worker_thread(served), live_api(served) as client:
+        batch = client.post(
+            "/v1/models/heavy-sampler/sample",
+            json={"n": 100, "seed": 1},
+            headers={"Prefer": "respond-async"},
+        ).json()
+        wait_until(
+            lambda: redis.hget(keys.job(batch["job_id"]), "status") == b"running",
+            awaiting="the sampler batch to run",
+        )
+        answer = client.post(FAST, json={"seed": 3})
+        batch_then = redis.hget(keys.job(batch["job_id"]), "status")
+    assert answer.status_code == 200
+    assert batch_then == b"running"

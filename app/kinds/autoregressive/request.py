@@ -102,10 +102,10 @@ def prefix_levels(sig: dict[str, Any], prefix: list[list[int]] | None) -> np.nda
             f"prefix rows must hold {width} levels each (the last may hold 1-{width})",
             errors=where,
         )
-    levels = np.asarray([v for row in prefix for v in row], dtype=np.int64)
-    if levels.min() < 0 or levels.max() >= vocabulary:
+    flat = [v for row in prefix for v in row]
+    if not all(0 <= v < vocabulary for v in flat):  # before numpy: a huge int would overflow
         raise InvalidInput(f"prefix levels must be in [0, {vocabulary - 1}]", errors=where)
-    return levels
+    return np.asarray(flat, dtype=np.int64)
 
 
 def prepare_log_prob(served: Served, request: LogProbRequest) -> tuple[Inputs, JobMeta]:
