@@ -50,6 +50,18 @@ def _requests(card: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str 
     """(label, path, body, Accept) for each request this model answers."""
     name, signature = card["name"], card["signature"]
     base = f"/v1/models/{name}"
+    if card["kind"] == "autoregressive":
+        width, levels = signature["shape"][-1], signature["vocabulary"]
+        total = width * signature["shape"][0]
+        prefix = [[(i * 5) % levels for i in range(width)], [levels - 1]]
+        warm = {"n": 2, "seed": 7, "temperature": 0.8, "prefix": prefix}
+        whole = [[(i * 7) % levels for i in range(total)], [levels // 2] * total]
+        return [
+            ("sample-array", f"{base}/sample", {"n": 4, "seed": 7, "format": "array"}, None),
+            ("sample-sheet", f"{base}/sample", {"n": 4, "seed": 7}, "image/png"),
+            ("sample-prefix", f"{base}/sample", warm, None),
+            ("log-prob", f"{base}/log-prob", {"rows": whole}, None),
+        ]
     if card["kind"] == "sampler":
         labels = {"labels": 3} if signature.get("num_labels") else {}
         found = [
