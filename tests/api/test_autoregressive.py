@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
+from hanmo_client.schemas import SampleResponse
 
 from app.errors import ContractViolation
 from app.registry.cards import parse_card
@@ -103,6 +104,9 @@ def test_samples_equal_the_reference_loop(served: Settings, ar_dir: Path) -> Non
     assert np.array_equal(levels(body), reference(ar_dir, 11, 3))
     assert np.allclose(np.asarray(body["samples"]), levels(body).reshape(3, W, W) / (V - 1))
     assert again.json()["levels"] == body["levels"]
+    parsed = SampleResponse.model_validate(body)  # what the Python client reads
+    assert parsed.levels == body["levels"]
+    assert (parsed.steps, parsed.prefix_length, parsed.vocabulary) == (P, 0, V)
     got = levels(warm.json())
     assert np.array_equal(got, reference(ar_dir, 7, 2, flat, temperature=0.5))
     assert (got[:, : len(flat)] == flat).all()

@@ -75,6 +75,15 @@ class SampleResponse(Drawn):
         default=None, description="base64 PNGs (`png`) or nested values (`array`)"
     )
     grid: str | None = Field(default=None, description="one base64 PNG of every sample (`grid`)")
+    # autoregressive models only
+    levels: list[Any] | None = Field(
+        default=None, description="autoregressive models: each sample in levels 0..V-1"
+    )
+    vocabulary: int | None = Field(default=None, description="autoregressive models: V")
+    prefix_length: int | None = Field(
+        default=None, description="autoregressive models: positions given by `prefix`"
+    )
+    steps: int | None = Field(default=None, description="autoregressive models: positions drawn")
 
 
 class InterpolateRequest(InferenceOptions):
