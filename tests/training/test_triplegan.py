@@ -176,3 +176,11 @@ def test_entropy_and_the_summary_on_known_answers() -> None:
     probs = np.eye(10)[[0, 1, 2]] * 0.9 + 0.01
     metrics = tg.classification_metrics(probs, np.array([0, 1, 3]))
     assert metrics["error"] == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_labelled_nearness_tells_copies_of_the_labelled_rows_from_fresh_digits() -> None:
+    split = tg.labelled_split(data.load_split(), 10, 100)
+    copies = triplegan_job.labelled_nearness(split.x_labelled[:30] + 0.5, split)
+    unlabelled = triplegan_job.labelled_nearness(split.x_unlabelled[:30] + 0.5, split)
+    assert copies["share_nearer_a_labelled_row"] == 1.0
+    assert unlabelled["share_nearer_a_labelled_row"] == 0.0

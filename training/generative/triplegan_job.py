@@ -481,3 +481,28 @@ def main(argv: list[str] | None = None) -> list[report.Result]:
 
 if __name__ == "__main__":
     main()
+
+
+def labelled_nearness(rows: np.ndarray, split: tg.Split) -> dict[str, float]:
+    """Whether rows of levels [N, 64] crowd around the labelled digits: the share nearer a
+    labelled row than any unlabelled one (Euclidean, levels), and the median distances to the
+    nearest of each. Real test digits give the reference (a few percent)."""
+    to_labelled = quality.nearest_distances(rows, split.x_labelled)
+    to_unlabelled = quality.nearest_distances(rows, split.x_unlabelled)
+    return {
+        "share_nearer_a_labelled_row": report.rounded(float((to_labelled < to_unlabelled).mean())),
+        "median_to_labelled": report.rounded(float(np.median(to_labelled))),
+        "median_to_unlabelled": report.rounded(float(np.median(to_unlabelled))),
+    }
+
+
+def shipped_nearness(models: Path = SHIPPED) -> dict[str, dict[str, float]]:
+    """labelled_nearness of the shipped generator's card samples (150 per label, seed 1) and of
+    the real test digits, against seed 0's labelled rows (the shipped model's)."""
+    digits = data.load_split()
+    split = tg.labelled_split(digits, PER_CLASS_LABELS, LABEL_SEED)
+    y, _ = generated(models / NAME / report.MODEL_VERSION / "sample.onnx", SAMPLES_PER_LABEL, 1)
+    return {
+        NAME: labelled_nearness(quality.levels_of_unit(y), split),
+        "real_test": labelled_nearness(digits.x_test, split),
+    }
