@@ -102,6 +102,11 @@ def test_both_directories_pass_their_kinds_checks_and_carry_the_comparison(
     assert set(table) == {"labels_only", "labels_entropy", "triple_gan", "all_labels"}
     for row in table.values():
         assert {"error", "nll", "ece"} <= set(row)
+    assert isinstance(
+        p_card.metrics["comparison"]["verdict"]["beats_labels_only_beyond_noise"], bool
+    )
+    nearness = s_card.metrics["labelled_nearness"]
+    assert 0.0 <= nearness["real_test"]["share_nearer_a_labelled_row"] <= 1.0
     assert isinstance(s_card.metrics["conditional_accuracy"], float)
     assert {"cvae-digits", "dcgan-digits", "real_test"} <= set(s_card.metrics["compared"])
     docs = sampler.directory.parents[2] / "docs"
@@ -184,3 +189,14 @@ def test_labelled_nearness_tells_copies_of_the_labelled_rows_from_fresh_digits()
     unlabelled = triplegan_job.labelled_nearness(split.x_unlabelled[:30] + 0.5, split)
     assert copies["share_nearer_a_labelled_row"] == 1.0
     assert unlabelled["share_nearer_a_labelled_row"] == 0.0
+
+
+def test_paired_differences_count_a_steady_small_win_and_not_a_noisy_one() -> None:
+    base = [{"error": e, "nll": 0.2} for e in (0.10, 0.06, 0.08)]
+    steady = triplegan_job.paired(
+        [{"error": e - 0.01, "nll": 0.2} for e in (0.10, 0.06, 0.08)], base
+    )
+    assert (steady["lower_error_in_seeds"], steady["beyond_noise"]) == ("3 of 3", True)
+    noisy = triplegan_job.paired([{"error": e, "nll": 0.2} for e in (0.05, 0.09, 0.07)], base)
+    assert noisy["mean_error_difference"] == pytest.approx(-0.01, abs=1e-9)
+    assert not noisy["beyond_noise"]
