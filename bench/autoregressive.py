@@ -22,6 +22,9 @@ Both modes' stacks run side by side (each its own embedded Redis and registry; t
 costs little) and the cells alternate, ROUNDS rounds, so the load of a shared machine falls
 on both; each figure is the median over the rounds.
 
+It first prints what one call of the step graph costs a row at batches 1, 16 and 64 (ONNX
+Runtime in process, one thread): `--graph-only` stops there.
+
 Run: `.venv/bin/python -m bench.autoregressive` (about 5 minutes); `--window 10 --rounds 1`
 for a shorter run. Figures print as a table and go to bench/out/autoregressive.json."""
 
@@ -42,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import onnxruntime
 
 from bench.serving import ROOT, free_port, private_hanmo, serving
 
@@ -54,6 +59,7 @@ WIDTH = 8
 WINDOW_S = 20.0
 ROUNDS = 2
 WARM_S = 3.0
+RAW_S = 1.5
 BUILD = """
 import sys
 from pathlib import Path
@@ -154,8 +160,33 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def graph_costs(directory: Path, batches: tuple[int, ...] = (1, 16, 64)) -> dict[int, float]:
+    """Milliseconds a row of one step-graph call at each batch size: ONNX Runtime in process,
+    one intra-op thread, the median over RAW_S of calls (how a step's cost grows with rows)."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        str(directory / "step.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+    costs = {}
+    for rows in batches:
+        x = np.random.default_rng(0).integers(0, 17, (rows, 64)).astype(np.int64)
+        session.run(None, {"x": x})
+        times = []
+        until = time.perf_counter() + RAW_S
+        while time.perf_counter() < until:
+            start = time.perf_counter()
+            session.run(None, {"x": x})
+            times.append(time.perf_counter() - start)
+        costs[rows] = statistics.median(times) * 1000 / rows
+    return costs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--graph-only", action="store_true", help="print the step graph's cost a row and stop"
+    )
     parser.add_argument("--window", type=float, default=WINDOW_S, help="seconds per cell")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="alternated rounds")
     parser.add_argument("--concurrency", type=int, nargs="*", default=list(CONCURRENCY))
@@ -164,6 +195,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name, ExitStack() as stack:
         tmp = Path(name)
         directory, which = model(tmp)
+        costs = graph_costs(directory)
+        print("step graph, ms a row (1 thread):", {k: round(v, 3) for k, v in costs.items()})
+        if args.graph_only:
+            return
         sha256 = json.loads((directory / "card.json").read_text())["graphs"]["step"]["sha256"]
         urls = {}
         for mode in MODES:  # one private hanmo each (Redis, registry, api, worker), both up
@@ -183,6 +218,7 @@ def main() -> None:
     report = {
         "model": which,
         "step_sha256": sha256,
+        "graph_ms_per_row": costs,
         "window_s": args.window,
         "rounds": args.rounds,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
