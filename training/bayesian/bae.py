@@ -464,8 +464,8 @@ def draw_reconstructions(module: Reconstruct, d: data.Digits, s: Settings, path:
 
 
 def draw_scores(per_set: dict[str, dict[str, np.ndarray]], path: Path) -> None:
-    """Histograms (log-spaced bins, each set normalised) of the BAE's score and of the VAE's
-    -ELBO and reconstruction error per set."""
+    """Histograms (log-spaced bins, each set's bars summing to 1) of the BAE's score and of
+    the VAE's -ELBO and reconstruction error per set."""
     shown = ("bae_nll", "vae_neg_elbo", "vae_recon_error")
     fig, axes = plt.subplots(1, len(shown), figsize=(11, 3.2))
     for ax, score in zip(axes, shown, strict=True):
@@ -473,9 +473,10 @@ def draw_scores(per_set: dict[str, dict[str, np.ndarray]], path: Path) -> None:
         pooled = np.concatenate(list(values.values()))
         bins = np.geomspace(pooled.min(), pooled.max(), 50)
         for name, v in values.items():
-            ax.hist(v, bins=bins, alpha=0.5, density=True, label=f"{name} ({len(v)})")
+            share = np.full(len(v), 1.0 / len(v))
+            ax.hist(v, bins=bins, weights=share, alpha=0.5, label=f"{name} ({len(v)})")
         ax.set_xscale("log")
-        ax.set_yticks([])
+        ax.set_ylabel("share of the set", fontsize=7)
         ax.set_title(SCORE_NAMES[score], fontsize=8)
         ax.set_xlabel("higher = more anomalous (log scale)", fontsize=7)
         ax.legend(fontsize=6)
