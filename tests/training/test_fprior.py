@@ -174,3 +174,19 @@ def test_shipped_model_serves_through_the_predictive_kind() -> None:
     assert far_std.mean() > 3 * summary.epistemic_std.mean()
     assert card.metrics["smoke"] is False
     assert card.metrics["protocol"]["splits"] == 20
+
+
+def test_the_ard_variant_has_one_weight_sd_per_input_feature() -> None:
+    """σ [S, D + 3]: W1's rows get their own σ / √D (draws and density agree)."""
+    sizes = [3, 50, 2]
+    sigma = torch.tensor([[0.5, 1.0, 3.0, 0.2, 1.0, 0.1]])
+    draws = fprior.prior_params(sigma.log(), sizes, 4000, torch.Generator().manual_seed(0))
+    sd_rows = draws[0].std(dim=(0, 2)) * math.sqrt(3)
+    np.testing.assert_allclose(sd_rows.numpy(), [0.5, 1.0, 3.0], rtol=0.03)
+    assert float(draws[1].std()) == pytest.approx(0.2, rel=0.03)
+    prior = fprior.fixed_prior(sigma, sizes, chains=1)
+    w1 = torch.zeros(1, 3, 50)
+    w1[0, 2, 0] = 1.0  # a unit weight on the third feature: 0.5 · 3 / 3²
+    theta = [w1, torch.zeros(1, 50), torch.zeros(1, 50, 2), torch.zeros(1, 2)]
+    assert float(prior(theta)[0]) == pytest.approx(0.5 * 3 / 9)
+    assert fprior.names(6, ["a", "b", "c"])[:3] == ["sigma_w1[a]", "sigma_w1[b]", "sigma_w1[c]"]

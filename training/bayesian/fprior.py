@@ -131,12 +131,18 @@ def prior_params(
     """n weight draws per split under the prior (log σ [S, 4] or [S, D + 3]), reparametrised:
     [W1, b1, W2, b2] with shapes [S·n, ...] (split-major)."""
     splits = log_sigma.shape[0]
-    sigma = stds(log_sigma.exp(), sizes)
+    ard = log_sigma.shape[1] != len(NAMES)
+    sigma = stds(log_sigma.exp(), sizes) if ard else []
+    flat = log_sigma.exp()
     params = []
     for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         w = torch.randn(splits, n, fan_in, fan_out, generator=generator) / math.sqrt(fan_in)
         b = torch.randn(splits, n, fan_out, generator=generator)
-        sw, sb = sigma[2 * layer][:, None], sigma[2 * layer + 1][:, None]
+        if ard:
+            sw, sb = sigma[2 * layer][:, None], sigma[2 * layer + 1][:, None]
+        else:  # one scalar per tensor: its gradient's summation order is the shipped run's
+            sw = flat[:, 2 * layer, None, None, None]
+            sb = flat[:, 2 * layer + 1, None, None]
         params += [(w * sw).flatten(0, 1), (b * sb).flatten(0, 1)]
     return params
 
