@@ -17,6 +17,9 @@ The exported graph takes x [N, 64] (levels 0..16) and gives per draw the decoded
 discretised Gaussian. The server turns them into the posterior predictive: the reconstruction
 (mean over draws), the epistemic std (of the draws' means), the aleatoric std (root of the mean
 decoded variance), log p(x) = logsumexp_s log_lik - log S and the anomaly score -log p(x).
+A second graph (role `decode`, decode.onnx) holds the same S stacked decoders alone: z [N, 8] ->
+`mean` and `var` [S, N, 64], so the server samples (z from its seeded noise, app/noise.py)
+through the posterior draws: per sample the mean image and its epistemic and aleatoric std.
 
 OOD evidence: AUROC of the score for the test digits against inverted test digits (16 - x),
 uniform noise levels and the 52 letters the digits classifier's card uses, beside the plain
@@ -42,6 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from app.noise import standard_normal_rows
 from training.bayesian import data, metrics, report, sghmc
 from training.bayesian.export import run as run_graph
 from training.export import export_onnx, write_card
@@ -336,6 +340,38 @@ class Reconstruct(nn.Module):
         return mean, std * std, log_lik
 
 
+class Decode(nn.Module):
+    """z [N, 8] -> mean, var [S, N, 64]: the reconstruct graph's S stacked decoders alone (the
+    same buffers), for sampling from the prior over z; no random op."""
+
+    def __init__(self, reconstruct: Reconstruct) -> None:
+        super().__init__()
+        self.draws, self.layers = reconstruct.draws, reconstruct.layers
+        for i, p in enumerate(reconstruct.params()):
+            self.register_buffer(f"p{i}", p.clone())
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        mean, std = decode([getattr(self, f"p{i}") for i in range(2 * self.layers)], z)
+        return mean, std * std
+
+
+def export_decode(module: Decode, path: Path) -> list[str]:
+    """export_onnx, then ONNX Runtime against PyTorch on seeded z at N = 3 and N = 1."""
+    import onnxruntime as ort
+
+    names = ["mean", "var"]
+    z = torch.from_numpy(standard_normal_rows(SEED, 3, Z_DIM))
+    export_onnx(module.eval(), (z,), path, ["z"], names)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for rows in (z, z[:1]):
+        got = session.run(names, {"z": rows.numpy()})
+        with torch.no_grad():
+            want = module(rows)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w.numpy(), rtol=1e-3, atol=1e-3)
+    return names
+
+
 def export_graph(module: Reconstruct, example: np.ndarray, path: Path) -> list[str]:
     """export_onnx, then ONNX Runtime against PyTorch at the example rows and at N = 1."""
     import onnxruntime as ort
@@ -463,6 +499,44 @@ def draw_reconstructions(module: Reconstruct, d: data.Digits, s: Settings, path:
     plt.close(fig)
 
 
+SAMPLE_SEED, SAMPLE_ROWS = 7, 8  # the card page's grid: POST /sample {"seed": 7, "n": 8}
+
+
+def draw_samples(module: Decode, path: Path) -> None:
+    """Columns: samples 0..7 of seed 7 (z from app/noise.py, as the server makes it); rows:
+    the mean image over the S decoders, the epistemic std across them, the aleatoric std."""
+    z = torch.from_numpy(standard_normal_rows(SAMPLE_SEED, SAMPLE_ROWS, Z_DIM))
+    with torch.no_grad():
+        mean, var = (t.numpy().astype(np.float64) for t in module(z))
+    panels = [
+        ("mean over draws", mean.mean(0), LEVELS),
+        ("epistemic std", mean.std(0), None),
+        ("aleatoric std", np.sqrt(var.mean(0)), None),
+    ]
+    fig, axes = plt.subplots(len(panels), SAMPLE_ROWS, figsize=(1.1 * SAMPLE_ROWS, 3.6))
+    for r, (label, values, high) in enumerate(panels):
+        top = high if high is not None else float(values.max())
+        for c in range(SAMPLE_ROWS):
+            ax = axes[r, c]
+            ax.imshow(
+                values[c].reshape(8, 8), cmap="gray_r" if r == 0 else "magma", vmin=0, vmax=top
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=6)
+            if r:
+                ax.set_title(f"mean {values[c].mean():.2f}", fontsize=6)
+    fig.suptitle(
+        f"bae-digits samples: z ~ N(0, I), seed {SAMPLE_SEED}, through {module.draws} decoders",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def draw_scores(per_set: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     """Histograms (log-spaced bins, each set's bars summing to 1) of the BAE's score and of
     the VAE's -ELBO and reconstruction error per set."""
@@ -512,13 +586,17 @@ def run(out: Path, docs: Path, smoke: bool = False) -> report.Result:
     per_chain = valid_ll.numpy().reshape(-1, s.chains, len(x_valid))  # draws are [draw, chain]
     directory = report.model_dir(out, NAME)
     outputs = export_graph(module, d.x_test[:8], directory / "model.onnx")
+    decoder = Decode(module).eval()
+    decode_outputs = export_decode(decoder, directory / "decode.onnx")
     onnx_ll = posterior_log_px(
         run_graph(directory / "model.onnx", d.x_test)["log_lik"].astype(np.float64)
     )
     docs.mkdir(parents=True, exist_ok=True)
     recon_plot, score_plot = docs / f"{NAME}-reconstructions.png", docs / f"{NAME}-scores.png"
+    sample_plot = docs / f"{NAME}-samples.png"
     draw_reconstructions(module, d, s, recon_plot)
     draw_scores(per_set, score_plot)
+    draw_samples(decoder, sample_plot)
     seconds = time.perf_counter() - start
     card_metrics = {
         "headline": {
@@ -598,15 +676,19 @@ def run(out: Path, docs: Path, smoke: bool = False) -> report.Result:
         },
         "draws": module.draws,
         "sample": (
-            "not served: the artifact has no decode graph (POST /sample is the sampler kind's "
-            "route); z ~ N(0, I) through the draws would be the way"
+            "POST /sample: z ~ N(0, I) (the server's seeded noise, app/noise.py) through the "
+            f"{module.draws} decoders of graph role `decode` (decode.onnx, the reconstruct "
+            "graph's decoder weights); per sample the mean image over the draws, the epistemic "
+            "std (across draws) and the aleatoric std (root of the mean decoded variance). The "
+            "encoder was trained against the N(0, I) prior (the VAE's ELBO), but the decoder "
+            "posterior is conditioned on the training codes z(x) only"
         ),
         "wall_seconds": {
             "vae": round(vae_seconds, 1),
             "prior_and_sghmc": round(sampler_seconds, 1),
             "total": round(seconds, 1),
         },
-        "plots": [recon_plot.name, score_plot.name],
+        "plots": [recon_plot.name, score_plot.name, sample_plot.name],
         "smoke": smoke,
     }
     write_card(
@@ -614,13 +696,17 @@ def run(out: Path, docs: Path, smoke: bool = False) -> report.Result:
         name=NAME,
         kind="autoencoder",
         fmt="onnx",
-        graphs={"reconstruct": ("model.onnx", ["x"], outputs)},
+        graphs={
+            "reconstruct": ("model.onnx", ["x"], outputs),
+            "decode": ("decode.onnx", ["z"], decode_outputs),
+        },
         signature={
             "input_dim": digits_data.DIM,
             "levels": digits_data.LEVELS,
             "image_shape": [digits_data.SIDE, digits_data.SIDE],
             "draws": module.draws,
             "latent_dim": Z_DIM,
+            "display_scale": 4,
             "method": "sghmc",
             "likelihood": "discretised_gaussian",
         },
@@ -628,7 +714,8 @@ def run(out: Path, docs: Path, smoke: bool = False) -> report.Result:
             "Bayesian autoencoder for 8x8 digits (pixel levels 0..16): a VAE's encoder and "
             f"{module.draws} SGHMC draws of its decoder's weights in one graph. Per image: the "
             "mean reconstruction, per-pixel epistemic and aleatoric std, log p(x) of the input "
-            "and an anomaly score (-log p(x))."
+            "and an anomaly score (-log p(x)); samples from z ~ N(0, I) through the same draws "
+            "with their uncertainty."
         ),
         seed=SEED,
         data=digits_data.describe("none: pixel levels 0..16 as given (the encoder divides by 16)"),
