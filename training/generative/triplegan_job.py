@@ -163,13 +163,13 @@ def paired(mine: list[dict[str, float]], base: list[dict[str, float]]) -> dict[s
     """Per-seed differences mine - base of error and NLL: wins, mean, its standard error."""
     err = np.array([m["error"] - b["error"] for m, b in zip(mine, base, strict=True)])
     nll = np.array([m["nll"] - b["nll"] for m, b in zip(mine, base, strict=True)])
-    se = float(err.std(ddof=1) / np.sqrt(len(err))) if len(err) > 1 else float("inf")
+    se = float(err.std(ddof=1) / np.sqrt(len(err))) if len(err) > 1 else None
     return {
         "lower_error_in_seeds": f"{int((err < 0).sum())} of {len(err)}",
         "error_differences": [round(float(v), 4) for v in err],
         "mean_error_difference": round(float(err.mean()), 4),
-        "mean_error_difference_se": round(se, 4),
-        "beyond_noise": bool(abs(err.mean()) > 2 * se),
+        "mean_error_difference_se": None if se is None else round(se, 4),
+        "beyond_noise": se is not None and bool(abs(err.mean()) > 2 * se),
         "mean_nll_difference": round(float(nll.mean()), 4),
     }
 
@@ -510,10 +510,6 @@ def main(argv: list[str] | None = None) -> list[report.Result]:
     return results
 
 
-if __name__ == "__main__":
-    main()
-
-
 def labelled_nearness(rows: np.ndarray, split: tg.Split) -> dict[str, float]:
     """Whether rows of levels [N, 64] crowd around the labelled digits: the share nearer a
     labelled row than any unlabelled one (Euclidean, levels), and the median distances to the
@@ -537,3 +533,7 @@ def shipped_nearness(models: Path = SHIPPED) -> dict[str, dict[str, float]]:
         NAME: labelled_nearness(quality.levels_of_unit(y), split),
         "real_test": labelled_nearness(digits.x_test, split),
     }
+
+
+if __name__ == "__main__":
+    main()
