@@ -143,28 +143,35 @@ def font_glyphs(bank: GlyphBank, ranked: list[int], targets: np.ndarray) -> np.n
 def evaluate(
     bank: GlyphBank,
     generate: Generate,
-    classify: Callable[[np.ndarray], np.ndarray],
+    classify: Callable[[np.ndarray], np.ndarray] | None,
     ks: tuple[int, ...] = (1, 4, 8),
     n_seen_chars: int = 400,
     seed: int = 0,
     log=print,
+    judged_ks: tuple[int, ...] | None = None,
+    cells: tuple[str, ...] | None = None,
 ) -> tuple[dict, dict]:
-    """The grid's metrics and baselines, plus samples for the contact sheets."""
+    """The grid's metrics and baselines, plus samples for the contact sheets. Content accuracy,
+    style retrieval and the oracle font are computed at the ks of ``judged_ks`` (by default
+    k = 4, or the one k of ``ks``; ``classify`` may be None where none is judged); ``cells``
+    names the cells to score (all three by default)."""
+    if judged_ks is None:
+        judged_ks = (4,) if 4 in ks or len(ks) != 1 else ks
     rng = np.random.default_rng(seed)
     heldout_fonts = bank.font_index("heldout")
     train_fonts = bank.font_index("train")
     seen_chars = np.sort(
         rng.choice(bank.train_chars, size=min(n_seen_chars, bank.n_train_chars // 2), replace=False)
     )
-    cells = [
+    grid = [
         Cell("unseen_fonts_unseen_chars", heldout_fonts, bank.heldout_chars),
         Cell("seen_fonts_unseen_chars", seen_fonts(bank), bank.heldout_chars, by_group=True),
         Cell("unseen_fonts_seen_chars", heldout_fonts, seen_chars),
     ]
     results: dict = {}
     sheets: dict = {}
-    for cell in cells:
-        if not cell.fonts:
+    for cell in grid:
+        if not cell.fonts or (cells is not None and cell.name not in cells):
             continue
         results[cell.name] = {}
         for k in ks:
@@ -204,7 +211,7 @@ def evaluate(
                 "glyphs": len(pred),
                 "weighting": "near-duplicate groups" if cell.by_group else "glyphs",
             }
-            if k == 4 or len(ks) == 1:
+            if k in judged_ks and classify is not None:
                 acc = float((classify(pred) == char_idx).mean())
                 ceiling = float((classify(truth) == char_idx).mean())
                 row["content_accuracy"] = {

@@ -18,6 +18,7 @@ from app.rendering import render
 from training.data import fonts as fontlib
 from training.data.bank import GlyphBank, near_duplicates
 from training.evaluate import classifier as clf
+from training.evaluate import rendered as second_layer
 from training.evaluate.style import evaluate
 from training.export import write_card
 from training.style.__main__ import without
@@ -114,6 +115,10 @@ def sheet(name: str, s: dict[str, np.ndarray], path: Path) -> None:
     img.save(path, optimize=True)
 
 
+def sheet_title(font: str) -> str:
+    return f"{font}: k = 4 references (top), unseen characters"
+
+
 def command(args: argparse.Namespace) -> str:
     """The card's command: ``make train-style`` with the arguments that shape the run (not where
     it writes), preceded by the commands that trained an adopted checkpoint elsewhere."""
@@ -157,18 +162,25 @@ def finish(
         bank,
         OnnxStyle(directory, bank, args.threads),
         classify,
-        ks=(1, 4, 8) if not args.smoke else (1, 4),
+        ks=(1, 4, 8, 16) if not args.smoke else (1, 4),
         n_seen_chars=200 if not args.smoke else 40,
         seed=args.seed,
         log=lambda r: print(r, flush=True),
     )
     eval_s = time.time() - t0
     for font, s in sheets.items():
-        sheet(
-            f"{font}: k = 4 references (top), unseen characters",
-            s,
-            args.docs / f"{args.name}-{font}.png",
-        )
+        sheet(sheet_title(font), s, args.docs / f"{args.name}-{font}.png")
+    # the second layer: the rendered output over several reference draws (issue 52)
+    t0 = time.time()
+    rendered = second_layer.judge(
+        bank,
+        OnnxStyle(directory, bank, args.threads),
+        ks=(1, 4, 8, 16) if not args.smoke else (1, 4),
+        draws=4 if not args.smoke else 2,
+        seen_chars=100 if not args.smoke else 20,
+        log=lambda r: print(r, flush=True),
+    )
+    rendered["seconds"] = round(time.time() - t0)
     scores = flat(results)
     targets = {
         key: {
@@ -235,6 +247,7 @@ def finish(
         metrics={
             "grid": results,
             "targets": targets,
+            "rendered": rendered,
             "onnx_parity_max_abs_diff": max_diff,
             "training": {
                 "config": asdict(cfg),
