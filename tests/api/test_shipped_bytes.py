@@ -87,7 +87,12 @@ def _requests(card: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str 
     if card["kind"] == "autoencoder":
         dim, levels = signature["input_dim"], signature["levels"]
         rows = [[(i * 3) % levels for i in range(dim)], [levels // 2] * dim]
-        return [("reconstruct", f"{base}/reconstruct", {"inputs": rows}, None)]
+        found = [("reconstruct", f"{base}/reconstruct", {"inputs": rows}, None)]
+        if "decode" in card["graphs"]:  # it samples too
+            sample = {"n": 4, "seed": 7, "format": "array"}
+            found.append(("sample-array", f"{base}/sample", sample, None))
+            found.append(("sample-sheet", f"{base}/sample", {"n": 4, "seed": 7}, "image/png"))
+        return found
     refs = [
         {"image": base64.b64encode((EXAMPLES / f).read_bytes()).decode(), "char": c}
         for c, f in REFS.items()

@@ -12,11 +12,15 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from onnx import numpy_helper
 
+from app.kinds.autoencoder.graph import AutoencoderKind
 from app.kinds.autoencoder.response import summarize
+from app.noise import standard_normal_rows
 from app.runtime.checks import directory_problems
 from training.bayesian import bae
 from training.bayesian.report import Result
@@ -37,6 +41,7 @@ def test_artifact_passes_the_autoencoder_check(run: Result) -> None:
     assert signature["input_dim"] == 64
     assert signature["levels"] == 17
     assert signature["draws"] == 4  # smoke: 2 chains x 2 draws
+    assert set(card.graphs) == {"reconstruct", "decode"}
     assert set(run.metrics["ood"]["auroc"]) == {"inverted", "noise", "letters"}
     assert all(0.0 <= v <= 1.0 for v in run.metrics["headline"]["ood_auroc_bae_nll"].values())
     assert run.metrics["prior"]["sigma"] in bae.PRIOR_GRID
@@ -120,3 +125,59 @@ def test_the_check_lists_a_card_that_breaks_the_contract(run: Result, tmp_path: 
     (broken / "card.json").write_text(json.dumps(card))
     _, problems = directory_problems(broken)
     assert any("expected [7, 1, 64]" in p for p in problems), problems
+
+
+def test_decode_graph_holds_the_reconstruct_graphs_decoders(run: Result) -> None:
+    """decode.onnx's weights are the S stacked decoders of model.onnx (every stored tensor of it
+    is one of model.onnx's); on seeded z it gives [S, N, 64], var > 0, draws that differ, and a
+    row alone equals it in a batch (no random op)."""
+    stored = {
+        numpy_helper.to_array(t).tobytes()
+        for t in onnx.load(str(run.directory / "model.onnx")).graph.initializer
+    }
+    decoders = onnx.load(str(run.directory / "decode.onnx")).graph.initializer
+    big = [t for t in decoders if numpy_helper.to_array(t).size >= 64]
+    assert len(big) >= 6  # 3 layers' weights and biases, [S, in, out] and [S, out]
+    assert all(numpy_helper.to_array(t).tobytes() in stored for t in big)
+    session = ort.InferenceSession(str(run.directory / "decode.onnx"))
+    z = standard_normal_rows(7, 3, bae.Z_DIM)
+    mean, var = session.run(["mean", "var"], {"z": z})
+    assert mean.shape == var.shape == (4, 3, 64)
+    assert (var > 0).all()
+    assert float(np.abs(mean[0] - mean[-1]).max()) > 1e-4
+    kind, graphs = AutoencoderKind(), {"decode": _Session(session)}
+    batched = kind.run({}, graphs, {"z": z})
+    alone = kind.run({}, graphs, {"z": z[1:2]})  # the kind pads one row (ORT's M=1 path)
+    for name in ("mean", "var"):
+        np.testing.assert_array_equal(
+            batched[name], {"mean": mean, "var": var}[name].swapaxes(0, 1)
+        )
+        np.testing.assert_array_equal(alone[name][0], batched[name][1])
+
+
+class _Session:
+    """An ONNX Runtime session as the kinds' Graph.run sees it."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self.session = session
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [o.name for o in self.session.get_outputs()]
+        return dict(zip(names, self.session.run(names, feeds), strict=True))
+
+
+def test_the_check_lists_a_broken_decode_graph(run: Result, tmp_path: Path) -> None:
+    broken = shutil.copytree(run.directory, tmp_path / "broken-decode")
+    card = json.loads((broken / "card.json").read_text())
+    card["graphs"]["decode"] = {**card["graphs"]["reconstruct"], "inputs": ["x"]}
+    (broken / "card.json").write_text(json.dumps(card))
+    _, problems = directory_problems(broken)
+    assert any("graphs.decode takes exactly one input, `z`" in p for p in problems), problems
+    card = json.loads((run.directory / "card.json").read_text())
+    del card["signature"]["latent_dim"]
+    (broken / "card.json").write_text(json.dumps(card))
+    _, problems = directory_problems(broken)
+    assert any("signature.latent_dim" in p for p in problems), problems
+    del card["graphs"]["decode"]  # an old card, without the optional role, is valid
+    (broken / "card.json").write_text(json.dumps(card))
+    assert directory_problems(broken)[1] == []

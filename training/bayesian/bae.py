@@ -737,6 +737,24 @@ def run(out: Path, docs: Path, smoke: bool = False) -> report.Result:
     return report.Result(NAME, directory, card_metrics, None, seconds, summary=summary)
 
 
+def shipped_sample_uncertainty(
+    directory: Path = Path("models") / NAME / "1", seed: int = 0, rows: int = 297
+) -> dict[str, float]:
+    """The shipped decode graph on the server's z (seed, rows): the samples' mean per-pixel
+    epistemic and aleatoric std in levels, as POST /sample summarises them (card page)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(
+        str(directory / "decode.onnx"), providers=["CPUExecutionProvider"]
+    )
+    z = standard_normal_rows(seed, rows, Z_DIM)
+    mean, var = (v.astype(np.float64) for v in session.run(["mean", "var"], {"z": z}))
+    return {
+        "epistemic_std": round(float(mean.std(0).mean()), 3),
+        "aleatoric_std": round(float(np.sqrt(var.mean(0)).mean()), 3),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> report.Result:
     parser = argparse.ArgumentParser(prog="python -m training.bayesian.bae", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("models"))

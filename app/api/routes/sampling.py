@@ -1,5 +1,6 @@
 """Samplers: POST /v1/models/{name}/sample, /interpolate and /log-prob (/sample and
-/log-prob serve autoregressive models too: app/kinds/autoregressive)."""
+/log-prob serve autoregressive models too: app/kinds/autoregressive; /sample serves
+autoencoders with a decode graph: app/kinds/autoencoder)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from app.api.inference import JobRunner, deadline_ms, infer, prepare_job, wants_
 from app.api.json_body import JsonLimitedRoute
 from app.api.sse import EVENT_STREAM, slots, wants_events
 from app.errors import InvalidInput
+from app.kinds.autoencoder import request as autoencoder
 from app.kinds.autoregressive import request as ar
 from app.kinds.sampler import request as samplers
 from app.kinds.spec import Inputs, JobMeta
@@ -37,6 +39,7 @@ ASYNC_RESPONSE: dict[int | str, dict[str, Any]] = {
     202: {"description": "accepted (Prefer: respond-async)", "model": JobAccepted}
 }
 DRAWN = ("sampler", "autoregressive")  # the kinds /sample and /log-prob serve
+SAMPLED = (*DRAWN, "autoencoder")  # /sample: an autoencoder's decode graph too
 
 
 @router.post(
@@ -57,13 +60,22 @@ async def create_sample(
     `Accept: image/png` returns all samples as one PNG sheet. An autoregressive model also
     takes `prefix` (the first rows of every sample, completed by the model), and with
     `Accept: text/event-stream` streams each image row as it is completed (`row` events, then
-    `done` with the JSON answer, or `failed`: app/api/row_events.py)."""
+    `done` with the JSON answer, or `failed`: app/api/row_events.py). An autoencoder with a
+    decode graph gives each sample's mean image over the decoder's draws (`draws` <= S of
+    them) with its per-pixel epistemic and aleatoric std."""
     streamed = wants_events(accept) and not wants_async(prefer)
     if streamed:
         slots(request)  # no place for the stream: 503 before any work
     max_rows = state.settings.max_sample_rows
 
     def prepare(served: ServedVersion) -> tuple[Inputs, JobMeta]:
+        if served.kind == "autoencoder":
+            return autoencoder.prepare_sample(served, body, max_rows)
+        if body.draws is not None:
+            raise InvalidInput(
+                f"model {served.model!r} is a {served.kind}: `draws` is for autoencoder models",
+                errors=[{"field": "draws"}],
+            )
         if served.kind == "autoregressive":
             inputs, job = ar.prepare(served, body, max_rows)
             if wants_events(accept):  # its worker writes rows as they are completed
@@ -76,7 +88,7 @@ async def create_sample(
             )
         return samplers.prepare(served, body, max_rows)
 
-    served, inputs, job = await prepare_job(state, name, body, DRAWN, prepare, body.n)
+    served, inputs, job = await prepare_job(state, name, body, SAMPLED, prepare, body.n)
     runner = JobRunner(state, request)
     deadline = deadline_ms(state, body.timeout_ms, wants_async(prefer))
     if streamed and served.kind == "autoregressive":

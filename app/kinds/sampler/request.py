@@ -48,11 +48,18 @@ def prepare(served: Served, request: SampleRequest, max_rows: int) -> tuple[Inpu
     """Validate against the model's signature, make the noise; return inputs and job meta."""
     signature = _signature(served)
     labels = _checked_sample(served, request, max_rows)
+    seed, z = seeded_noise(request, int(signature["z_dim"]))
+    return _sample_job(served, request, z, labels, seed=seed)
+
+
+def seeded_noise(request: SampleRequest, dim: int) -> tuple[int, np.ndarray]:
+    """The request's seed (chosen when absent) and its noise z [n, dim]: row i from (seed, i)
+    alone, scaled by the temperature."""
     seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-    z = standard_normal_rows(seed, request.n, int(signature["z_dim"]))
+    z = standard_normal_rows(seed, request.n, dim)
     if request.temperature != 1.0:
         z *= np.float32(request.temperature)
-    return _sample_job(served, request, z, labels, seed=seed)
+    return seed, z
 
 
 def prepare_noise(

@@ -37,15 +37,15 @@ def render(
         log_prob = outcome.tensors["log_prob"].astype(np.float64)
         bits = -log_prob / (meta["input_dim"] * math.log(2))
         return {**body, "log_prob": log_prob.tolist(), "bits_per_dim": bits.tolist()}
-    images = _images(outcome.tensors["x"], meta)
+    images = display_images(outcome.tensors["x"], meta)
     if meta["op"] == "interpolate":  # frames of a path: arrays, PNGs, or one looping GIF
         fields, whole = ("frames", "animation"), GIF
     else:  # samples: arrays, PNGs, or one grid (a PNG sheet)
         fields, whole = ("samples", "grid"), SHEET
-    return _render_images(body, outcome.tensors["x"], images, meta, accept, fields, whole)
+    return render_images(body, outcome.tensors["x"], images, meta, accept, fields, whole)
 
 
-def _render_images(
+def render_images(
     body: dict[str, Any],
     x: np.ndarray,
     images: np.ndarray | None,
@@ -70,7 +70,7 @@ def _render_images(
     return body
 
 
-def _images(x: np.ndarray, meta: dict[str, Any]) -> np.ndarray | None:
+def display_images(x: np.ndarray, meta: dict[str, Any]) -> np.ndarray | None:
     """[N, H, W] uint8, upscaled by the card's display_scale; None for non-image samples."""
     if not meta.get("image") or x.ndim < 3:
         return None

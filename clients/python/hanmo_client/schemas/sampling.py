@@ -47,6 +47,12 @@ class SampleRequest(InferenceOptions):
         description="autoregressive models: the first rows of every sample, in levels (the "
         "last row may stop early); the model completes them",
     )
+    draws: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="autoencoder models: use the first draws (<= S) of the decoder's posterior",
+    )
 
 
 class SamplerAnswer(Provenance):
@@ -84,6 +90,21 @@ class SampleResponse(Drawn):
         default=None, description="autoregressive models: positions given by `prefix`"
     )
     steps: int | None = Field(default=None, description="autoregressive models: positions drawn")
+    # autoencoder models only (`samples`/`grid` hold the mean image over the decoder's draws)
+    draws_total: int | None = Field(
+        default=None, description="autoencoder models: S, the decoder draws the model holds"
+    )
+    draws: int | None = Field(default=None, description="autoencoder models: the draws used")
+    epistemic_std: list[Any] | None = Field(
+        default=None,
+        description="autoencoder models: per sample and pixel, the std of the draws' means "
+        "(levels; [n, *sample_shape])",
+    )
+    aleatoric_std: list[Any] | None = Field(
+        default=None,
+        description="autoencoder models: per sample and pixel, the root of the mean decoded "
+        "variance (levels; [n, *sample_shape])",
+    )
 
 
 class InterpolateRequest(InferenceOptions):
