@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch 2.13.0 (this project's pin); pip finds it in the local wheel cache.
 TORCH  ?= torch==2.13.0
 
-.PHONY: install install-dev system-deps fuzz-tools peer-tools up test test-lowest wheel constraints fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny train-generative train-dcgan train-pixelcnn train-bayesian train-hmc train-fprior train-style clean
+.PHONY: install install-dev system-deps fuzz-tools peer-tools up test test-lowest wheel constraints fuzz screenshots lint typecheck bench bench-peer chaos fonts demo-styles train-tiny eval-style train-generative train-dcgan train-pixelcnn train-bayesian train-hmc train-fprior train-style clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -216,6 +216,16 @@ fonts:
 # styles (on 2026-12-06 that pair lost 0.002 of the headline: docs/decisions.md).
 train-style: install-dev fonts
 	$(BIN)/python -m training.style --out models --docs docs/models $(ARGS)
+
+# glyph-style's card scored again without retraining (issue 52, items 2 and 4): the rendered layer
+# over four reference draws and the grid's k = 16 column (training.evaluate.card, the functions the
+# training job calls at its end), then the contact sheets; rewrites only those parts of
+# models/glyph-style/1/card.json and docs/models/glyph-style-*.png. On 2026-12-07 it ran as
+# parallel one-thread processes (ARGS="--threads 1 --parts k4", ... seen, k16, k1, k8, grid:...)
+# on the shared 2-core machine at load 7-9: each rendered part 471-608 s, the held-out grid cells
+# 10-28 s (the card's metrics.evaluation_issue52_seconds); in one process expect about an hour.
+eval-style: install-dev fonts
+	$(BIN)/python -m training.evaluate.card models/glyph-style/1 --docs docs/models $(ARGS)
 
 # The web page's demo styles (app/web/demo): reference glyphs of the held-out fonts.
 demo-styles: install-dev fonts

@@ -223,10 +223,13 @@ def test_judge_writes_both_layers_and_the_targets(small_bank: GlyphBank) -> None
     for layer in ("raw_64", "rendered_64", "raw_128", "rendered_128"):
         assert set(row[layer]) == {"l1", "rmse", "ssim", "iou"}
         assert len(row[layer]["l1"]["draws"]) == 2
+    assert row["raw_edges_64"]["edge_width"]["mean"] > 1.5  # the blur
     for size in rendered.EDGE_SIZES:
-        assert row[f"raw_edges_{size}"]["edge_width"]["mean"] > 1.5  # the blur, at every size
-        lo, hi = rendered.EDGE_BAND  # the rendered field: a font's edges again
+        lo, hi = rendered.EDGE_BAND  # the rendered field: a font's edges again, at every size
         assert lo <= row[f"rendered_edges_{size}"]["edge_width"]["mean"] <= hi
+    # k = 1 (not FULL_K) is scored at 64 px only
+    light = soft["unseen_fonts_unseen_chars"]["k1"]["mean_over_fonts"]
+    assert set(light) == {"raw_64", "rendered_64", "rendered_edges_64", "raw_edges_64", "hog_kid"}
     assert set(row["hog_kid"]) == {"raw", "rendered", "content_copy", "floor"}
     assert row["hog_kid"]["rendered"]["mean"] < row["hog_kid"]["raw"]["mean"]
     # the seen cell: one font per near-duplicate group, the content fonts left out

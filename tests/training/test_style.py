@@ -989,6 +989,12 @@ def test_smoke_job_writes_a_servable_model_and_its_evaluation(smoke: Path) -> No
     seen = grid["seen_fonts_unseen_chars"]["k4"]
     assert set(seen["per_font"]) == set(card.data["train_fonts"]) - set(fonts.CONTENTS)
     assert seen["weighting"] == "near-duplicate groups"
+    # the second layer, the rendered output over reference draws (issue 52), in the same run
+    layer = metrics["rendered"]
+    assert set(layer["unseen_fonts_unseen_chars"]) == {"k1", "k4"}
+    assert set(layer["unseen_fonts_unseen_chars"]["k4"]["per_font"]) == {"lxgw-wenkai"}
+    assert layer["protocol"]["draws"] == 2
+    assert "rendered_edge_width_128" in layer["targets"]
 
 
 def test_ref_draws_refit_drops_faint_ink_and_fits_the_frame() -> None:
@@ -1179,7 +1185,18 @@ def test_shipped_card_reports_the_grid_and_targets() -> None:
     assert {option: config[option] for option in recorded} == recorded
     grid = card.metrics["grid"]
     for cell in ("unseen_fonts_unseen_chars", "seen_fonts_unseen_chars", "unseen_fonts_seen_chars"):
-        assert set(grid[cell]) == {"k1", "k4", "k8"}
+        # k = 16 since issue 52, item 4 (make eval-style)
+        assert set(grid[cell]) == {"k1", "k4", "k8", "k16"}
+        assert 0.0 < grid[cell]["k16"]["model"]["l1"] < grid[cell]["k16"]["content_copy"]["l1"]
+    # beside the raw grid, the rendered layer over four reference draws (make eval-style)
+    layer = card.metrics["rendered"]
+    assert layer["protocol"]["draws"] >= 4
+    assert set(layer["unseen_fonts_unseen_chars"]) == {"k1", "k4", "k8", "k16"}
+    headline = layer["unseen_fonts_unseen_chars"]["k4"]
+    assert set(headline["per_font"]) == set(card.data["heldout_fonts"])
+    assert len(headline["mean_over_fonts"]["hog_kid"]["rendered"]["draws"]) >= 4
+    assert "k4" in layer["seen_fonts_unseen_chars"]
+    assert {"hog_kid_over_floor", "k16_better_than_k4_l1"} <= set(layer["targets"])
     assert len(card.data["heldout_fonts"]) == 5
     assert card.data["characters"]["heldout"] >= 400
     assert len(card.signature.chars) >= 6763
