@@ -2,9 +2,9 @@
 
 `hanmo api` + `hanmo worker` (one CPU worker, the defaults otherwise; embedded Redis) serve a
 PixelCNN: models/pixelcnn-digits when it is shipped, else a gated PixelCNN of the same size
-(training/generative/pixelcnn.py's default architecture: 64 channels, 6 gated layers, 5x5
-kernels, a 128-wide head) with random weights (seed 0): what a step costs does not depend on
-what the weights learned. The same worker and model run both modes:
+(training/generative/pixelcnn.py's `Settings()`, the shipped architecture: 32 channels, 6
+gated layers, 5x5 kernels, a 64-wide head) with random weights (seed 0): what a step costs
+does not depend on what the weights learned. The same worker and model run both modes:
 
 - `step` (HANMO_AR_BATCHING=step, the default): a request joins the running batch at the
   next step and leaves when done (app/worker/steps.py);
