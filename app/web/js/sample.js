@@ -12,7 +12,7 @@ let drawn = 0; // the latest grid request; older answers are dropped
 export async function start() {
   const box = $("sample-problem");
   const ready = await guarded(box, async () => {
-    const registered = (await models()).filter((m) => m.kind === "sampler" || m.kind === "autoregressive");
+    const registered = (await models()).filter(sampled).sort((a, b) => RANK[a.kind] - RANK[b.kind]);
     samplers = offered(registered, $("sample-unserved"));
     if (!samplers.length) throw new Error(`no sampler model is ${registered.length ? "served" : "registered"}`);
     fillSelect($("sample-model"), samplers.map((m) => [m.name, m.name]));
@@ -34,6 +34,15 @@ export async function start() {
   $("interp-go").addEventListener("click", interpolate);
   labelsFor();
   await render();
+}
+
+const RANK = { sampler: 0, autoregressive: 1, autoencoder: 2 }; // samplers first, by name within
+
+/** The models /sample serves: samplers, autoregressive models, and autoencoders whose card
+ * has a decode graph (z through the decoder's draws: their mean image, app/kinds/autoencoder). */
+function sampled(m) {
+  return m.kind === "sampler" || m.kind === "autoregressive" ||
+    (m.kind === "autoencoder" && Boolean(served(m)?.card?.graphs?.decode));
 }
 
 function current() {
@@ -86,9 +95,17 @@ export async function render() {
   $("sample-grid").hidden = false;
   $("sample-grid").src = pngSrc(answer.grid);
   $("sample-grid").dataset.seed = String(answer.seed);
+  const spread = answer.epistemic_std // an autoencoder's: the mean image over its decoder draws
+    ? ` · mean of ${answer.draws} decoder draws, epistemic std ${mean(answer.epistemic_std).toFixed(2)} levels`
+    : "";
   $("sample-caption").textContent =
     `${answer.model} v${answer.version} · seed ${answer.seed} · temperature ${answer.temperature} · ` +
-    `${answer.provider} · sha256 ${answer.sha256.slice(0, 12)}…`;
+    `${answer.provider} · sha256 ${answer.sha256.slice(0, 12)}…${spread}`;
+}
+
+function mean(rows) {
+  const values = rows.flat(Infinity);
+  return values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 }
 
 /** An autoregressive model's samples drawn on the canvas as each image row streams in (a grid
