@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -47,7 +48,60 @@ def carries_glyphs(meta: dict[str, Any]) -> bool:
     return meta.get("kind") == "style_transfer" and meta.get("op") == "generate"
 
 
-async def events(
+Block = Callable[[dict[str, np.ndarray]], np.ndarray]  # tensors -> items on axis 0
+Items = Callable[[np.ndarray, int, int], AsyncIterator[str]]  # (items, first index, sent)
+Answer = Callable[[dict[str, Any], str, Outcome], dict[str, Any]]
+
+
+async def item_events(
+    state: State,
+    job_id: str,
+    meta: dict[str, Any],
+    finished: Finished,
+    after: int,
+    *,
+    of_result: Block,
+    of_chunk: Block,
+    items: Items,
+    answer: Answer,
+    href: bool,
+    instance: str | None,
+) -> AsyncIterator[str]:
+    """A job's items after index `after` as they reach its partial stream (`of_chunk`: a
+    chunk's items, on axis 0; `items`: their events), then the rest from the result
+    (`of_result`) and the final event (`answer`'s body); nothing once the final event was seen
+    (`after` = FINAL). Glyphs (below) and autoregressive rows (app/api/row_events.py)."""
+    sent, entry, quiet_since = after, "0-0", time.monotonic()
+    while sent < FINAL:
+        try:
+            outcome = await finished()
+        except HanmoError as error:
+            outcome = Outcome(problem=error.problem())
+        if outcome is not None:
+            if outcome.ok and outcome.tensors is not None:
+                async for item in items(of_result(outcome.tensors), 0, sent):
+                    yield item
+            yield await final(state, meta, job_id, outcome, href, instance, answer)
+            return
+        chunks, entry = await partials.read(state.redis, job_id, entry)
+        for start, tensors in chunks:
+            if start > sent + 1:  # a chunk missing before it (a failed write): the result has it
+                continue
+            block = of_chunk(tensors)
+            async for item in items(block, start, sent):
+                yield item
+            sent = max(sent, start + len(block) - 1)
+            quiet_since = time.monotonic()
+        if time.monotonic() - quiet_since > KEEPALIVE_S:
+            yield KEEPALIVE
+            quiet_since = time.monotonic()
+
+
+def _glyph_block(tensors: dict[str, np.ndarray]) -> np.ndarray:
+    return tensors["glyph"]
+
+
+def events(
     state: State,
     job_id: str,
     meta: dict[str, Any],
@@ -60,29 +114,19 @@ async def events(
     """The glyphs after index `after`, then `done` (with `href`: where the result is read) or
     `failed` (with `instance`: the problem document as a response would carry it); nothing
     once the final event was seen (`after` = FINAL)."""
-    sent, entry, quiet_since = after, "0-0", time.monotonic()
-    while sent < FINAL:
-        try:
-            outcome = await finished()
-        except HanmoError as error:
-            outcome = Outcome(problem=error.problem())
-        if outcome is not None:
-            if outcome.ok and outcome.tensors is not None:
-                async for item in _glyphs(state, meta, job_id, outcome.tensors["glyph"], 0, sent):
-                    yield item
-            yield await final(state, meta, job_id, outcome, href, instance)
-            return
-        chunks, entry = await partials.read(state.redis, job_id, entry)
-        for start, tensors in chunks:
-            if start > sent + 1:  # a chunk missing before it (a failed write): the result has it
-                continue
-            async for item in _glyphs(state, meta, job_id, tensors["glyph"], start, sent):
-                yield item
-            sent = max(sent, start + len(tensors["glyph"]) - 1)
-            quiet_since = time.monotonic()
-        if time.monotonic() - quiet_since > KEEPALIVE_S:
-            yield KEEPALIVE
-            quiet_since = time.monotonic()
+    return item_events(
+        state,
+        job_id,
+        meta,
+        finished,
+        after,
+        of_result=_glyph_block,
+        of_chunk=_glyph_block,
+        items=partial(_glyphs, state, meta, job_id),
+        answer=summary,
+        href=href,
+        instance=instance,
+    )
 
 
 async def _glyphs(
@@ -122,7 +166,7 @@ async def final(
     outcome: Outcome,
     href: bool,
     instance: str | None,
-    answer: Callable[[dict[str, Any], str, Outcome], dict[str, Any]] = summary,
+    answer: Answer = summary,
 ) -> str:
     """The final event: `done` with `answer`'s body (the JSON answer without its glyphs, or
     another kind's), or `failed` with the problem document."""

@@ -18,18 +18,15 @@ resumable: its job stops when its client goes (as a style request's)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 
-from app.api.glyph_events import KEEPALIVE_S, Finished, final
-from app.api.sse import FINAL, KEEPALIVE, event
+from app.api.glyph_events import Finished, item_events
+from app.api.sse import FINAL, event
 from app.api.state import State
-from app.errors import HanmoError
 from app.kinds.catalog import KINDS
-from app.queue import partials
 from app.queue.results import Outcome
 
 
@@ -38,16 +35,19 @@ def carries_rows(meta: dict[str, Any]) -> bool:
     return meta.get("kind") == "autoregressive" and meta.get("op") == "sample"
 
 
-def _rows(rows: np.ndarray, start: int, sent: int) -> list[str]:
-    """A `row` event for each image row of `rows` [n, k, width] (rows start..) after `sent`."""
-    return [
-        event("row", start + k, {"row": start + k, "levels": rows[:, k].tolist()})
-        for k in range(max(0, sent + 1 - start), rows.shape[1])
-        if start + k < FINAL
-    ]
+async def _rows(rows: np.ndarray, start: int, sent: int) -> AsyncIterator[str]:
+    """A `row` event for each image row of `rows` [k, n, width] (rows start..) after `sent`."""
+    for k in range(max(0, sent + 1 - start), len(rows)):
+        if start + k < FINAL:
+            yield event("row", start + k, {"row": start + k, "levels": rows[k].tolist()})
 
 
-async def events(
+def _chunk_rows(tensors: dict[str, np.ndarray]) -> np.ndarray:
+    """A partial entry's image rows, [n, k, width] as the worker wrote them, row first."""
+    return tensors["rows"].swapaxes(0, 1)
+
+
+def events(
     state: State,
     job_id: str,
     meta: dict[str, Any],
@@ -59,32 +59,25 @@ async def events(
 ) -> AsyncIterator[str]:
     """The image rows after index `after`, then `done` (with `href`: where the result is
     read) or `failed`; nothing once the final event was seen (`after` = FINAL)."""
-    sent, entry, quiet_since = after, "0-0", time.monotonic()
     width = int(meta["sample_shape"][-1])
-    while sent < FINAL:
-        try:
-            outcome = await finished()
-        except HanmoError as error:
-            outcome = Outcome(problem=error.problem())
-        if outcome is not None:
-            if outcome.ok and outcome.tensors is not None:
-                levels = outcome.tensors["levels"]
-                for item in _rows(levels.reshape(len(levels), -1, width), 0, sent):
-                    yield item
-            yield await final(state, meta, job_id, outcome, href, instance, answer)
-            return
-        chunks, entry = await partials.read(state.redis, job_id, entry)
-        for start, tensors in chunks:
-            rows = tensors["rows"]
-            if start > sent + 1:  # a row missing before it (a failed write): the result has it
-                continue
-            for item in _rows(rows, start, sent):
-                yield item
-            sent = max(sent, start + rows.shape[1] - 1)
-            quiet_since = time.monotonic()
-        if time.monotonic() - quiet_since > KEEPALIVE_S:
-            yield KEEPALIVE
-            quiet_since = time.monotonic()
+
+    def result_rows(tensors: dict[str, np.ndarray]) -> np.ndarray:
+        levels = tensors["levels"]
+        return levels.reshape(len(levels), -1, width).swapaxes(0, 1)
+
+    return item_events(
+        state,
+        job_id,
+        meta,
+        finished,
+        after,
+        of_result=result_rows,
+        of_chunk=_chunk_rows,
+        items=_rows,
+        answer=answer,
+        href=href,
+        instance=instance,
+    )
 
 
 def answer(meta: dict[str, Any], job_id: str, outcome: Outcome) -> dict[str, Any]:
