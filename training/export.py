@@ -45,6 +45,31 @@ def export_onnx(
     onnx.save(model, str(path))
 
 
+def export_checked(
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    input_name: str,
+    output_names: list[str],
+    tolerance: float,
+) -> list[str]:
+    """export_onnx of a one-input graph, then ONNX Runtime against PyTorch at the example rows
+    and at N = 1 (every output within `tolerance`, relative and absolute). Returns the output
+    names."""
+    import numpy as np
+    import onnxruntime as ort
+
+    export_onnx(module.eval(), (example,), path, [input_name], output_names)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for rows in (example, example[:1]):
+        got = session.run(output_names, {input_name: rows.numpy()})
+        with torch.no_grad():
+            want = module(rows)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w.numpy(), rtol=tolerance, atol=tolerance)
+    return output_names
+
+
 def export_torchscript(module: torch.nn.Module, args: tuple[torch.Tensor, ...], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from app.noise import standard_normal_rows
 from training.bayesian import data, metrics, report, sghmc
 from training.bayesian.export import run as run_graph
-from training.export import export_onnx, write_card
+from training.export import export_checked, write_card
 from training.generative import data as digits_data
 from training.generative.vae import HIDDEN as VAE_HIDDEN
 from training.generative.vae import _mlp as mlp  # the generative VAE's MLP: 128-128, tanh
@@ -357,36 +357,14 @@ class Decode(nn.Module):
 
 def export_decode(module: Decode, path: Path) -> list[str]:
     """export_onnx, then ONNX Runtime against PyTorch on seeded z at N = 3 and N = 1."""
-    import onnxruntime as ort
-
-    names = ["mean", "var"]
     z = torch.from_numpy(standard_normal_rows(SEED, 3, Z_DIM))
-    export_onnx(module.eval(), (z,), path, ["z"], names)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for rows in (z, z[:1]):
-        got = session.run(names, {"z": rows.numpy()})
-        with torch.no_grad():
-            want = module(rows)
-        for g, w in zip(got, want, strict=True):
-            np.testing.assert_allclose(g, w.numpy(), rtol=1e-3, atol=1e-3)
-    return names
+    return export_checked(module, z, path, "z", ["mean", "var"], 1e-3)
 
 
 def export_graph(module: Reconstruct, example: np.ndarray, path: Path) -> list[str]:
     """export_onnx, then ONNX Runtime against PyTorch at the example rows and at N = 1."""
-    import onnxruntime as ort
-
-    names = ["mean", "var", "log_lik"]
     x = torch.as_tensor(example, dtype=torch.float32)
-    export_onnx(module.eval(), (x,), path, ["x"], names)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for rows in (x, x[:1]):
-        got = session.run(names, {"x": rows.numpy()})
-        with torch.no_grad():
-            want = module(rows)
-        for g, w in zip(got, want, strict=True):
-            np.testing.assert_allclose(g, w.numpy(), rtol=1e-3, atol=1e-3)
-    return names
+    return export_checked(module, x, path, "x", ["mean", "var", "log_lik"], 1e-3)
 
 
 # --- scores and evaluation --------------------------------------------------------------------

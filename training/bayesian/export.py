@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from training.export import export_onnx
+from training.export import export_checked
 
 
 class Predictive(nn.Module):
@@ -97,17 +97,8 @@ def outputs_of(task: str) -> list[str]:
 def export(module: Predictive, example: np.ndarray, path: Path) -> list[str]:
     """export_onnx with the dynamic row axis, then ONNX Runtime against PyTorch at the example
     rows and at N = 1. Returns the output names."""
-    names = outputs_of(module.task)
     x = torch.as_tensor(example, dtype=torch.float32)
-    export_onnx(module.eval(), (x,), path, ["x"], names)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for rows in (x, x[:1]):
-        got = session.run(names, {"x": rows.numpy()})
-        with torch.no_grad():
-            want = module(rows)
-        for g, w in zip(got, want, strict=True):
-            np.testing.assert_allclose(g, w.numpy(), rtol=1e-4, atol=1e-4)
-    return names
+    return export_checked(module, x, path, "x", outputs_of(module.task), 1e-4)
 
 
 def run(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
