@@ -38,6 +38,14 @@ DEAD_LETTER_MAXLEN = 10_000
 READ_SLICE_S = 0.5
 PEEK_AGAIN_S = 1.0
 WORK_WEIGHT = 0.3  # of the newest batch in a stream's smoothed cost and time (learn_time)
+# A stream's jobs fall into work classes by their input names (a style's encode apart from its
+# generate; a sampler's sampling apart from its scoring), each with its own measured pace: one
+# pace for the whole stream was set by whichever class ran last, and a run of cheap encodes
+# (about 130 cost units a second under the flood of bench.overload) priced the generate jobs
+# behind them (about 55 a second) at less than half their time, so jobs admitted to finish in
+# 21 s waited 27 s in the queue and were 504s. A class not run for RATE_MEMORY_S no longer sets
+# the stream's rate.
+RATE_MEMORY_S = 120.0
 # A Redis Cluster serves each stream from its own slot, and one XREADGROUP may name streams of
 # one slot only: a worker reading several streams there polls each without blocking, waiting
 # between empty rounds from CLUSTER_POLL_S up to CLUSTER_IDLE_S while nothing comes.
@@ -70,7 +78,8 @@ class StreamConsumer:
         self._idle_s = CLUSTER_POLL_S  # the wait between empty rounds of a cluster's reads
         self._rows_per_job: dict[str, float] = {}  # stream -> recent rows per job
         self._seconds_per_job: dict[str, float] = {}  # stream -> recent busy seconds per job
-        self._work: dict[str, tuple[float, float]] = {}  # stream -> (cost, busy s), smoothed
+        # stream -> work class (Job.work) -> (cost, busy s) smoothed, when last measured
+        self._work: dict[str, dict[tuple[str, ...], tuple[float, float, float]]] = {}
         self._peeked: dict[str, float] = {}  # stream -> when an empty one may be peeked again
         # each job answered with a problem: its stream and error (the worker's metrics)
         self.on_failure: Callable[[str, HanmoError], None] = lambda *_: None
@@ -158,29 +167,41 @@ class StreamConsumer:
         self._rows_per_job[stream] = float(rows)
         return self._rows_per_job[stream]
 
-    def learn_time(self, stream: str, jobs: int, busy_s: float, cost: float = 0.0) -> None:
-        """How long the stream's jobs took (a batch of `jobs` costing `cost` in `busy_s`),
-        smoothed: reads take no more of a stream than READ_SLICE_S of work at this pace, and
-        admit sheds what a batch cannot finish in time at its pace per cost unit."""
+    def learn_time(
+        self, stream: str, jobs: int, busy_s: float, cost: float = 0.0, work: tuple[str, ...] = ()
+    ) -> None:
+        """How long the stream's jobs took (a batch of `jobs` of work class `work` costing
+        `cost` in `busy_s`), smoothed: reads take no more of a stream than READ_SLICE_S of
+        work at this pace, and admit sheds what a batch cannot finish in time at its pace per
+        cost unit."""
         if jobs <= 0 or busy_s <= 0:
             return
         seen = busy_s / jobs
         self._seconds_per_job[stream] = 0.5 * self._seconds_per_job.get(stream, seen) + 0.5 * seen
         if cost > 0:
-            # the smoothed cost over the smoothed time, not a mean of batches' rates: a stream
-            # mixing cheap fast jobs (a style's encode) with slow ones (its generate) had its
-            # rate overstated several times by the fast batches, and admitted 65 s of work for 30
-            old_cost, old_busy = self._work.get(stream, (cost, busy_s))
-            self._work[stream] = (
+            # the smoothed cost over the smoothed time, not a mean of batches' rates: a class
+            # whose batches vary in size is priced by its work, not by its many small batches
+            classes = self._work.setdefault(stream, {})
+            old_cost, old_busy, _ = classes.get(work, (cost, busy_s, 0.0))
+            classes[work] = (
                 WORK_WEIGHT * cost + (1 - WORK_WEIGHT) * old_cost,
                 WORK_WEIGHT * busy_s + (1 - WORK_WEIGHT) * old_busy,
+                time.monotonic(),
             )
 
-    def rate(self, stream: str) -> float:
+    def rate(self, stream: str, work: tuple[str, ...] | None = None) -> float:
         """The cost this worker runs a second on the stream, smoothed (0: not measured yet):
-        what it publishes for ENQUEUE's admission, and the pace its own shedding uses."""
-        cost, busy_s = self._work.get(stream, (0.0, 0.0))
-        return cost / busy_s if busy_s > 0 else 0.0
+        of work class `work` when it was measured, else of the slowest class measured in the
+        last RATE_MEMORY_S, which is what it publishes for ENQUEUE's admission (a backlog
+        mixes the classes; pricing all of it at the slowest pace errs towards a 429, never
+        towards a 504) and the pace its own shedding uses for a class it has not run."""
+        classes = self._work.get(stream, {})
+        if work in classes:
+            cost, busy_s, _ = classes[work]
+            return cost / busy_s
+        recent = time.monotonic() - RATE_MEMORY_S
+        rates = [cost / busy_s for cost, busy_s, seen in classes.values() if seen >= recent]
+        return min(rates, default=0.0)
 
     def _learn_rows(self, stream: str, jobs: list[Job]) -> None:
         """Rows per job on the stream, smoothed: what the next read's entry count follows."""
@@ -211,30 +232,32 @@ class StreamConsumer:
 
     def _shed_late(self, stream: str, runnable: list[Job], start_ms: int) -> list[Job]:
         """Answer at once, 429 with Retry-After, the jobs this batch cannot finish by their
-        deadline at the pace this worker measured on the stream (its `rate`, cost per busy
+        deadline at the pace this worker measured for their work class (`rate`, cost per busy
         second): their clients would get a 504 at the deadline after the work was done for
         nothing (the flood of bench/overload.py, admitted at a rate measured on a quieter
         machine). The whole batch ends together, after the cost of all it runs. The batch's
         first job runs unless it would be late even at twice the measured pace, so a pace
         measured in a bad moment is measured again rather than shedding every job after it."""
-        rate = self.rate(stream)
-        if not rate or not runnable:
+        if not runnable or not self.rate(stream):
             return runnable
-        pace_ms = 1000 / rate
         first, rest = runnable[0], runnable[1:]
         kept = [first]
-        if start_ms + pace_ms * first.cost / 2 > first.deadline_ms:
-            self._shed(stream, first, start_ms + pace_ms * first.cost)
+        if start_ms + self._pace_ms(stream, first) / 2 > first.deadline_ms:
+            self.shed(stream, first, start_ms + self._pace_ms(stream, first))
             kept = []
-        done_ms = start_ms + pace_ms * sum(job.cost for job in kept + rest)
+        done_ms = start_ms + sum(self._pace_ms(stream, job) for job in kept + rest)
         for job in rest:
             if job.deadline_ms < done_ms:
-                self._shed(stream, job, done_ms)
+                self.shed(stream, job, done_ms)
             else:
                 kept.append(job)
         return kept
 
-    def _shed(self, stream: str, job: Job, done_ms: float) -> None:
+    def _pace_ms(self, stream: str, job: Job) -> float:
+        """How long the job takes at the pace measured for its work class (ms; needs a rate)."""
+        return 1000 * job.cost / self.rate(stream, job.work)
+
+    def shed(self, stream: str, job: Job, done_ms: float) -> None:
         """429 `overloaded` for a job that would be done at `done_ms`, after its deadline."""
         late_s = max(1, math.ceil((done_ms - job.deadline_ms) / 1000))
         self.fail(

@@ -30,6 +30,12 @@ class Job:
         return int(self.entry_id.partition("-")[0])
 
     @property
+    def work(self) -> tuple[str, ...]:
+        """Its work class: its input names (a style's encode apart from its generate), by
+        which a worker measures its pace (app/queue/consumer.py)."""
+        return tuple(sorted(self.inputs))
+
+    @property
     def rows(self) -> int:
         return int(next(iter(self.inputs.values())).shape[0]) if self.inputs else 0
 

@@ -14,6 +14,7 @@ from app import tracing
 from app.errors import ClientGone, JobFailed, NonFiniteOutput
 from app.kinds import progress
 from app.queue import keys, partials
+from app.queue.clock import now_ms
 from app.queue.consumer import StreamConsumer, failed_blob
 from app.queue.entries import Entries, Job
 from app.queue.errors import REDIS_ERRORS
@@ -91,12 +92,19 @@ class BatchRunner:
             plan = chunks(total, model.batch_rows(self.settings.max_batch_rows))
             # jobs that stream their rows get each chunk but the last (the result follows it)
             streamed = partials.wanted(self.consumer.redis, jobs) if len(plan) > 1 else []
+            live = jobs  # those still to be answered with the batch's outputs
             with progress.reporting(self._progress(stream, jobs[0]) if len(jobs) == 1 else None):
                 for index, part in enumerate(plan):
-                    if index and self._abandoned(stream, jobs):
+                    if index and self._abandoned(stream, live):
                         return
                     if index:
                         elsewhere_s += self.between_chunks(stream)
+                        live = self._shed_running(stream, live, part.start / total, start)
+                    if not live:  # every job would be late: the pace so far is what it learnt
+                        busy_s = time.perf_counter() - start - elsewhere_s
+                        ran = sum(job.cost for job in jobs) * part.start / total
+                        self.consumer.learn_time(stream, len(jobs), busy_s, ran, jobs[0].work)
+                        return
                     parts.append(model.run({k: v[part] for k, v in inputs.items()}))
                     if any(streamed) and index < len(plan) - 1:
                         partials.publish(self.consumer.redis, jobs, streamed, part, parts[-1])
@@ -111,11 +119,17 @@ class BatchRunner:
         compute_ms = (time.perf_counter() - start - elsewhere_s) * 1000
         info = run_info(model, self.consumer.id, compute_ms, sum(rows))
         self.observe_batch(model, jobs, compute_ms / 1000)
+        on_time = {job.job_id for job in live}
+        answered = [
+            (job, out)
+            for job, out in zip(jobs, split_rows(outputs, rows), strict=True)
+            if job.job_id in on_time
+        ]
         with tracing.span("reply"):
-            self._reply(stream, jobs, split_rows(outputs, rows), info)
+            self._reply(stream, [j for j, _ in answered], [out for _, out in answered], info)
         busy_s = time.perf_counter() - start - elsewhere_s
         cost = sum(job.cost for job in jobs)
-        self.consumer.learn_time(stream, len(jobs), busy_s, cost)
+        self.consumer.learn_time(stream, len(jobs), busy_s, cost, jobs[0].work)
         if cost > 0:
             self._publish_rate(stream)
         log.debug(
@@ -124,6 +138,22 @@ class BatchRunner:
             sum(rows),
             compute_ms,
         )
+
+    def _shed_running(self, stream: str, live: list[Job], done: float, start: float) -> list[Job]:
+        """Between two chunks, with the fraction `done` of the batch's rows run since
+        `start`: answer 429 at once, with Retry-After, the jobs that the rest of the batch
+        cannot finish by their deadline at the pace this batch has kept so far (its wall
+        time, with the turns other streams took between its chunks), and stop running for
+        them. Admission and the read-time shedding priced them at the pace measured before;
+        when the machine slowed since, their clients waited to the deadline for a 504 while
+        the work went on for nobody (bench.overload flood). Returns the jobs still on time."""
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        done_ms = now_ms() + elapsed_ms * (1 - done) / done
+        on_time = [job for job in live if job.deadline_ms >= done_ms]
+        for job in live:
+            if job.deadline_ms < done_ms:
+                self.consumer.shed(stream, job, done_ms)
+        return on_time
 
     def _abandoned(self, stream: str, jobs: list[Job]) -> bool:
         """Whether every job of the batch was abandoned by its synchronous client (marked by

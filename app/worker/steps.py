@@ -193,7 +193,8 @@ class StepLane:
         for flight in flights:
             flight.compute_s += took_s
         self.observe_step(model, [f.job for f in flights], took_s)
-        self.consumer.learn_time(stream, len(flights), took_s, float(len(x)))
+        work = flights[0].job.work  # sampling, apart from the stream's scoring
+        self.consumer.learn_time(stream, len(flights), took_s, float(len(x)), work)
         for flight in [f for f in flights if f.done]:
             self._end(flight, partial(self._reply, flight))
         if time.monotonic() >= self._next_rate:

@@ -285,6 +285,43 @@ def test_a_batch_first_job_is_shed_when_late_even_at_twice_the_pace(settings: Se
     assert shed["retry_after_s"] in (15, 16)  # done in 20 s, due in 5 s less a few ms
 
 
+def test_each_work_class_is_priced_at_its_own_pace(settings: Settings) -> None:
+    """A stream's jobs with other input names (a style's encode, its generate) are timed apart:
+    after many cheap batches of one class (100 cost units a second), a job of the slow class
+    (0.5 a second) behind a cheap one is judged at its own pace (cost 4: 8 s, due in 5 s: shed),
+    where one pace for the stream, set by the cheap batches, ran it into a 504. The rate
+    published for admission is the slowest class's."""
+    redis = sync_client(settings.redis_url)
+    live_worker(redis, "w1", rate=None)
+    consumer = StreamConsumer(redis, "w1", max_deliveries=3, result_ttl_s=lambda _: 60)
+    consumer.ensure_group(STREAM)
+    consumer.learn_time(STREAM, jobs=1, busy_s=8.0, cost=4.0, work=("x",))  # 0.5 a second
+    for _ in range(20):
+        consumer.learn_time(STREAM, jobs=1, busy_s=0.01, cost=1.0, work=("z",))
+    assert consumer.rate(STREAM, ("z",)) == pytest.approx(100.0)
+    assert consumer.rate(STREAM, ("x",)) == pytest.approx(0.5)
+    assert consumer.rate(STREAM) == pytest.approx(0.5)  # what admission is told
+
+    async def scenario() -> list[str]:
+        client = async_client(settings.redis_url)
+        queue = JobQueue(client, "t", max_depth=100, result_ttl_s=60, idempotency_ttl_s=60)
+        due = now_ms() + 5000
+        cheap = await queue.submit(STREAM, INPUTS, {}, due, will_wait=False, cost=1)
+        slow_inputs = {"x": np.zeros((1, 2), np.float32)}
+        slow = await queue.submit(STREAM, slow_inputs, {}, due, will_wait=False, cost=4)
+        await client.aclose()
+        return [cheap.job_id, slow.job_id]
+
+    cheap, slow = asyncio.run(scenario())
+    ((stream, entries),) = consumer.read([STREAM], count=10)
+    running = consumer.admit(stream, entries)
+    assert [job.job_id for job in running] == [cheap]
+    shed = unpack(redis.get(keys.result(slow)) or b"").problem
+    assert shed is not None
+    assert shed["status"] == 429
+    assert shed["retry_after_s"] in (3, 4)  # done in 8.01 s, due in 5 s less a few ms
+
+
 def test_admission_plans_to_fill_only_its_headroom_of_the_deadline(settings: Settings) -> None:
     """With a headroom of 0.8, a job that the measured rate would finish in 5 s of the 6 s to
     its deadline is refused (5 s > 4.8 s): the margin is for a worker running slower than its

@@ -73,6 +73,26 @@ def test_a_batch_whose_clients_all_left_stops_between_chunks(
     assert stats["batches"] == 0  # the batch never finished: it stopped between chunks
 
 
+def test_a_batch_that_cannot_finish_by_its_deadline_is_answered_429_between_chunks(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A job admitted (no pace measured yet, as when the machine slows after admission) whose
+    batch, at the pace its first chunks kept, would end after the request's deadline: the
+    worker answers it 429 overloaded with Retry-After between two chunks and stops the batch,
+    instead of running on while its client waits for a 504 at the deadline (bench.overload
+    flood). 48 rows of a 1,024-wide slow sampler, one row a chunk, against a 0.5 s deadline."""
+    directory = slow_sampler(tmp_path / "slow", width=1024, max_batch_rows=1)
+    register_directory(settings, directory, "production")
+    with worker_thread(settings) as worker, live_api(settings) as client:
+        answer = client.post(SLOW, json={"n": ROWS, "seed": 1, "timeout_ms": 500})
+        stats = next(iter(worker.models.values())).stats
+    assert answer.status_code == 429, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"] == "https://hanmo.dev/problems/overloaded"
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert stats["batches"] == 0  # stopped between chunks, not run to its end
+
+
 def _running_job(redis: Any, stream: str) -> str:
     """The id of the stream's one job, once a worker runs it."""
     found: list[str] = []
