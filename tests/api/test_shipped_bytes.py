@@ -1,7 +1,13 @@
-"""Every shipped model answers byte-identically across refactors: the sha256 of each answer's
-body (JSON or image) for fixed requests, stored in shipped_answers.json. The hashes were
-recorded on 7263aa6, before the kinds moved to app/kinds (issue 45); a change to a model's
-bytes or to how an answer is rendered shows here, named by model and request.
+"""Every shipped model answers as recorded across refactors, for fixed requests: an image's
+bytes by their sha256, a JSON answer by its body, stored in shipped_answers.json (first as
+hashes on 7263aa6, before the kinds moved to app/kinds, issue 45); a change to a model's
+outputs or to how an answer is rendered shows here, named by model and request.
+
+JSON bodies are stored, not hashed, and their numbers compared within RTOL/ATOL: the float32
+outputs of the convolutional graphs (dcgan, triplegan, pixelcnn's log-prob) differ in their
+last bits between machines of this project (ONNX Runtime picks its kernels by CPU), which a
+hash of the body, even rounded, turned into a failure on a machine other than the recorder's.
+The images of the same answers are byte-identical across those machines and stay hashed.
 
 `HANMO_RECORD_ANSWERS=1 pytest tests/api/test_shipped_bytes.py` rewrites the file (only do
 that when a model or a response format changes on purpose, and say so in the commit)."""
@@ -11,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,7 @@ STORED = Path(__file__).with_name("shipped_answers.json")
 EXAMPLES = ROOT / "docs" / "examples" / "ma-shan-zheng"
 REFS = {"永": "yong.png", "和": "he.png", "书": "shu.png", "法": "fa.png"}
 SIGNIFICANT = 9
+RTOL, ATOL = 1e-4, 1e-6  # float32 keeps ~7 digits; room for another kernel's rounding
 VOLATILE = {"job_id", "href", "prediction_id", "created_at", "finished_at", "elapsed_ms"}
 
 
@@ -40,10 +48,33 @@ def _stable(body: Any) -> Any:
     return body
 
 
-def _digest(content: bytes, media_type: str) -> str:
+def _recorded(content: bytes, media_type: str) -> Any:
+    """What is kept of an answer: a JSON answer's stable body, an image's sha256."""
     if media_type.startswith("application/json"):
-        content = json.dumps(_stable(json.loads(content)), sort_keys=True).encode()
+        return _stable(json.loads(content))
     return hashlib.sha256(content).hexdigest()
+
+
+def _same(found: Any, stored: Any) -> bool:
+    """Equal, numbers within RTOL (or ATOL near zero), everything else exactly."""
+    if isinstance(stored, dict):
+        return (
+            isinstance(found, dict)
+            and found.keys() == stored.keys()
+            and all(_same(found[k], stored[k]) for k in stored)
+        )
+    if isinstance(stored, list):
+        return (
+            isinstance(found, list)
+            and len(found) == len(stored)
+            and all(_same(f, s) for f, s in zip(found, stored, strict=True))
+        )
+    numbers = (int, float)
+    if isinstance(stored, float) or isinstance(found, float):
+        if not (isinstance(found, numbers) and isinstance(stored, numbers)):
+            return False
+        return math.isclose(found, stored, rel_tol=RTOL, abs_tol=ATOL)
+    return bool(found == stored)
 
 
 def _requests(card: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str | None]]:
@@ -105,12 +136,12 @@ def _requests(card: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str 
     ]
 
 
-def answers(settings: Settings) -> dict[str, str]:
+def answers(settings: Settings) -> dict[str, Any]:
     cards = []
     for versions in shipped_model_dirs(ROOT / "models"):
         register_directory(settings, versions[-1], "production")
         cards.append(json.loads((versions[-1] / "card.json").read_text()))
-    found: dict[str, str] = {}
+    found: dict[str, Any] = {}
     with worker_thread(settings), live_api(settings) as client:
         for card in cards:
             for label, path, body, accept in _requests(card):
@@ -118,7 +149,7 @@ def answers(settings: Settings) -> dict[str, str]:
                 response = client.post(path, json=body, headers=headers)
                 assert response.status_code == 200, (card["name"], label, response.text)
                 media = response.headers["content-type"]
-                found[f"{card['name']} {label}"] = _digest(response.content, media)
+                found[f"{card['name']} {label}"] = _recorded(response.content, media)
     return found
 
 
@@ -128,5 +159,5 @@ def test_shipped_models_answer_as_recorded(settings: Settings) -> None:
         STORED.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
     stored = json.loads(STORED.read_text())
     assert sorted(found) == sorted(stored)
-    changed = [key for key in stored if found[key] != stored[key]]
+    changed = [key for key in stored if not _same(found[key], stored[key])]
     assert not changed, f"answers changed: {changed}"
