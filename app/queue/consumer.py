@@ -23,6 +23,7 @@ from app.queue import codec, keys, scripts
 from app.queue.clock import now_ms
 from app.queue.consumers import Claimed, ConsumerGroup
 from app.queue.entries import Entries, Job, parse_entry
+from app.queue.pace import Paces
 from app.queue.results import pack_failed
 from app.queue.status import JobStatus
 from app.redis_conn import as_text
@@ -37,15 +38,6 @@ DEAD_LETTER_MAXLEN = 10_000
 # reading one model's stream alone keeps reading by rows (batches of slow jobs stay whole).
 READ_SLICE_S = 0.5
 PEEK_AGAIN_S = 1.0
-WORK_WEIGHT = 0.3  # of the newest batch in a stream's smoothed cost and time (learn_time)
-# A stream's jobs fall into work classes by their input names (a style's encode apart from its
-# generate; a sampler's sampling apart from its scoring), each with its own measured pace: one
-# pace for the whole stream was set by whichever class ran last, and a run of cheap encodes
-# (about 130 cost units a second under the flood of bench.overload) priced the generate jobs
-# behind them (about 55 a second) at less than half their time, so jobs admitted to finish in
-# 21 s waited 27 s in the queue and were 504s. A class not run for RATE_MEMORY_S no longer sets
-# the stream's rate.
-RATE_MEMORY_S = 120.0
 # A Redis Cluster serves each stream from its own slot, and one XREADGROUP may name streams of
 # one slot only: a worker reading several streams there polls each without blocking, waiting
 # between empty rounds from CLUSTER_POLL_S up to CLUSTER_IDLE_S while nothing comes.
@@ -77,9 +69,7 @@ class StreamConsumer:
         self.cluster = isinstance(redis, RedisCluster)
         self._idle_s = CLUSTER_POLL_S  # the wait between empty rounds of a cluster's reads
         self._rows_per_job: dict[str, float] = {}  # stream -> recent rows per job
-        self._seconds_per_job: dict[str, float] = {}  # stream -> recent busy seconds per job
-        # stream -> work class (Job.work) -> (cost, busy s) smoothed, when last measured
-        self._work: dict[str, dict[tuple[str, ...], tuple[float, float, float]]] = {}
+        self.paces = Paces()  # how long its jobs took, per stream and work class
         self._peeked: dict[str, float] = {}  # stream -> when an empty one may be peeked again
         # each job answered with a problem: its stream and error (the worker's metrics)
         self.on_failure: Callable[[str, HanmoError], None] = lambda *_: None
@@ -106,7 +96,7 @@ class StreamConsumer:
         for stream in streams:
             rows = self._rows_per_job.get(stream) or self._peek_rows(stream)
             fit = min(count, int(count // rows))
-            seconds = self._seconds_per_job.get(stream)
+            seconds = self.paces.seconds_per_job(stream)
             if seconds and shared:  # at most READ_SLICE_S of work: other streams wait no longer
                 fit = min(fit, int(READ_SLICE_S / seconds))
             by_count.setdefault(max(1, fit), []).append(stream)
@@ -170,38 +160,12 @@ class StreamConsumer:
     def learn_time(
         self, stream: str, jobs: int, busy_s: float, cost: float = 0.0, work: tuple[str, ...] = ()
     ) -> None:
-        """How long the stream's jobs took (a batch of `jobs` of work class `work` costing
-        `cost` in `busy_s`), smoothed: reads take no more of a stream than READ_SLICE_S of
-        work at this pace, and admit sheds what a batch cannot finish in time at its pace per
-        cost unit."""
-        if jobs <= 0 or busy_s <= 0:
-            return
-        seen = busy_s / jobs
-        self._seconds_per_job[stream] = 0.5 * self._seconds_per_job.get(stream, seen) + 0.5 * seen
-        if cost > 0:
-            # the smoothed cost over the smoothed time, not a mean of batches' rates: a class
-            # whose batches vary in size is priced by its work, not by its many small batches
-            classes = self._work.setdefault(stream, {})
-            old_cost, old_busy, _ = classes.get(work, (cost, busy_s, 0.0))
-            classes[work] = (
-                WORK_WEIGHT * cost + (1 - WORK_WEIGHT) * old_cost,
-                WORK_WEIGHT * busy_s + (1 - WORK_WEIGHT) * old_busy,
-                time.monotonic(),
-            )
+        """How long a batch took (app/queue/pace.py): what reads and shedding pace by."""
+        self.paces.learn(stream, jobs, busy_s, cost, work)
 
     def rate(self, stream: str, work: tuple[str, ...] | None = None) -> float:
-        """The cost this worker runs a second on the stream, smoothed (0: not measured yet):
-        of work class `work` when it was measured, else of the slowest class measured in the
-        last RATE_MEMORY_S, which is what it publishes for ENQUEUE's admission (a backlog
-        mixes the classes; pricing all of it at the slowest pace errs towards a 429, never
-        towards a 504) and the pace its own shedding uses for a class it has not run."""
-        classes = self._work.get(stream, {})
-        if work in classes:
-            cost, busy_s, _ = classes[work]
-            return cost / busy_s
-        recent = time.monotonic() - RATE_MEMORY_S
-        rates = [cost / busy_s for cost, busy_s, seen in classes.values() if seen >= recent]
-        return min(rates, default=0.0)
+        """The cost this worker runs a second on the stream (Paces.rate; 0: not measured)."""
+        return self.paces.rate(stream, work)
 
     def _learn_rows(self, stream: str, jobs: list[Job]) -> None:
         """Rows per job on the stream, smoothed: what the next read's entry count follows."""
