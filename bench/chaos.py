@@ -298,13 +298,19 @@ def main() -> None:
     parser.add_argument("--flips", type=int, default=200)
     parser.add_argument("--clients", type=int, default=16, help="font: sampling clients")
     parser.add_argument("--chars", type=int, default=None, help="font: characters (3,755)")
+    # the bench's stack reads no HANMO_* variable (bench/serving.py DefaultSettings): a font
+    # run with other lane settings names them here
+    parser.add_argument("--long-job-chunk", type=int, default=None, help="font: glyphs a step")
+    parser.add_argument("--long-job-share", type=float, default=None, help="font: lane's share")
     args = parser.parse_args()
     if args.run == "kill":
         result = run_kill(args.jobs, args.seconds, args.every)
     elif args.run == "flips":
         result = run_flips(args.flips)
     elif args.run == "font":
-        result = run_font(args.seconds, args.clients, args.chars)
+        lane = {"long_job_chunk": args.long_job_chunk, "long_job_share": args.long_job_share}
+        lane = {k: v for k, v in lane.items() if v is not None}
+        result = run_font(args.seconds, args.clients, args.chars, lane)
     else:
         result = run_redis(3.0)
     OUT.mkdir(parents=True, exist_ok=True)

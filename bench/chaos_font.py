@@ -83,11 +83,16 @@ def font_state(http: httpx.Client, job_id: str) -> tuple[str, float]:
     return str(job["status"]), float(job.get("progress") or 0.0)
 
 
-def run_font(seconds: float, clients: int, chars: int | None) -> dict[str, Any]:
+def run_font(
+    seconds: float, clients: int, chars: int | None, lane: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`lane`: settings other than the defaults for the worker's long-job lane
+    (long_job_chunk, long_job_share), reported with the figures."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with private_hanmo(tmp, SAMPLER) as bench:
-            settings = bench.settings.model_copy(update={"port": free_port()})
+            update = {"port": free_port(), **(lane or {})}
+            settings = bench.settings.model_copy(update=update)
             register_directory(settings, STYLE, "production")
             with (
                 serving(settings, tmp / "logs") as base,
@@ -109,6 +114,7 @@ def run_font(seconds: float, clients: int, chars: int | None) -> dict[str, Any]:
         "clients": clients,
         "seconds": seconds,
         "font_chars": chars or 3755,
+        "lane": {k: getattr(settings, k) for k in ("long_job_chunk", "long_job_share")},
         "baseline": baseline,
         "with_font": with_font,
         "p99_ratio": round(ratio, 2),

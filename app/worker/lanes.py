@@ -33,6 +33,10 @@ from app.worker.traces import record_wait, step_context
 
 log = logging.getLogger("hanmo.worker")
 COMPUTED = "computed"  # keys.steps field: steps this job has run, on any worker
+# keys.steps field: the glyphs a step of this job holds, set by the worker that began it; a
+# worker that resumes the job steps by it whatever its own long_job_chunk says (one with
+# another chunk took stored steps of 4 glyphs for steps of 1, and the font failed at its build)
+CHUNK = "chunk"
 BUILD_SHARE = 0.95  # the progress a job reports when every step is done (the build is left)
 # Between steps, streams count as empty only after this long with nothing to read: a client
 # answered a moment ago needs a few ms to ask again, and a read right after the answer found
@@ -70,6 +74,7 @@ class LongJob:
     kind: SteppedKind
     job: Job
     steps: int
+    chunk: int  # glyphs a step (CHUNK)
     done: dict[int, bytes] = field(default_factory=dict)  # step index -> its result
     compute_s: float = 0.0
 
@@ -95,25 +100,23 @@ class LongLane:
         kind = model.kind
         if not isinstance(kind, SteppedKind):
             return False
-        steps = kind.step_count(job.inputs, self.settings.long_job_chunk)
-        if steps == 0:
+        if kind.step_count(job.inputs, self.settings.long_job_chunk) == 0:
             return False
         if all(held.job.job_id != job.job_id for held in self.jobs):  # not one redelivered
-            done = self._stored(job, steps)
-            self.jobs.append(LongJob(stream, model, kind, job, steps, done))
+            stored = self.consumer.redis.hgetall(keys.steps(job.job_id))
+            chunk = int(stored.get(CHUNK.encode()) or self.settings.long_job_chunk)
+            steps = kind.step_count(job.inputs, chunk)
+            done = _done_steps(stored, steps)
+            self.jobs.append(LongJob(stream, model, kind, job, steps, chunk, done))
             record_wait(job)
-            log.info("worker.long_job job=%s steps=%d resumed=%d", job.job_id, steps, len(done))
+            log.info(
+                "worker.long_job job=%s steps=%d chunk=%d resumed=%d",
+                job.job_id,
+                steps,
+                chunk,
+                len(done),
+            )
         return True
-
-    def _stored(self, job: Job, steps: int) -> dict[int, bytes]:
-        """The steps a worker finished before (this job was reclaimed or restarted)."""
-        stored = self.consumer.redis.hgetall(keys.steps(job.job_id))
-        done = {}
-        for name, value in stored.items():
-            index = name.decode()
-            if index.isdigit() and int(index) < steps:
-                done[int(index)] = value
-        return done
 
     def due(self) -> bool:
         """Whether the next step runs now: the interactive share is spent or nothing waits."""
@@ -169,8 +172,7 @@ class LongLane:
         if index is None:
             return self._end(held, lambda: self._reply(held))
         model = held.model
-        chunk = self.settings.long_job_chunk
-        state = held.kind.run_step(model.signature, model.graphs, job.inputs, index, chunk)
+        state = held.kind.run_step(model.signature, model.graphs, job.inputs, index, held.chunk)
         held.done[index] = state
         if not self._keep(held, index, state):  # cancelled, or answered by another worker
             return self._end(held, lambda: self.consumer.drop(held.stream, job.entry_id))
@@ -183,7 +185,7 @@ class LongLane:
         ttl_s = max(1, -(-(job.deadline_ms - now_ms()) // 1000))
         fraction = round(BUILD_SHARE * len(held.done) / held.steps, 4)
         pipe = self.consumer.redis.pipeline(transaction=False)
-        pipe.hset(keys.steps(job.job_id), str(index), state)
+        pipe.hset(keys.steps(job.job_id), mapping={str(index): state, CHUNK: held.chunk})
         pipe.hincrby(keys.steps(job.job_id), COMPUTED, 1)
         pipe.expire(keys.steps(job.job_id), ttl_s)
         pipe.hset(keys.job(job.job_id), "progress", fraction)
@@ -223,3 +225,14 @@ class LongLane:
             held.steps,
             int(computed or 0),
         )
+
+
+def _done_steps(stored: dict[bytes, bytes], steps: int) -> dict[int, bytes]:
+    """The steps a worker finished before (the job was reclaimed or restarted), from its
+    keys.steps hash."""
+    done = {}
+    for name, value in stored.items():
+        index = name.decode()
+        if index.isdigit() and int(index) < steps:
+            done[int(index)] = value
+    return done

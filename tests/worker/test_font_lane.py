@@ -141,3 +141,37 @@ def test_a_font_whose_worker_is_killed_resumes_from_its_last_step(
     assert all(p >= floor for p in seen), (floor, seen)
     assert resumed == uninterrupted
     assert resumed[:4] == b"\x00\x01\x00\x00"  # a TrueType font
+
+
+def test_a_font_taken_over_by_a_worker_with_another_chunk_steps_by_the_stored_one(
+    settings: Settings,
+) -> None:
+    """A font begun in steps of 4 glyphs, whose worker stops, is taken over by a worker whose
+    long_job_chunk is 1: the taker steps by the chunk stored with the steps (4), keeps them,
+    and the font's bytes are those of an uninterrupted run. (Before, it took the stored steps
+    of 4 glyphs for steps of 1 and the font failed at its build: ValueError from zip.)"""
+    four = settings.model_copy(update={"long_job_chunk": 4, "visibility_timeout_ms": 3_600_000})
+    register_directory(four, MODEL, "production")
+    redis = sync_client(four.redis_url)
+    chars = supported_text(200)  # 50 steps of 4
+    with live_api(four) as client:
+        with worker_thread(four, "worker-four"):
+            job_id = start_font(client, chars)
+            wait_for_progress(
+                "three steps of the font to be stored",
+                lambda: int(redis.hget(keys.steps(job_id), "computed") or 0),
+                lambda computed: computed >= 3,
+                STALL_S,
+                interval_s=0.01,
+            )
+        # worker-four stops after the step in hand; its heartbeat goes, its entry stays pending
+        assert job(client, job_id)["status"] == "running"
+        stored = {f for f in redis.hkeys(keys.steps(job_id)) if f.isdigit()}
+        one = four.model_copy(update={"long_job_chunk": 1})
+        with worker_thread(one, "worker-one"):
+            resumed = font_bytes(client, job_id)
+        with worker_thread(four, "worker-four-again"):
+            uninterrupted = font_bytes(client, start_font(client, chars))
+    assert 3 <= len(stored) < 50
+    assert resumed == uninterrupted
+    assert resumed[:4] == b"\x00\x01\x00\x00"
