@@ -140,9 +140,12 @@ class Settings(BaseSettings):
     registry_poll_s: float = Field(default=5.0, gt=0)
     # Long jobs (a font) run in steps of long_job_chunk glyphs; after a step of t seconds the
     # worker serves other jobs for up to t * (1 - share) / share seconds (or until none are
-    # waiting) before the next step (app/worker/lanes.py).
-    long_job_share: float = Field(default=0.5, gt=0, le=1)
-    long_job_chunk: int = Field(default=16, ge=1)
+    # waiting) before the next step (app/worker/lanes.py). 8 glyphs and a third of the time:
+    # sampling p99 beside a font 550-600 ms against 680-880 with 16 and a half (bench.chaos
+    # font, docs/decisions.md); the font runs at half its pace while interactive work fills
+    # the worker, and at full pace when none waits.
+    long_job_share: float = Field(default=0.33, gt=0, le=1)
+    long_job_chunk: int = Field(default=8, ge=1)
     # Autoregressive sampling (app/worker/steps.py): `step` batches per step across requests
     # (a request joins at the next step and leaves when done); `request` batches whole requests
     # (a batch runs to its end before the next starts): the benchmark's baseline.
