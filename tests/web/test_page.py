@@ -148,6 +148,8 @@ def test_every_tab_renders_and_is_saved_as_a_screenshot(
     page.locator("#cls-facts").wait_for()
     assert "mutual information" in page.inner_text("#cls-facts")
     assert page.locator("#cls-result .probs .fill").count() == 10
+    page.locator("#ae-facts").wait_for()  # the same digit through the Bayesian autoencoder
+    assert page.locator("#ae-result img[data-heatmap=epistemic_std]").count() == 1
     page.screenshot(path=out / "uncertainty.png", full_page=True)
 
     page.click("#tab-models")
