@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     # The share of the time to a job's deadline that admission plans to fill; the rest is the
     # margin for a worker that runs slower than its measured rate (else that job is a 504).
     admit_headroom: float = Field(default=0.8, gt=0, le=1)
+    # Every this many seconds a worker prices the jobs waiting on its streams and answers 429 at
+    # once those that cannot finish by their deadline any more (app/queue/late.py); 0: never.
+    queue_look_s: float = Field(default=0.5, ge=0)
     # The api's Redis connections: past this many commands in flight, a command waits up to
     # redis_pool_timeout_s for a free connection (then 503) instead of failing at once.
     redis_max_connections: int = Field(default=256, ge=2)

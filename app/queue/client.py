@@ -106,7 +106,7 @@ class JobQueue:
             verdict, value = await self._run_enqueue(
                 stream,
                 job_id,
-                codec.encode(inputs),
+                (codec.encode(inputs), ",".join(sorted(inputs))),
                 meta,
                 deadline_ms,
                 idempotency_key,
@@ -134,7 +134,7 @@ class JobQueue:
         await self._run_enqueue(
             stream,
             job_id,
-            b"",
+            (b"", ""),
             {},
             deadline_ms,
             idempotency_key,
@@ -145,14 +145,16 @@ class JobQueue:
         self,
         stream: str,
         job_id: str,
-        inputs: bytes,
+        inputs: tuple[bytes, str],
         meta: dict[str, Any],
         deadline_ms: int,
         idempotency_key: str | None,
         how: tuple[bool, float, float, bool],
         forget: bool = False,
     ) -> tuple[bytes, bytes]:
-        """The ENQUEUE script's verdict and value; its refusals raised as problems."""
+        """The ENQUEUE script's verdict and value; its refusals raised as problems. `inputs`:
+        the encoded tensors and their names, comma-joined (the job's work class, which a
+        worker's look at its queue prices by, app/queue/late.py)."""
         will_wait, cost, then_cost, dry = how
         fields: dict[str, Any] = {
             "meta": json.dumps(meta),
@@ -171,7 +173,7 @@ class JobQueue:
             args: list[Any] = [
                 self.max_depth,
                 job_id,
-                inputs,
+                inputs[0],
                 deadline_ms,
                 self.listener.channel,
                 self.result_ttl_s,
@@ -188,6 +190,7 @@ class JobQueue:
                 str(self.admit_headroom),
                 "" if dry else tracing.traceparent(),  # the caller's span: the job's parent
                 "" if dry else REQUEST_ID.get(),
+                inputs[1],
             ]
             for pair in fields.items():
                 args.extend(pair)

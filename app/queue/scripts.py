@@ -38,7 +38,8 @@ end
 # api decodes a costly body), use the idempotency key ("1"/"0"), the headroom (the share of
 # the time to the deadline that admission may plan to fill, e.g. 0.8), the W3C traceparent of
 # the api's enqueue span and the request's id (each '' for none: then not in the entry;
-# app/tracing.py, app/logs.py), then field/value pairs for the job hash.
+# app/tracing.py, app/logs.py), the job's work class (its input names, comma-joined: '' for
+# none), then field/value pairs for the job hash.
 # Admission by cost: the measured rates (cost per busy second) of the live workers are summed;
 # when the backlog with this job cannot finish within the headroom's share of the time to the
 # job's deadline at that rate, the answer is {'busy', seconds until it could}: the rest is the
@@ -77,7 +78,7 @@ if ARGV[11] == '1' then
 end
 if ARGV[15] == '1' then return {'ok', ''} end  -- a dry run: would be admitted, nothing written
 local fields = {}
-for i = 20, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 21, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], 'status', 'queued', 'cost', ARGV[9], unpack(fields))
 local entry_fields = {'job', ARGV[2], 'inputs', ARGV[3], 'deadline_ms', ARGV[4],
                       'reply', ARGV[5], 'alias', ARGV[8], 'cost', ARGV[9]}
@@ -88,6 +89,10 @@ end
 if ARGV[19] ~= '' then
   entry_fields[#entry_fields + 1] = 'rid'
   entry_fields[#entry_fields + 1] = ARGV[19]
+end
+if ARGV[20] ~= '' then
+  entry_fields[#entry_fields + 1] = 'work'
+  entry_fields[#entry_fields + 1] = ARGV[20]
 end
 local entry = redis.call('XADD', KEYS[1], '*', unpack(entry_fields))
 redis.call('INCRBY', KEYS[4], cost)
@@ -116,40 +121,87 @@ end
 return verdicts
 """
 
+# Shared by FINISH and SHED_QUEUED: ack and delete a job's entry, then store its result once
+# and publish it; 1 when this call answered it, 0 when it was answered (or cancelled) already.
+# A job whose hash has a `forget_s` field (a synchronous job nobody asks for again,
+# app/queue/client.py) keeps its record and result that many seconds, not ttl_s.
+ANSWER = (
+    REMOVE_ENTRY
+    + """
+local function answer(stream, backlog, group, job, result, status, blob, entry, reply, job_id,
+                      ttl_s, finished_ms)
+  redis.call('XACK', stream, group, entry)
+  remove_entry(stream, backlog, entry)
+  local was = redis.call('HMGET', job, 'status', 'forget_s')
+  if redis.call('EXISTS', result) == 1 or was[1] == 'cancelled' then return 0 end
+  local ttl = tonumber(was[2]) or tonumber(ttl_s)  -- forget_s: a delivered sync job's
+  redis.call('SET', result, blob, 'EX', ttl)
+  if was[1] then  -- never recreate an expired hash without a TTL
+    redis.call('HSET', job, 'status', status, 'finished_ms', finished_ms)
+    redis.call('EXPIRE', job, ttl)  -- the job lives as long as its result
+  end
+  if reply ~= '' then redis.call('PUBLISH', reply, job_id .. '\\n' .. blob) end
+  return 1
+end
+"""
+)
+
 # KEYS: stream, its backlog, then per job: job hash, result key.
 # ARGV: group, ttl_s, finished_ms, then per job: status, blob, entry id, reply channel, job id.
 # Per job: ack and delete the entry, then store the result once and publish it; both in one
-# atomic script, so an entry is never acked without its reply stored. A job whose hash has a
-# `forget_s` field (a synchronous job nobody asks for again, app/queue/client.py) keeps its
-# record and result that many seconds, not ttl_s. Returns, per job, 1 when
+# atomic script, so an entry is never acked without its reply stored. Returns, per job, 1 when
 # this call answered it, 0 when it was answered (or cancelled) already.
 FINISH = (
-    REMOVE_ENTRY
+    ANSWER
     + """
 local answered = {}
 for i = 1, (#KEYS - 2) / 2 do
-  local job, result = KEYS[2 * i + 1], KEYS[2 * i + 2]
   local a = 3 + 5 * (i - 1)
-  local status, blob, entry = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local reply, job_id = ARGV[a + 4], ARGV[a + 5]
-  redis.call('XACK', KEYS[1], ARGV[1], entry)
-  remove_entry(KEYS[1], KEYS[2], entry)
-  answered[i] = 0
-  local was = redis.call('HMGET', job, 'status', 'forget_s')
-  if redis.call('EXISTS', result) == 0 and was[1] ~= 'cancelled' then
-    local ttl = tonumber(was[2]) or tonumber(ARGV[2])  -- forget_s: a delivered sync job's
-    redis.call('SET', result, blob, 'EX', ttl)
-    if was[1] then  -- never recreate an expired hash without a TTL
-      redis.call('HSET', job, 'status', status, 'finished_ms', ARGV[3])
-      redis.call('EXPIRE', job, ttl)  -- the job lives as long as its result
-    end
-    if reply ~= '' then redis.call('PUBLISH', reply, job_id .. '\\n' .. blob) end
-    answered[i] = 1
-  end
+  answered[i] = answer(KEYS[1], KEYS[2], ARGV[1], KEYS[2 * i + 1], KEYS[2 * i + 2],
+                       ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5],
+                       ARGV[2], ARGV[3])
 end
 return answered
 """
 )
+
+# KEYS: stream, its backlog, the job hash, its result key. ARGV: group, ttl_s, finished_ms,
+# blob, entry id, reply channel, job id.
+# Answers (failed) a job that no worker has started, as FINISH would; a job that a worker
+# started meanwhile is left to it. 1 when this call answered it, else 0.
+SHED_QUEUED = (
+    ANSWER
+    + """
+if redis.call('HGET', KEYS[3], 'status') ~= 'queued' then return 0 end
+return answer(KEYS[1], KEYS[2], ARGV[1], KEYS[3], KEYS[4], 'failed', ARGV[4], ARGV[5],
+              ARGV[6], ARGV[7], ARGV[2], ARGV[3])
+"""
+)
+
+# KEYS: stream, its backlog. ARGV: group, count.
+# The entries no consumer of the group has read yet, oldest first, at most `count`, each as
+# {id, job id, deadline_ms, cost, work, alias, reply channel} (work: its input names,
+# comma-joined; '' when the entry predates that field), after the backlog and the summed cost
+# of those entries. What a
+# worker's look at its queue reads (app/queue/late.py), without moving the inputs off Redis.
+UNREAD = """
+local last = '0-0'
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  if info['name'] == ARGV[1] then last = info['last-delivered-id'] end
+end
+local found, total = {}, 0
+for i, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', ARGV[2])) do
+  local f = {}
+  for j = 1, #entry[2], 2 do f[entry[2][j]] = entry[2][j + 1] end
+  local cost = tonumber(f['cost']) or 0
+  total = total + cost
+  found[i] = {entry[1], f['job'] or '', f['deadline_ms'] or '0', tostring(cost), f['work'] or '',
+              f['alias'] or '', f['reply'] or ''}
+end
+return {redis.call('GET', KEYS[2]) or '0', tostring(total), found}
+"""
 
 # KEYS: job hash, result key, stream, its backlog. ARGV: group, blob, ttl_s, job id, abandon
 # ("1": its waiter is gone, so a running job is marked `abandoned`, which its worker reads

@@ -24,6 +24,7 @@ from app.queue import keys
 from app.queue.consumer import StreamConsumer
 from app.queue.entries import Entries
 from app.queue.errors import REDIS_ERRORS
+from app.queue.late import QueueLook
 from app.registry import artifacts, versions
 from app.registry.service import ServedVersion
 from app.runtime.check_process import run_check
@@ -114,6 +115,7 @@ class Worker:
         """Serve until stopped; in burst mode, return once every stream is drained."""
         self.refresh_models()
         self.heartbeat.start()
+        looking = self._start_look()
         backoff_s = 0.05
         try:
             while not self.stopping.is_set():
@@ -137,7 +139,22 @@ class Worker:
         finally:
             # a check still running is left unacked: POST …/versions/{v}/check queues it again
             self._checker.shutdown(wait=False, cancel_futures=True)
+            looking.set()
             self.heartbeat.stop()
+
+    def _start_look(self) -> threading.Event:
+        """Start the thread that answers 429 the queued jobs that can no longer finish by their
+        deadline (app/queue/late.py; off when queue_look_s is 0); set the event to stop it."""
+        stop = threading.Event()
+        if self.settings.queue_look_s > 0:
+            look = QueueLook(self.consumer, self.settings.heartbeat_ttl_s)
+            threading.Thread(
+                target=look.run,
+                args=(lambda: list(self.models), self.settings.queue_look_s, stop),
+                name="hanmo-look",
+                daemon=True,
+            ).start()
+        return stop
 
     def _regroup(self, exc: Exception) -> None:
         """A stream or its group is gone (a Sentinel failover to a replica that had not yet
