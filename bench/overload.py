@@ -200,8 +200,9 @@ async def flood(base: str, clients: int, seconds: float, rows: list[list[Any]], 
                     status, retry = answer.status_code, answer.headers.get("Retry-After")
                     problem = answer.json() if status >= 500 else {}
                     detail, job_id = problem.get("detail", ""), problem.get("job_id")
-                except (httpx.HTTPError, ValueError):
-                    status, retry, detail, job_id = 0, None, "", None
+                except (httpx.HTTPError, ValueError) as exc:  # what went wrong, for the report
+                    status, retry, job_id = 0, None, None
+                    detail = f"{type(exc).__name__}: {exc}"[:200]
                 record = None  # a 504's job as it stood when its request gave up
                 if status == 504 and job_id:
                     record = await asyncio.to_thread(redis.hgetall, keys.job(job_id))
@@ -367,6 +368,9 @@ def flood_report(
         "style": {v: summary([r for r in style if r[3] == v]) for v in VARIANTS},
         "style_504": sum(r[2] == 504 for r in style),
         "style_5xx_details": dict(Counter(r[5] for r in style if r[2] >= 500)),
+        "style_failed_details": [  # no HTTP answer: when sent, how long it took, why
+            [round(r[0] - start, 2), round(r[1], 2), r[3], r[5]] for r in style if r[2] == 0
+        ],
         "retry_after_s_min_median_max": retries
         and [retries[0], statistics.median(retries), retries[-1]],
         "livez_during_flood": summary([r for r in livez if start <= r[0] < end]),

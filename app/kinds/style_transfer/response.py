@@ -32,19 +32,25 @@ def sheet_png(text: str, by_char: dict[str, np.ndarray], size: int, columns: int
         lines.append(row)
     cols = max(1, max(len(r) for r in lines))
     pad = max(2, size // 16)
-    # Drawn in 8-bit grey from the start, each distinct glyph once: a float sheet and its
-    # temporaries took ~1.2 GB for 256 characters at 512 px (bench.redteam heavy_sheet).
+    # Drawn in 8-bit grey from the start, each distinct glyph once and copied from its first
+    # cell after: a float sheet and its temporaries took ~1.2 GB for 256 characters at 512 px
+    # (bench.redteam heavy_sheet), and a copy of every distinct glyph beside the sheet another
+    # 64 MB (four such renders at once in bench.overload's flood).
     sheet = np.full((len(lines) * (size + pad) + pad, cols * (size + pad) + pad), 255, np.uint8)
-    cells: dict[str, np.ndarray] = {}
+    first: dict[str, tuple[int, int]] = {}  # char -> its first cell's top left
     for r, row in enumerate(lines):
         for c, ch in enumerate(row):
             ink = by_char.get(ch)
             if ink is None:
                 continue
-            if ch not in cells:
-                cells[ch] = to_uint8(1.0 - rendering.render(ink, size))
             top, left = pad + r * (size + pad), pad + c * (size + pad)
-            sheet[top : top + size, left : left + size] = cells[ch]
+            cell = sheet[top : top + size, left : left + size]
+            if ch in first:
+                was_top, was_left = first[ch]
+                cell[...] = sheet[was_top : was_top + size, was_left : was_left + size]
+            else:
+                first[ch] = (top, left)
+                cell[...] = to_uint8(1.0 - rendering.render(ink, size))
     return png_bytes(sheet)
 
 
