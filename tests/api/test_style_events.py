@@ -87,9 +87,10 @@ def test_glyphs_stream_in_order_and_equal_the_json_answer(served: Settings) -> N
 
 def test_a_deadline_after_the_headers_is_a_failed_event(served: Settings) -> None:
     """The one worker is busy with 256 glyphs; a streamed request queued behind it with a short
-    deadline gets its headers, then `failed` with the 504 problem (admission by cost is off,
-    so it is queued rather than refused)."""
-    settings = served.model_copy(update={"admit_by_cost": False})
+    deadline gets its headers, then `failed` with the 504 problem (admission by cost and the
+    worker's look at its queue are off, so it is queued rather than refused: the look would
+    answer it 429 as soon as it saw the big job ahead, tests/queue/test_late.py)."""
+    settings = served.model_copy(update={"admit_by_cost": False, "queue_look_s": 0})
     with worker_thread(settings), live_api(settings) as client:
         style = client.post("/v1/styles", json={"model": "glyph-style", "references": references()})
         style_id = style.json()["style_id"]
