@@ -262,11 +262,23 @@ def run_flood(clients: int, seconds: float, after_s: float) -> dict[str, Any]:
                 sampler.join()
             livez = json.loads((tmp / "livez.json").read_text())
             small = json.loads((tmp / "small.json").read_text())
+            looked = looks_shed(tmp / "logs")
     times = (flood_start, flood_end, after_s)
     head = {"clients": clients, "flood_s": seconds, "abandoned_at_end": clients}
     rss["before"] = rss_before
     report = flood_report(style, livez, small, rss, times) | drained(backlog, times)
-    return head | report | {"style_504_jobs": late_jobs(style)}
+    return head | report | {"style_504_jobs": late_jobs(style), "queue_look_shed_jobs": looked}
+
+
+def looks_shed(logs: Path) -> int:
+    """How many queued jobs the workers' looks at their queues answered 429 (app/queue/late.py
+    logs each look that shed any: `worker.shed_queued stream=... jobs=N`)."""
+    found = 0
+    for log in logs.glob("*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if "worker.shed_queued" in line:
+                found += int(line.rpartition("jobs=")[2].split()[0])
+    return found
 
 
 def late_jobs(style: list[list[Any]]) -> dict[str, Any]:
