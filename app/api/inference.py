@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -16,15 +17,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import tracing
+from app.api import deadlines
 from app.api.auth import owner_of
+from app.api.deadlines import check_time_left, wants_async
 from app.api.problems import problem_response
 from app.api.state import State
-from app.errors import ClientGone, DeadlineExceeded, HanmoError, InvalidInput
+from app.errors import ClientGone, HanmoError, InvalidInput
 from app.kinds.catalog import KINDS
 from app.kinds.spec import Inputs, JobMeta, Validate
 from app.queue import keys
 from app.queue.client import Submitted
-from app.queue.clock import now_ms
 from app.queue.results import Outcome
 from app.queue.status import JobStatus
 from app.registry.service import ServedVersion
@@ -54,10 +56,14 @@ async def render_off_loop(
     """`render_outcome`, in a thread bounded by `state.renders` unless the result is small:
     a 256-character sheet at 512 px held the event loop (and /livez) 15-17 s inline."""
     rows = render_rows(meta, accept) if outcome.ok else 1
+    started = time.perf_counter()
     with tracing.span("render", {"hanmo.rows": rows}):
-        return await off_loop(
+        response = await off_loop(
             rows, render_outcome, path, meta, job_id, outcome, accept, limiter=state.renders
         )
+    if rows > INLINE_ROWS:  # what the next such answer reserves of its deadline
+        state.render_pace.learn(meta["kind"], rows, time.perf_counter() - started)
+    return response
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -84,22 +90,9 @@ def checked_response(
     return json_response(body, status, headers)
 
 
-def wants_async(prefer: str | None) -> bool:
-    return prefer is not None and "respond-async" in prefer.lower()
-
-
 def deadline_ms(state: State, timeout_ms: int | None, is_async: bool) -> int:
     """A request's absolute deadline (epoch ms), set once: every job it submits carries it."""
-    settings = state.settings
-    default = settings.max_timeout_ms if is_async else settings.default_timeout_ms
-    return now_ms() + min(timeout_ms or default, settings.max_timeout_ms)
-
-
-def check_time_left(deadline: int, job: str) -> None:
-    """A request's next job is not submitted once the request's deadline has passed: a
-    later step gets what the earlier ones left, never a fresh timeout (issue 46)."""
-    if deadline <= now_ms():
-        raise DeadlineExceeded(f"the request's deadline passed before its {job} job was submitted")
+    return deadlines.deadline_ms(state.settings, timeout_ms, is_async)
 
 
 Prepare = Callable[[ServedVersion], tuple[Inputs, JobMeta]]
@@ -188,15 +181,18 @@ class JobRunner:
         idempotency_key: str | None = None,
         wait: bool = True,
         then_cost: float = 0.0,
+        wait_until: int | None = None,
     ) -> tuple[str, dict[str, Any], Outcome | None]:
         """(job id, stored meta, outcome: None when not waited for). `then_cost`: the cost of
-        the request's next step, which admission counts with this job's."""
+        the request's next step, which admission counts with this job's; `wait_until`: when
+        the wait gives up, if not at the job's deadline (the request's, past a render's)."""
         submitted, meta = await self.enqueue(
             served, inputs, job, deadline, idempotency_key, wait=wait, then_cost=then_cost
         )
         with self.counted(served):
             stream = keys.stream(served.model, served.version)
-            outcome = await self._wait(submitted, stream, deadline) if wait else None
+            until = wait_until or deadline
+            outcome = await self._wait(submitted, stream, until) if wait else None
         return submitted.job_id, meta, outcome
 
     async def enqueue(
@@ -336,8 +332,22 @@ class JobRunner:
         """The request's last job: 202 + Location when the client prefers async, else its
         rendered outcome."""
         is_async = wants_async(prefer)
+        job_deadline = deadline
+        if not is_async:  # the answer's render, here after the job, shares the deadline
+            with self.counted(served):
+                rows = KINDS[job.kind].render_rows(job.wire(), accept)
+                pace = self.state.render_pace
+                job_deadline = pace.job_deadline(
+                    job.kind, rows if rows > INLINE_ROWS else 0, deadline
+                )
         job_id, meta, outcome = await self.submit(
-            served, inputs, job, deadline, idempotency_key=idempotency_key, wait=not is_async
+            served,
+            inputs,
+            job,
+            job_deadline,
+            idempotency_key=idempotency_key,
+            wait=not is_async,
+            wait_until=deadline,
         )
         if outcome is None:
             href = f"/v1/jobs/{job_id}"

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.deadlines import RenderPace
 from app.api.keycache import KeyCache
 from app.api.metrics import Metrics
 from app.api.registry_cache import RegistryCache
@@ -27,3 +28,5 @@ class State:
     metrics: Metrics
     renders: CapacityLimiter  # heavy renders at once (settings.max_heavy_renders)
     keys: KeyCache = field(default_factory=KeyCache)
+    # this process's render pace per kind: what a synchronous answer reserves of its deadline
+    render_pace: RenderPace = field(default_factory=RenderPace)

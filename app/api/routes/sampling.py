@@ -22,8 +22,9 @@ from hanmo_client.schemas import (
 from starlette.responses import Response
 
 from app.api import glyph_events, row_events
+from app.api.deadlines import wants_async
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
-from app.api.inference import JobRunner, deadline_ms, infer, prepare_job, wants_async
+from app.api.inference import JobRunner, deadline_ms, infer, prepare_job
 from app.api.json_body import JsonLimitedRoute
 from app.api.sse import EVENT_STREAM, slots, wants_events
 from app.errors import InvalidInput

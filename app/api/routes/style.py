@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from app.api import glyph_events
 from app.api.auth import may_see, owner_of
+from app.api.deadlines import wants_async
 from app.api.deps import AcceptDep, IdempotencyKeyDep, PreferDep, StateDep
 from app.api.inference import (
     JobRunner,
@@ -31,7 +32,6 @@ from app.api.inference import (
     off_loop,
     resolve_kind,
     step_key,
-    wants_async,
 )
 from app.api.json_body import JsonLimitedRoute
 from app.api.routes.sampling import ASYNC_RESPONSE
