@@ -13,7 +13,7 @@ from app.queue.clock import now_ms
 from app.settings import Settings
 
 RENDER_WEIGHT = 0.3  # of the newest render in a kind's smoothed pace
-# A pace not measured again for this long reserves nothing: one measured in a burst would else
+# A pace not measured again for this long is forgotten: one measured in a burst would else
 # refuse every such answer for good, since a refused answer is never rendered to measure it.
 RENDER_MEMORY_S = 60.0
 
@@ -53,17 +53,18 @@ class RenderPace:
         self.seconds_per_row[kind] = RENDER_WEIGHT * seen + (1 - RENDER_WEIGHT) * old
         self.measured[kind] = time.monotonic()
 
-    def pace(self, kind: str) -> float:
-        """Seconds per render row of the kind, if measured in the last RENDER_MEMORY_S; else 0."""
+    def pace(self, kind: str, prior_s: float = 0.0) -> float:
+        """Seconds per render row of the kind, as measured in the last RENDER_MEMORY_S, else
+        `prior_s` (the kind's KindSpec.render_prior_s)."""
         if time.monotonic() - self.measured.get(kind, -math.inf) > RENDER_MEMORY_S:
-            return 0.0
-        return self.seconds_per_row.get(kind, 0.0)
+            return prior_s
+        return self.seconds_per_row.get(kind, prior_s)
 
-    def job_deadline(self, kind: str, rows: int, deadline: int) -> int:
+    def job_deadline(self, kind: str, rows: int, deadline: int, prior_s: float = 0.0) -> int:
         """When the request's last job must end so that its render (`rows`, at this kind's
-        measured pace) still ends by `deadline`; 429 when no time is left for the job at all.
-        Kinds not measured lately reserve nothing."""
-        reserve_ms = math.ceil(1000 * rows * self.pace(kind))
+        measured pace, or `prior_s` a row when not measured lately) still ends by `deadline`;
+        429 when no time is left for the job at all."""
+        reserve_ms = math.ceil(1000 * rows * self.pace(kind, prior_s))
         if reserve_ms and deadline - reserve_ms <= now_ms():
             raise Overloaded(
                 f"rendering this answer takes about {math.ceil(reserve_ms / 1000)} s here, "

@@ -183,9 +183,8 @@ class JobRunner:
         then_cost: float = 0.0,
         wait_until: int | None = None,
     ) -> tuple[str, dict[str, Any], Outcome | None]:
-        """(job id, stored meta, outcome: None when not waited for). `then_cost`: the cost of
-        the request's next step, which admission counts with this job's; `wait_until`: when
-        the wait gives up, if not at the job's deadline (the request's, past a render's)."""
+        """(job id, stored meta, outcome: None when not waited for). `then_cost`: what the
+        next step costs (admission counts it); `wait_until`: the wait's end, if not `deadline`."""
         submitted, meta = await self.enqueue(
             served, inputs, job, deadline, idempotency_key, wait=wait, then_cost=then_cost
         )
@@ -335,10 +334,10 @@ class JobRunner:
         job_deadline = deadline
         if not is_async:  # the answer's render, here after the job, shares the deadline
             with self.counted(served):
-                rows = KINDS[job.kind].render_rows(job.wire(), accept)
-                pace = self.state.render_pace
-                job_deadline = pace.job_deadline(
-                    job.kind, rows if rows > INLINE_ROWS else 0, deadline
+                spec = KINDS[job.kind]
+                rows = spec.render_rows(job.wire(), accept)
+                job_deadline = self.state.render_pace.job_deadline(
+                    job.kind, rows if rows > INLINE_ROWS else 0, deadline, spec.render_prior_s
                 )
         job_id, meta, outcome = await self.submit(
             served,

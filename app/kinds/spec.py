@@ -131,6 +131,9 @@ class KindSpec:
     routes: tuple[str, ...]  # the HTTP routes that serve this kind
     card_fields_read: Mapping[str, str]  # card fields the api and page read, and what for
     render_rows: Callable[[Wire, str | None], int] = lambda meta, accept: int(meta.get("n", 1))
+    # Seconds per render row an api process assumes before it has measured its own renders
+    # of this kind (app/api/deadlines.py: what a synchronous answer reserves of its deadline).
+    render_prior_s: float = 0.0
     # What a job costs a worker, in one unit per kind (its model's rate is measured in it):
     # admission compares a model's queued cost with the work it can finish by a deadline.
     cost: Callable[[JobMeta], float] = lambda job: float(job.rows)

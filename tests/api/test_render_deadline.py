@@ -6,6 +6,7 @@ client set. Real api (ASGI), real worker thread, real ONNX Runtime, real Redis."
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from app.api.deadlines import RENDER_MEMORY_S, RenderPace
 from app.api.main import create_app
 from app.errors import Overloaded
+from app.kinds.catalog import KINDS
 from app.queue import keys
 from app.queue.clock import now_ms
 from app.redis_conn import sync_client
@@ -30,7 +32,10 @@ SHEET_ROWS = 512
 def test_a_render_pace_reserves_its_share_of_the_deadline() -> None:
     pace = RenderPace()
     deadline = now_ms() + 10_000
-    assert pace.job_deadline("style_transfer", 500, deadline) == deadline  # not measured yet
+    assert pace.job_deadline("style_transfer", 500, deadline) == deadline  # not measured
+    prior = KINDS["style_transfer"].render_prior_s  # what the style kind assumes till measured
+    prior_ms = math.ceil(500 * prior * 1000)
+    assert pace.job_deadline("style_transfer", 500, deadline, prior) == deadline - prior_ms
     pace.learn("style_transfer", 100, 0.5)  # 5 ms a row
     pace.learn("style_transfer", 100, 1.5)  # 15 ms a row: smoothed to 8 ms
     assert pace.seconds_per_row["style_transfer"] == pytest.approx(0.008)
@@ -40,7 +45,7 @@ def test_a_render_pace_reserves_its_share_of_the_deadline() -> None:
         pace.job_deadline("style_transfer", 2000, deadline)  # 16 s of render in 10 s
     assert refused.value.problem()["retry_after_s"] == 16
     pace.measured["style_transfer"] -= RENDER_MEMORY_S + 1  # not measured again since
-    assert pace.job_deadline("style_transfer", 2000, deadline) == deadline
+    assert pace.job_deadline("style_transfer", 500, deadline, prior) == deadline - prior_ms
 
 
 def set_pace(pace: RenderPace, seconds_per_row: float) -> None:

@@ -73,5 +73,9 @@ SPEC = KindSpec(
         "metrics": "shown on the page's Models tab",
     },
     render_rows=render_rows,
+    # a 256-character sheet at 512 px (32,768 rows) took 4.6 s of one idle core of the 2-core
+    # dev machine (AMD EPYC, 2026-12-08): without a prior, each api process's first sheet
+    # reserved nothing and was answered 6 s past its deadline in a flood (bench/README.md)
+    render_prior_s=0.15e-3,
     cost=glyphs_of,
 )
