@@ -227,6 +227,10 @@ def summary(rows: list[list[Any]]) -> dict[str, Any]:
         "n": len(rows),
         "statuses": dict(Counter(int(row[2]) for row in rows)),
         **{"p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": ms(1.0)},
+        "max_ms_by_status": {
+            status: round(max(row[1] for row in rows if int(row[2]) == status) * 1000, 1)
+            for status in sorted({int(row[2]) for row in rows})
+        },
     }
 
 
