@@ -36,35 +36,44 @@ def check_time_left(deadline: int, job: str) -> None:
         raise DeadlineExceeded(f"the request's deadline passed before its {job} job was submitted")
 
 
+def render_key(kind: str, accept: str | None) -> str:
+    """What a render pace is kept by: the kind, and whether the answer is an image (a style
+    sheet costs more per render row than the JSON answer's small glyphs)."""
+    return f"{kind} {'image' if accept and 'image/' in accept else 'json'}"
+
+
 class RenderPace:
     """Seconds per render row (the kind's `render_rows` unit) of this api process's renders
-    off the event loop, per kind, smoothed; measured from the moment a render waits for its
-    turn (`max_heavy_renders`) to its end, so a busy process reserves more."""
+    off the event loop, per kind and answer type (`render_key`), smoothed; measured from the
+    moment a render waits for its turn (`max_heavy_renders`) to its end, so a busy process
+    reserves more."""
 
     def __init__(self) -> None:
         self.seconds_per_row: dict[str, float] = {}
-        self.measured: dict[str, float] = {}  # kind -> when last (monotonic s)
+        self.measured: dict[str, float] = {}  # render key -> when last (monotonic s)
 
-    def learn(self, kind: str, rows: int, seconds: float) -> None:
+    def learn(self, kind: str, accept: str | None, rows: int, seconds: float) -> None:
         if rows <= 0 or seconds <= 0:
             return
-        seen = seconds / rows
-        old = self.seconds_per_row.get(kind, seen)
-        self.seconds_per_row[kind] = RENDER_WEIGHT * seen + (1 - RENDER_WEIGHT) * old
-        self.measured[kind] = time.monotonic()
+        key, seen = render_key(kind, accept), seconds / rows
+        old = self.seconds_per_row.get(key, seen)
+        self.seconds_per_row[key] = RENDER_WEIGHT * seen + (1 - RENDER_WEIGHT) * old
+        self.measured[key] = time.monotonic()
 
-    def pace(self, kind: str, prior_s: float = 0.0) -> float:
-        """Seconds per render row of the kind, as measured in the last RENDER_MEMORY_S, else
-        `prior_s` (the kind's KindSpec.render_prior_s)."""
-        if time.monotonic() - self.measured.get(kind, -math.inf) > RENDER_MEMORY_S:
+    def pace(self, key: str, prior_s: float = 0.0) -> float:
+        """Seconds per render row, as measured in the last RENDER_MEMORY_S, else `prior_s`."""
+        if time.monotonic() - self.measured.get(key, -math.inf) > RENDER_MEMORY_S:
             return prior_s
-        return self.seconds_per_row.get(kind, prior_s)
+        return self.seconds_per_row.get(key, prior_s)
 
-    def job_deadline(self, kind: str, rows: int, deadline: int, prior_s: float = 0.0) -> int:
-        """When the request's last job must end so that its render (`rows`, at this kind's
-        measured pace, or `prior_s` a row when not measured lately) still ends by `deadline`;
-        429 when no time is left for the job at all."""
-        reserve_ms = math.ceil(1000 * rows * self.pace(kind, prior_s))
+    def job_deadline(
+        self, kind: str, accept: str | None, rows: int, deadline: int, prior_s: float = 0.0
+    ) -> int:
+        """When the request's last job must end so that its answer's render (`rows`, at the
+        pace measured for such answers, or `prior_s` a row when not measured lately: the
+        kind's KindSpec.render_prior_s) still ends by `deadline`; 429 when no time is left for
+        the job at all."""
+        reserve_ms = math.ceil(1000 * rows * self.pace(render_key(kind, accept), prior_s))
         if reserve_ms and deadline - reserve_ms <= now_ms():
             raise Overloaded(
                 f"rendering this answer takes about {math.ceil(reserve_ms / 1000)} s here, "

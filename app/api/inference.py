@@ -62,7 +62,7 @@ async def render_off_loop(
             rows, render_outcome, path, meta, job_id, outcome, accept, limiter=state.renders
         )
     if rows > INLINE_ROWS:  # what the next such answer reserves of its deadline
-        state.render_pace.learn(meta["kind"], rows, time.perf_counter() - started)
+        state.render_pace.learn(meta["kind"], accept, rows, time.perf_counter() - started)
     return response
 
 
@@ -336,9 +336,9 @@ class JobRunner:
             with self.counted(served):
                 spec = KINDS[job.kind]
                 rows = spec.render_rows(job.wire(), accept)
-                job_deadline = self.state.render_pace.job_deadline(
-                    job.kind, rows if rows > INLINE_ROWS else 0, deadline, spec.render_prior_s
-                )
+                rows = rows if rows > INLINE_ROWS else 0  # renders inline are not reserved
+                pace, prior = self.state.render_pace, spec.render_prior_s
+                job_deadline = pace.job_deadline(job.kind, accept, rows, deadline, prior)
         job_id, meta, outcome = await self.submit(
             served,
             inputs,

@@ -12,7 +12,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.deadlines import RENDER_MEMORY_S, RenderPace
+from app.api.deadlines import RENDER_MEMORY_S, RenderPace, render_key
 from app.api.main import create_app
 from app.errors import Overloaded
 from app.kinds.catalog import KINDS
@@ -30,27 +30,28 @@ SHEET_ROWS = 512
 
 
 def test_a_render_pace_reserves_its_share_of_the_deadline() -> None:
-    pace = RenderPace()
+    pace, png, st = RenderPace(), "image/png", "style_transfer"
     deadline = now_ms() + 10_000
-    assert pace.job_deadline("style_transfer", 500, deadline) == deadline  # not measured
-    prior = KINDS["style_transfer"].render_prior_s  # what the style kind assumes till measured
+    assert pace.job_deadline(st, png, 500, deadline) == deadline  # not measured, no prior
+    prior = KINDS[st].render_prior_s  # what the style kind assumes till it is measured
     prior_ms = math.ceil(500 * prior * 1000)
-    assert pace.job_deadline("style_transfer", 500, deadline, prior) == deadline - prior_ms
-    pace.learn("style_transfer", 100, 0.5)  # 5 ms a row
-    pace.learn("style_transfer", 100, 1.5)  # 15 ms a row: smoothed to 8 ms
-    assert pace.seconds_per_row["style_transfer"] == pytest.approx(0.008)
-    assert pace.job_deadline("style_transfer", 500, deadline) == deadline - 4000
-    assert pace.job_deadline("sampler", 500, deadline) == deadline  # per kind
+    assert pace.job_deadline(st, png, 500, deadline, prior) == deadline - prior_ms
+    pace.learn(st, png, 100, 0.5)  # 5 ms a row
+    pace.learn(st, png, 100, 1.5)  # 15 ms a row: smoothed to 8 ms
+    assert pace.seconds_per_row[render_key(st, png)] == pytest.approx(0.008)
+    assert pace.job_deadline(st, png, 500, deadline) == deadline - 4000
+    assert pace.job_deadline(st, None, 500, deadline) == deadline  # the JSON answer: apart
+    assert pace.job_deadline("sampler", png, 500, deadline) == deadline  # another kind
     with pytest.raises(Overloaded) as refused:
-        pace.job_deadline("style_transfer", 2000, deadline)  # 16 s of render in 10 s
+        pace.job_deadline(st, png, 2000, deadline)  # 16 s of render in 10 s
     assert refused.value.problem()["retry_after_s"] == 16
-    pace.measured["style_transfer"] -= RENDER_MEMORY_S + 1  # not measured again since
-    assert pace.job_deadline("style_transfer", 500, deadline, prior) == deadline - prior_ms
+    pace.measured[render_key(st, png)] -= RENDER_MEMORY_S + 1  # not measured again since
+    assert pace.job_deadline(st, png, 500, deadline, prior) == deadline - prior_ms
 
 
-def set_pace(pace: RenderPace, seconds_per_row: float) -> None:
-    pace.seconds_per_row["style_transfer"] = seconds_per_row
-    pace.measured["style_transfer"] = time.monotonic()
+def set_pace(pace: RenderPace, accept: str | None, seconds_per_row: float) -> None:
+    pace.seconds_per_row[render_key("style_transfer", accept)] = seconds_per_row
+    pace.measured[render_key("style_transfer", accept)] = time.monotonic()
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_a_sheet_answer_reserves_its_render_time_from_the_generate_job(served: S
     app = create_app(served)
     with worker_thread(served), TestClient(app) as client:
         pace = app.state.hanmo.render_pace
-        set_pace(pace, 1 / 512)  # 512 rows: 1,000 ms
+        set_pace(pace, "image/png", 1 / 512)  # 512 rows: 1,000 ms
         answer = client.post(
             URL,
             json={"references": references(), **SHEET, "timeout_ms": 20_000},
@@ -88,13 +89,14 @@ def test_a_sheet_answer_reserves_its_render_time_from_the_generate_job(served: S
         jobs = jobs_by_op(served)
     encode, generate = int(jobs["encode"]["deadline_ms"]), int(jobs["generate"]["deadline_ms"])
     assert encode - generate == 1000  # the render's share, off the last job only
-    assert pace.seconds_per_row["style_transfer"] != 1 / 512  # this render was measured
+    assert pace.seconds_per_row[render_key("style_transfer", "image/png")] != 1 / 512  # measured
 
 
 def test_an_answer_whose_render_outlasts_the_time_left_is_refused(served: Settings) -> None:
     app = create_app(served)
     with worker_thread(served), TestClient(app) as client:
-        set_pace(app.state.hanmo.render_pace, 0.05)  # 512 rows: 25.6 s
+        set_pace(app.state.hanmo.render_pace, "image/png", 0.05)  # 512 rows: 25.6 s
+        set_pace(app.state.hanmo.render_pace, None, 0.05)
         answer = client.post(
             URL,
             json={"references": references(), **SHEET, "timeout_ms": 20_000},

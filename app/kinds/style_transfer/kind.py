@@ -74,8 +74,9 @@ SPEC = KindSpec(
     },
     render_rows=render_rows,
     # a 256-character sheet at 512 px (32,768 rows) took 4.6 s of one idle core of the 2-core
-    # dev machine (AMD EPYC, 2026-12-08): without a prior, each api process's first sheet
-    # reserved nothing and was answered 6 s past its deadline in a flood (bench/README.md)
-    render_prior_s=0.15e-3,
+    # dev machine (AMD EPYC, 2026-12-08), 0.14 ms a row; twice that, for a process that has
+    # not measured yet is as likely to be busy: with 0 or 0.15 ms, sheets in a flood were
+    # still answered 2-6 s past their deadline (bench/README.md)
+    render_prior_s=0.3e-3,
     cost=glyphs_of,
 )
