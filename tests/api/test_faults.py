@@ -3,6 +3,7 @@ stops (an embedded Redis on its own port), never the machine's shared services."
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,35 @@ def test_redis_outage_is_503_and_recovers_without_restart(
     assert alive.status_code == 200
     assert not_ready.status_code == 503
     assert not_ready.json()["checks"]["redis"] is False
+
+
+def test_a_request_waiting_when_redis_goes_away_is_503_not_504(
+    tiny: Settings, own_redis: EmbeddedRedis
+) -> None:
+    """A synchronous request whose job is queued when Redis stops: at its deadline the api
+    cannot read whether the job finished, and says so (503 Queue unavailable) rather than a
+    504 that blames the model's pace (bench.chaos redis saw one such 504). The job's worker is
+    a live heartbeat that reads nothing, so the job is still queued when Redis goes."""
+    settings = tiny.model_copy(update={"redis_url": own_redis.url})
+    sync_client(settings.redis_url).zadd(keys.WORKERS, {"reads-nothing": time.time() + 3600})
+    with live_api(settings) as client:
+        waiting: list[httpx.Response] = []
+        thread = threading.Thread(
+            target=lambda: waiting.append(client.post(SAMPLE, json={"seed": 1, "timeout_ms": 3000}))
+        )
+        thread.start()
+        wait_until(
+            lambda: sync_client(settings.redis_url).xlen(keys.stream("tiny-sampler", 1)) == 1,
+            RECOVER_S,
+            awaiting="the request's job in the queue",
+        )
+        own_redis.stop()
+        thread.join(RECOVER_S)
+        own_redis.start()
+    (answer,) = waiting
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["title"] == "Queue unavailable"
 
 
 def test_no_worker_means_503_at_once_and_async_jobs_wait_for_one(tiny: Settings) -> None:
