@@ -1,6 +1,6 @@
 """Style transfer's glyphs as Server-Sent Events (issue 49, item 2): `Accept: text/event-stream`
 on POST .../style-transfer, and a generate job's GET /v1/jobs/{id}/events. The shipped model,
-a real worker (chunks of 64 glyphs, the card's max_batch_rows), real Redis, a live uvicorn."""
+a real worker (chunks of 16 glyphs, the card's max_batch_rows), real Redis, a live uvicorn."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def post_events(
 
 
 def test_glyphs_stream_in_order_and_equal_the_json_answer(served: Settings) -> None:
-    """130 characters: three chunks; the first two reach the api before the job ends."""
+    """130 characters: nine chunks of 16; the first eight reach the api before the job ends."""
     text = supported_text(130)
     body = {"references": references(), "text": text, "formats": ["png", "svg"], "sheet": True}
     redis = sync_client(served.redis_url)
@@ -72,7 +72,7 @@ def test_glyphs_stream_in_order_and_equal_the_json_answer(served: Settings) -> N
     assert response.headers["content-type"].startswith("text/event-stream")
     assert answer.status_code == 200, answer.text
     want = answer.json()
-    assert written == 2  # chunks 1 and 2 came early; the last came with the result
+    assert written == 8  # chunks 1-8 came early; the last came with the result
     assert [e[0] for e in events] == [*range(130), 1000]
     assert [e[1] for e in events] == ["glyph"] * 130 + ["done"]
     glyphs = [e[2] for e in events[:-1]]

@@ -318,8 +318,8 @@ COUNTS = """() => {
 
 
 def test_streamed_glyphs_appear_one_by_one(page: Any, server: httpx.Client) -> None:
-    """The Write tab reads the style request's Server-Sent Events: 200 characters are four
-    chunks of the worker's 64 glyphs, and the page shows more glyphs at several observations
+    """The Write tab reads the style request's Server-Sent Events: 200 characters are 13
+    chunks of the worker's 16 glyphs, and the page shows more glyphs at several observations
     before the text is done."""
     text = supported_text(500)[300:]
     page.goto(f"{server.base_url}/")

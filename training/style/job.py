@@ -208,8 +208,10 @@ def finish(
             "trained_k": [1, cfg.k_max],
             "em_ratio": EM_RATIO,
             "content_fonts": list(fontlib.CONTENTS),
-            # generator rows per call: on CPU, 64 run at ~220 glyphs/s and 256 at ~80
-            "max_batch_rows": 64,
+            # generator rows per call: on CPU, 8 to 64 run at 202-216 glyphs/s and 256 at ~80;
+            # 16 (76 ms a call) lets a worker serve other streams between calls 4x as often as
+            # 64 did (bench/README.md, the flood's small requests)
+            "max_batch_rows": 16,
             "charset": "GB2312 (levels 1 and 2)" if not args.smoke else "smoke split",
             "chars": atlas_chars,
         },
