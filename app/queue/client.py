@@ -28,6 +28,7 @@ from app.errors import (
 from app.logs import REQUEST_ID
 from app.queue import codec, keys, scripts
 from app.queue.clock import now_ms
+from app.queue.entries import work_class
 from app.queue.errors import REDIS_ERRORS
 from app.queue.listener import ReplyListener
 from app.queue.results import Outcome, pack_failed, unpack
@@ -106,7 +107,7 @@ class JobQueue:
             verdict, value = await self._run_enqueue(
                 stream,
                 job_id,
-                (codec.encode(inputs), ",".join(sorted(inputs))),
+                (codec.encode(inputs), ",".join(work_class(inputs))),
                 meta,
                 deadline_ms,
                 idempotency_key,

@@ -223,16 +223,7 @@ class StreamConsumer:
 
     def shed(self, stream: str, job: Job, done_ms: float) -> None:
         """429 `overloaded` for a job that would be done at `done_ms`, after its deadline."""
-        late_s = max(1, math.ceil((done_ms - job.deadline_ms) / 1000))
-        self.fail(
-            stream,
-            job,
-            Overloaded(
-                "the work ahead of this job cannot finish by its deadline at the pace "
-                f"its worker runs (about {late_s} s too late): retry later",
-                retry_after_s=late_s,
-            ),
-        )
+        self.fail(stream, job, too_late(job, done_ms))
 
     def _parse(self, stream: str, entries: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> list[Job]:
         """The entries as jobs; a malformed one is logged and dropped."""
@@ -362,6 +353,17 @@ class StreamConsumer:
                 " died); it will not be retried"
             ),
         )
+
+
+def too_late(job: Job, done_ms: float, ahead: str = "the work ahead") -> Overloaded:
+    """429 `overloaded` for a job that would be done at `done_ms`, after its deadline, with
+    the seconds it would be late as Retry-After."""
+    late_s = max(1, math.ceil((done_ms - job.deadline_ms) / 1000))
+    return Overloaded(
+        f"{ahead} of this job cannot finish by its deadline at the pace its worker runs "
+        f"(about {late_s} s too late): retry later",
+        retry_after_s=late_s,
+    )
 
 
 def failed_blob(stream: str, job: Job, error: HanmoError) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,13 +32,19 @@ class Job:
 
     @property
     def work(self) -> tuple[str, ...]:
-        """Its work class: its input names (a style's encode apart from its generate), by
-        which a worker measures its pace (app/queue/consumer.py)."""
-        return tuple(sorted(self.inputs))
+        """Its work class (`work_class`), by which a worker measures its pace."""
+        return work_class(self.inputs)
 
     @property
     def rows(self) -> int:
         return int(next(iter(self.inputs.values())).shape[0]) if self.inputs else 0
+
+
+def work_class(names: Iterable[str]) -> tuple[str, ...]:
+    """A job's work class: its input names, sorted (a style's encode apart from its generate).
+    A worker measures a pace per class (app/queue/pace.py); the api writes it into the entry,
+    comma-joined, for a worker's look at its queue (app/queue/late.py)."""
+    return tuple(sorted(names))
 
 
 def parse_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Job:

@@ -16,16 +16,14 @@ second chance at twice the pace."""
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from app.errors import Overloaded
 from app.queue import keys, scripts
 from app.queue.clock import now_ms
-from app.queue.consumer import StreamConsumer, failed_blob
+from app.queue.consumer import StreamConsumer, failed_blob, too_late
 from app.queue.entries import Job
 from app.redis_conn import as_text
 
@@ -64,11 +62,13 @@ class QueueLook:
         own = self.consumer.rate(stream)
         if not own:
             return 0
-        published = self.redis.hmget(keys.rate(stream), live) if live else []
-        group = max(own, sum(float(r) for r in published if r))
         backlog, unread_cost, entries = self._unread(
             keys=[stream, keys.backlog(stream)], args=[keys.GROUP, UNREAD_COUNT]
         )
+        if not entries:
+            return 0
+        published = self.redis.hmget(keys.rate(stream), live) if live else []
+        group = max(own, sum(float(r) for r in published if r))
         in_flight = float(backlog) - float(unread_cost) if len(entries) < UNREAD_COUNT else 0.0
         ahead_s = max(0.0, in_flight) / 2 / group
         start_ms = now_ms()
@@ -96,12 +96,7 @@ class QueueLook:
 
     def _answer_late(self, stream: str, job: Job, done_ms: float) -> int:
         """429 for a job still queued (a worker that took it meanwhile keeps it): 1 if sent."""
-        late_s = max(1, math.ceil((done_ms - job.deadline_ms) / 1000))
-        error = Overloaded(
-            "the work queued ahead of this job cannot finish by its deadline at the pace its "
-            f"workers run (about {late_s} s too late): retry later",
-            retry_after_s=late_s,
-        )
+        error = too_late(job, done_ms, "the work queued ahead")
         answered = self._shed(
             keys=[stream, keys.backlog(stream), keys.job(job.job_id), keys.result(job.job_id)],
             args=[
